@@ -1,0 +1,562 @@
+package monitor
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/tgsafety/tgsafety/monitor/signal"
+)
+
+// Account is one monitored Telegram account. It is safe for concurrent use;
+// create it with Monitor.Account.
+type Account struct {
+	name string
+	mon  *Monitor
+
+	// Read on every RPC without taking mu.
+	methods   atomic.Pointer[map[string]*methodMetrics]
+	methodsMu sync.Mutex // serialises copy-on-write of methods
+	calls     atomic.Uint64
+	// needsSuccess is set while a successful call would change the state
+	// (nothing seen yet, or banned/dead), so the success path can skip mu.
+	needsSuccess atomic.Bool
+	signals      []prometheus.Counter // by signal.Kind
+
+	mu          sync.Mutex
+	seen        bool
+	banned      *terminal
+	dead        *terminal
+	frozen      *freezeFacts
+	limit       *limitFacts
+	waits       map[string]*methodFacts
+	refusals    []time.Time
+	watchUntil  time.Time
+	watchReason string
+	risk        map[signal.Kind]*riskAcc
+
+	cur         State
+	curSince    time.Time
+	curUntil    time.Time
+	curReason   string
+	evaluatedAt time.Time
+	lastSignal  *Event
+
+	events     ring
+	pending    []Event
+	delivering bool
+}
+
+type methodMetrics struct {
+	requests prometheus.Counter
+	duration prometheus.Observer
+}
+
+// terminal is a fact that holds until a later call proves it wrong.
+type terminal struct {
+	at     time.Time
+	ticket uint64 // calls started after this one can clear it
+	reason string
+}
+
+type freezeFacts struct {
+	since, until time.Time
+	appealURL    string
+	reason       string
+}
+
+type limitFacts struct {
+	since, until time.Time
+	permanent    bool
+	untilKnown   bool
+	reason       string
+}
+
+type methodFacts struct {
+	since, until time.Time
+	wait         time.Duration
+	typ          string
+	recent       []time.Time // times of the last RepeatedWaits waits
+}
+
+func newAccount(name string, mon *Monitor) *Account {
+	a := &Account{
+		name:    name,
+		mon:     mon,
+		signals: mon.metrics.signalCounters(name),
+		waits:   map[string]*methodFacts{},
+		risk:    map[signal.Kind]*riskAcc{},
+		events:  newRing(mon.opts.EventBuffer),
+	}
+	now := mon.clock.Now()
+	a.curSince = now
+	a.evaluatedAt = now
+	empty := map[string]*methodMetrics{}
+	a.methods.Store(&empty)
+	a.needsSuccess.Store(true)
+	return a
+}
+
+// Name returns the operator-chosen account name.
+func (a *Account) Name() string { return a.name }
+
+// methodMetrics returns the cached instruments for a method; the first call
+// for a method creates them (copy-on-write, so reads never lock).
+func (a *Account) methodMetrics(method string) *methodMetrics {
+	if mm, ok := (*a.methods.Load())[method]; ok {
+		return mm
+	}
+	a.methodsMu.Lock()
+	defer a.methodsMu.Unlock()
+	old := *a.methods.Load()
+	if mm, ok := old[method]; ok {
+		return mm
+	}
+	mm := &methodMetrics{
+		requests: a.mon.metrics.requests.WithLabelValues(a.name, method),
+		duration: a.mon.metrics.duration.WithLabelValues(a.name, method),
+	}
+	next := make(map[string]*methodMetrics, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	next[method] = mm
+	a.methods.Store(&next)
+	return mm
+}
+
+// ObserveSignal records a signal that reached the account some other way
+// than its middleware: reported by an application through the daemon's
+// API, or replayed from history. t is when it happened; a signal older
+// than the last evaluation still counts, but state changes it causes are
+// dated no earlier than that evaluation.
+func (a *Account) ObserveSignal(t time.Time, method string, s signal.Signal) {
+	if s.Kind == signal.None {
+		return
+	}
+	a.countError(method, s)
+	a.mu.Lock()
+	a.observeSignalLocked(t, a.calls.Load(), method, s)
+	a.mu.Unlock()
+	a.flush()
+}
+
+// observeError handles a failed call from the middleware.
+func (a *Account) observeError(method string, ticket uint64, t time.Time, err error) {
+	s := signal.Classify(err)
+	a.countError(method, s)
+	if s.Kind == signal.None {
+		return
+	}
+	a.mu.Lock()
+	a.observeSignalLocked(t, ticket, method, s)
+	a.mu.Unlock()
+	a.flush()
+}
+
+func (a *Account) countError(method string, s signal.Signal) {
+	m := a.mon.metrics
+	m.errors.WithLabelValues(a.name, method, s.Kind.String()).Inc()
+	if s.Kind == signal.None {
+		return
+	}
+	a.signals[s.Kind].Inc()
+	if s.Kind.ThrottlesMethod() {
+		m.floodWait.WithLabelValues(a.name, method).Observe(s.Wait.Seconds())
+	}
+}
+
+// observeSuccess handles a successful call while needsSuccess is set.
+func (a *Account) observeSuccess(method string, ticket uint64, t time.Time) {
+	a.mu.Lock()
+	at := a.advanceLocked(t)
+	a.seen = true
+	if requiresAuthorization(method) {
+		// A call that started after the ban or session loss and still
+		// succeeded proves the account is usable again (ban reversed,
+		// new login).
+		if a.banned != nil && ticket > a.banned.ticket {
+			a.banned = nil
+		}
+		if a.dead != nil && ticket > a.dead.ticket {
+			a.dead = nil
+		}
+	}
+	a.transitionLocked(at)
+	a.updateNeedsSuccessLocked()
+	a.mu.Unlock()
+	a.flush()
+}
+
+// requiresAuthorization reports whether success of the method proves the
+// session is authorised: help.getConfig and login calls succeed without.
+func requiresAuthorization(method string) bool {
+	for _, p := range []string{"auth.", "help.", "langpack.", "unknown"} {
+		if strings.HasPrefix(method, p) {
+			return false
+		}
+	}
+	return true
+}
+
+func (a *Account) updateNeedsSuccessLocked() {
+	a.needsSuccess.Store(!a.seen || a.banned != nil || a.dead != nil)
+}
+
+func (a *Account) observeSignalLocked(t time.Time, ticket uint64, method string, s signal.Signal) {
+	at := a.advanceLocked(t)
+	p := &a.mon.policy
+	a.seen = true
+	if w, ok := p.Weights[s.Kind]; ok {
+		acc := a.risk[s.Kind]
+		if acc == nil {
+			acc = &riskAcc{}
+			a.risk[s.Kind] = acc
+		}
+		acc.add(t, w.HalfLife, w.points(s))
+	}
+	what := s.Type + " on " + method
+	switch s.Kind {
+	case signal.FloodWait, signal.PremiumWait:
+		f := a.waits[method]
+		if f == nil {
+			f = &methodFacts{}
+			a.waits[method] = f
+		}
+		end := t.Add(s.Wait)
+		if !f.until.After(at) {
+			f.since = t
+		}
+		if end.After(f.until) {
+			f.until, f.wait, f.typ = end, s.Wait, s.Type
+		}
+		f.recent = appendBounded(f.recent, t, p.RepeatedWaits)
+		switch {
+		case s.Wait >= p.LongWait:
+			a.watchLocked(t, fmt.Sprintf("long %s of %s on %s", s.Type, s.Wait, method))
+		case countSince(f.recent, t.Add(-p.RepeatWindow)) >= p.RepeatedWaits:
+			a.watchLocked(t, fmt.Sprintf("%d flood waits on %s within %s", p.RepeatedWaits, method, p.RepeatWindow))
+		}
+	case signal.PeerFlood, signal.Restricted, signal.BannedInChannel:
+		l := a.limit
+		if l == nil || (!l.permanent && !l.until.After(at)) {
+			l = &limitFacts{since: t}
+			a.limit = l
+		}
+		if end := t.Add(p.LimitHold); end.After(l.until) {
+			l.until, l.untilKnown = end, false
+		}
+		l.reason = what
+	case signal.Frozen:
+		if a.frozen == nil {
+			a.frozen = &freezeFacts{since: t}
+		}
+		a.frozen.reason = what
+	case signal.Banned:
+		a.banned = &terminal{at: t, ticket: ticket, reason: what}
+	case signal.SessionDead, signal.Deactivated:
+		a.dead = &terminal{at: t, ticket: ticket, reason: what}
+	case signal.LoginFlood, signal.APIIDFlood, signal.TwoFAReset:
+		a.watchLocked(t, what)
+	case signal.PeerRefused:
+		a.refusals = appendBounded(a.refusals, t, p.PeerRefusals)
+		if countSince(a.refusals, t.Add(-p.RepeatWindow)) >= p.PeerRefusals {
+			a.watchLocked(t, fmt.Sprintf("%d peer refusals within %s", p.PeerRefusals, p.RepeatWindow))
+		}
+	}
+	a.updateNeedsSuccessLocked()
+
+	st, until, _ := a.evalLocked(at)
+	ev := Event{
+		Time: t, Account: a.name, Type: EventSignal, Method: method, Signal: s,
+		From: a.cur, State: st, Until: until, Reason: what,
+	}
+	a.emitLocked(ev)
+	a.lastSignal = &ev
+	a.transitionLocked(at)
+	if ce := a.mon.log.Check(zap.DebugLevel, "Signal"); ce != nil {
+		ce.Write(zap.String("account", a.name), zap.String("method", method),
+			zap.Stringer("kind", s.Kind), zap.String("type", s.Type), zap.Duration("wait", s.Wait))
+	}
+}
+
+func (a *Account) watchLocked(t time.Time, reason string) {
+	if end := t.Add(a.mon.policy.WatchFor); end.After(a.watchUntil) {
+		a.watchUntil = end
+	}
+	a.watchReason = reason
+}
+
+// evalLocked derives the state at t from the facts; it changes nothing.
+func (a *Account) evalLocked(t time.Time) (State, time.Time, string) {
+	switch {
+	case a.banned != nil:
+		return Banned, time.Time{}, a.banned.reason
+	case a.dead != nil:
+		return Dead, time.Time{}, a.dead.reason
+	case a.frozen != nil:
+		return Frozen, a.frozen.until, a.frozen.reason
+	case a.limit != nil && (a.limit.permanent || a.limit.until.After(t)):
+		if a.limit.permanent {
+			return Limited, time.Time{}, a.limit.reason
+		}
+		return Limited, a.limit.until, a.limit.reason
+	}
+	var (
+		until  time.Time
+		reason string
+	)
+	for method, f := range a.waits {
+		if f.until.After(t) && f.until.After(until) {
+			until = f.until
+			reason = fmt.Sprintf("%s of %s on %s", f.typ, f.wait, method)
+		}
+	}
+	switch {
+	case !until.IsZero():
+		return Throttled, until, reason
+	case a.watchUntil.After(t):
+		return Watch, a.watchUntil, a.watchReason
+	case a.seen:
+		return OK, time.Time{}, ""
+	}
+	return Unknown, time.Time{}, ""
+}
+
+// nextDeadlineLocked returns the first instant after t at which a fact
+// expires and the state may change.
+func (a *Account) nextDeadlineLocked(t time.Time) (time.Time, bool) {
+	var next time.Time
+	consider := func(d time.Time) {
+		if d.After(t) && (next.IsZero() || d.Before(next)) {
+			next = d
+		}
+	}
+	for _, f := range a.waits {
+		consider(f.until)
+	}
+	if a.limit != nil && !a.limit.permanent {
+		consider(a.limit.until)
+	}
+	consider(a.watchUntil)
+	return next, !next.IsZero()
+}
+
+// advanceLocked replays every expiry between the last evaluation and t, so
+// that each transition is recorded at the instant it happened however late
+// the account is looked at. It returns the time to evaluate at: t, or the
+// last evaluation when t is older.
+func (a *Account) advanceLocked(t time.Time) time.Time {
+	if t.Before(a.evaluatedAt) {
+		return a.evaluatedAt
+	}
+	from := a.evaluatedAt
+	for {
+		d, ok := a.nextDeadlineLocked(from)
+		if !ok || d.After(t) {
+			break
+		}
+		a.transitionLocked(d)
+		from = d
+	}
+	a.transitionLocked(t)
+	a.evaluatedAt = t
+	a.pruneLocked(t)
+	return t
+}
+
+// pruneLocked forgets facts that can no longer matter at t.
+func (a *Account) pruneLocked(t time.Time) {
+	horizon := t.Add(-a.mon.policy.RepeatWindow)
+	for m, f := range a.waits {
+		if !f.until.After(t) && countSince(f.recent, horizon) == 0 {
+			delete(a.waits, m)
+		}
+	}
+	if a.limit != nil && !a.limit.permanent && !a.limit.until.After(t) {
+		a.limit = nil
+	}
+}
+
+// transitionLocked re-evaluates at t and records a state change if any.
+func (a *Account) transitionLocked(t time.Time) {
+	st, until, reason := a.evalLocked(t)
+	a.curUntil, a.curReason = until, reason
+	if st == a.cur {
+		return
+	}
+	from := a.cur
+	a.cur, a.curSince = st, t
+	a.emitLocked(Event{
+		Time: t, Account: a.name, Type: EventState,
+		From: from, State: st, Until: until, Reason: reason,
+	})
+	lvl := zap.InfoLevel
+	if st >= Limited {
+		lvl = zap.WarnLevel
+	}
+	if ce := a.mon.log.Check(lvl, "Account state changed"); ce != nil {
+		ce.Write(zap.String("account", a.name), zap.Stringer("from", from),
+			zap.Stringer("to", st), zap.String("reason", reason), zap.Time("at", t))
+	}
+}
+
+func (a *Account) emitLocked(ev Event) {
+	ev.Risk = a.riskLocked(ev.Time, ev.State)
+	a.events.add(ev)
+	a.pending = append(a.pending, ev)
+}
+
+func (a *Account) riskLocked(t time.Time, st State) float64 {
+	p := &a.mon.policy
+	raw := 0.0
+	for k, acc := range a.risk {
+		raw += acc.valueAt(t, p.Weights[k].HalfLife)
+	}
+	return p.score(raw, st)
+}
+
+// flush delivers pending events to the sink and to subscribers, outside mu
+// and in order. Whoever finds delivery idle delivers everything queued,
+// including events queued meanwhile by other goroutines or by a subscriber
+// that observes into the same account.
+func (a *Account) flush() {
+	a.mu.Lock()
+	if a.delivering {
+		a.mu.Unlock()
+		return
+	}
+	a.delivering = true
+	for len(a.pending) > 0 {
+		batch := a.pending
+		a.pending = nil
+		a.mu.Unlock()
+		for _, ev := range batch {
+			a.mon.deliver(ev)
+		}
+		a.mu.Lock()
+	}
+	a.delivering = false
+	a.mu.Unlock()
+}
+
+// Refresh brings the account's state up to the clock's current time,
+// recording expiries (end of a flood wait, of a limit, of a watch) as
+// state changes. Snapshot and the Monitor's refresh loop call it.
+func (a *Account) Refresh() {
+	a.mu.Lock()
+	a.advanceLocked(a.mon.clock.Now())
+	a.mu.Unlock()
+	a.flush()
+}
+
+// Snapshot is an account's state at one instant.
+type Snapshot struct {
+	Account string `json:"account"`
+	State   State  `json:"state"`
+	// Since is when the current state was entered.
+	Since time.Time `json:"since"`
+	// Until is when the current state is expected to end, if known.
+	Until  time.Time `json:"until,omitzero"`
+	Reason string    `json:"reason,omitempty"`
+	Risk   float64   `json:"risk"`
+	// FloodWaits are the active waits, by method name.
+	FloodWaits []FloodWait `json:"flood_waits"`
+	Limit      Limit       `json:"limit"`
+	Freeze     Freeze      `json:"freeze"`
+	LastSignal *Event      `json:"last_signal,omitempty"`
+	// At is the instant the snapshot describes.
+	At time.Time `json:"at"`
+}
+
+// FloodWait is an active wait on one method.
+type FloodWait struct {
+	Method string        `json:"method"`
+	Type   string        `json:"type"`
+	Wait   time.Duration `json:"wait"`
+	Since  time.Time     `json:"since"`
+	Until  time.Time     `json:"until"`
+}
+
+// Limit describes a limitation (mutual contacts only).
+type Limit struct {
+	Active    bool      `json:"active"`
+	Since     time.Time `json:"since,omitzero"`
+	Until     time.Time `json:"until,omitzero"`
+	Permanent bool      `json:"permanent,omitempty"`
+	// UntilKnown is false when Until is assumed (PEER_FLOOD says nothing
+	// about its length) rather than stated by Telegram.
+	UntilKnown bool   `json:"until_known,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+}
+
+// Freeze describes a frozen account.
+type Freeze struct {
+	Active bool      `json:"active"`
+	Since  time.Time `json:"since,omitzero"`
+	// Until is when the account will be deleted unless an appeal succeeds.
+	Until     time.Time `json:"until,omitzero"`
+	AppealURL string    `json:"appeal_url,omitempty"`
+}
+
+// Snapshot returns the account's state now.
+func (a *Account) Snapshot() Snapshot {
+	a.mu.Lock()
+	now := a.advanceLocked(a.mon.clock.Now())
+	s := Snapshot{
+		Account: a.name, State: a.cur, Since: a.curSince, Until: a.curUntil,
+		Reason: a.curReason, Risk: a.riskLocked(now, a.cur), At: now,
+		FloodWaits: []FloodWait{},
+	}
+	for m, f := range a.waits {
+		if f.until.After(now) {
+			s.FloodWaits = append(s.FloodWaits, FloodWait{Method: m, Type: f.typ, Wait: f.wait, Since: f.since, Until: f.until})
+		}
+	}
+	sort.Slice(s.FloodWaits, func(i, j int) bool { return s.FloodWaits[i].Method < s.FloodWaits[j].Method })
+	if l := a.limit; l != nil && (l.permanent || l.until.After(now)) {
+		s.Limit = Limit{Active: true, Since: l.since, Until: l.until, Permanent: l.permanent, UntilKnown: l.untilKnown, Reason: l.reason}
+	}
+	if f := a.frozen; f != nil {
+		s.Freeze = Freeze{Active: true, Since: f.since, Until: f.until, AppealURL: f.appealURL}
+	}
+	if a.lastSignal != nil {
+		ev := *a.lastSignal
+		s.LastSignal = &ev
+	}
+	a.mu.Unlock()
+	a.flush()
+	return s
+}
+
+// Events returns the most recent events, oldest first (at most
+// Options.EventBuffer of them).
+func (a *Account) Events() []Event {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.events.list()
+}
+
+func appendBounded(ts []time.Time, t time.Time, n int) []time.Time {
+	ts = append(ts, t)
+	if len(ts) > n {
+		ts = append(ts[:0], ts[len(ts)-n:]...)
+	}
+	return ts
+}
+
+func countSince(ts []time.Time, from time.Time) int {
+	n := 0
+	for _, t := range ts {
+		if !t.Before(from) {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,240 @@
+package monitor
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+	"unicode"
+
+	"github.com/gotd/td/clock"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+)
+
+// Options configures a Monitor. The zero value is usable.
+type Options struct {
+	// Clock is the time source. Defaults to clock.System.
+	Clock clock.Clock
+	// Logger receives state changes (info/warn) and signals (debug).
+	// Defaults to zap.NewNop.
+	Logger *zap.Logger
+	// Registerer receives the monitor's collectors. Nil means the metrics
+	// are kept but not registered anywhere.
+	Registerer prometheus.Registerer
+	// Sink receives every event. Nil discards them (the per-account ring
+	// still keeps the recent ones).
+	Sink Sink
+	// Policy tunes the state machine and the risk score. Nil means
+	// DefaultPolicy().
+	Policy *Policy
+	// EventBuffer is how many recent events each account keeps in memory.
+	// Defaults to 256.
+	EventBuffer int
+	// RefreshInterval is how often Run re-evaluates every account so that
+	// expiries are noticed without traffic. Defaults to 1 s.
+	RefreshInterval time.Duration
+}
+
+func (o *Options) setDefaults() {
+	if o.Clock == nil {
+		o.Clock = clock.System
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	if o.EventBuffer <= 0 {
+		o.EventBuffer = 256
+	}
+	if o.RefreshInterval <= 0 {
+		o.RefreshInterval = time.Second
+	}
+}
+
+// Monitor holds the monitored accounts and exports them.
+type Monitor struct {
+	opts    Options
+	clock   clock.Clock
+	log     *zap.Logger
+	policy  Policy
+	metrics *metrics
+
+	mu       sync.RWMutex
+	accounts map[string]*Account
+
+	subMu   sync.RWMutex
+	subs    map[int]func(Event)
+	nextSub int
+}
+
+// New creates a Monitor and registers its collectors.
+func New(opts Options) (*Monitor, error) {
+	opts.setDefaults()
+	policy := DefaultPolicy()
+	if opts.Policy != nil {
+		policy = *opts.Policy
+	}
+	if err := policy.Validate(); err != nil {
+		return nil, err
+	}
+	m := &Monitor{
+		opts:     opts,
+		clock:    opts.Clock,
+		log:      opts.Logger,
+		policy:   policy,
+		metrics:  newMetrics(),
+		accounts: map[string]*Account{},
+		subs:     map[int]func(Event){},
+	}
+	if opts.Registerer != nil {
+		for _, c := range append(m.metrics.collectors(), accountCollector{m}) {
+			if err := opts.Registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("register monitor metrics: %w", err)
+			}
+		}
+	}
+	return m, nil
+}
+
+// Account returns the account with the given name, creating it on first
+// use. The name appears in metric labels, logs and the API, so it must be
+// an operator-chosen name and never a phone number; ValidateName says what
+// is accepted.
+func (m *Monitor) Account(name string) (*Account, error) {
+	m.mu.RLock()
+	a, ok := m.accounts[name]
+	m.mu.RUnlock()
+	if ok {
+		return a, nil
+	}
+	if err := ValidateName(name); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if a, ok := m.accounts[name]; ok {
+		return a, nil
+	}
+	a = newAccount(name, m)
+	m.accounts[name] = a
+	return a, nil
+}
+
+// Lookup returns an existing account.
+func (m *Monitor) Lookup(name string) (*Account, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	a, ok := m.accounts[name]
+	return a, ok
+}
+
+// Remove stops monitoring an account and drops its metric series. Its
+// middleware keeps working but reports into a detached account.
+func (m *Monitor) Remove(name string) bool {
+	m.mu.Lock()
+	_, ok := m.accounts[name]
+	delete(m.accounts, name)
+	m.mu.Unlock()
+	if ok {
+		m.metrics.forget(name)
+	}
+	return ok
+}
+
+// Accounts returns the monitored accounts sorted by name.
+func (m *Monitor) Accounts() []*Account {
+	m.mu.RLock()
+	out := make([]*Account, 0, len(m.accounts))
+	for _, a := range m.accounts {
+		out = append(out, a)
+	}
+	m.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// Subscribe calls fn for every state change of every account, in order per
+// account, until the returned function is called. fn runs on the goroutine
+// that caused the change (often an RPC call): it must not block.
+func (m *Monitor) Subscribe(fn func(Event)) (cancel func()) {
+	m.subMu.Lock()
+	id := m.nextSub
+	m.nextSub++
+	m.subs[id] = fn
+	m.subMu.Unlock()
+	return func() {
+		m.subMu.Lock()
+		delete(m.subs, id)
+		m.subMu.Unlock()
+	}
+}
+
+func (m *Monitor) deliver(ev Event) {
+	if m.opts.Sink != nil {
+		m.opts.Sink.Record(ev)
+	}
+	if ev.Type != EventState {
+		return
+	}
+	m.subMu.RLock()
+	defer m.subMu.RUnlock()
+	for _, fn := range m.subs {
+		fn(ev)
+	}
+}
+
+// Run re-evaluates every account each RefreshInterval until ctx ends, so
+// that expiries become state changes (and reach subscribers) even when an
+// account makes no calls and nobody reads it.
+func (m *Monitor) Run(ctx context.Context) error {
+	t := m.clock.Ticker(m.opts.RefreshInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C():
+			for _, a := range m.Accounts() {
+				a.Refresh()
+			}
+		}
+	}
+}
+
+// MaxNameLength bounds account names, which are metric label values.
+const MaxNameLength = 64
+
+// ValidateName reports why a name cannot be an account name: empty, too
+// long, characters outside letters, digits and "._-@", or shaped like a
+// phone number (names end up in labels and logs; phone numbers must not).
+func ValidateName(name string) error {
+	if name == "" {
+		return fmt.Errorf("account name is empty")
+	}
+	if len(name) > MaxNameLength {
+		return fmt.Errorf("account name %.20q... is longer than %d bytes", name, MaxNameLength)
+	}
+	digits := 0
+	for _, r := range name {
+		switch {
+		case unicode.IsDigit(r):
+			digits++
+		case r < unicode.MaxASCII && (unicode.IsLetter(r) || r == '.' || r == '_' || r == '-' || r == '@'):
+		case r == '+' || r == ' ' || r == '(' || r == ')':
+			// Only tolerated to recognise phone numbers below.
+		default:
+			return fmt.Errorf("account name %q: character %q not allowed (use letters, digits, '.', '_', '-', '@')", name, r)
+		}
+	}
+	if digits >= 7 && digits*10 >= len(name)*7 {
+		// Do not echo the name: it is probably a phone number.
+		return fmt.Errorf("account name looks like a phone number (%d digits); choose a name that does not identify the number", digits)
+	}
+	for _, r := range name {
+		if r == '+' || r == ' ' || r == '(' || r == ')' {
+			return fmt.Errorf("account name %q: character %q not allowed (use letters, digits, '.', '_', '-', '@')", name, r)
+		}
+	}
+	return nil
+}

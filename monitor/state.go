@@ -1,0 +1,93 @@
+package monitor
+
+import "strconv"
+
+// State is an account's health as the monitor sees it. Its String form is a
+// metric label value and part of the public interface.
+type State uint8
+
+// The states. When several apply, the most severe wins, in the order
+// Banned, Dead, Frozen, Limited, Throttled, Watch, OK, Unknown.
+const (
+	// Unknown: nothing observed yet.
+	Unknown State = iota
+	// OK: the account works and no adverse signal is active.
+	OK
+	// Watch: signals that often precede punishment (long or repeated flood
+	// waits, refusal spikes, 2FA reset requests, login floods).
+	Watch
+	// Throttled: at least one method is under an active flood wait.
+	Throttled
+	// Limited: the account may only write to mutual contacts (PEER_FLOOD,
+	// USER_RESTRICTED, USER_BANNED_IN_CHANNEL, SpamBot).
+	Limited
+	// Frozen: the account is frozen and most write methods fail.
+	Frozen
+	// Banned: Telegram's anti-spam system deactivated the account.
+	Banned
+	// Dead: the session no longer works; a new login is needed.
+	Dead
+
+	stateCount // keep last
+)
+
+var stateNames = [stateCount]string{
+	Unknown:   "unknown",
+	OK:        "ok",
+	Watch:     "watch",
+	Throttled: "throttled",
+	Limited:   "limited",
+	Frozen:    "frozen",
+	Banned:    "banned",
+	Dead:      "dead",
+}
+
+// String returns the state's label value.
+func (s State) String() string {
+	if s >= stateCount {
+		return "invalid"
+	}
+	return stateNames[s]
+}
+
+// States returns every state, so that exporters can emit one series each.
+func States() []State {
+	out := make([]State, stateCount)
+	for i := range out {
+		out[i] = State(i)
+	}
+	return out
+}
+
+// ParseState is the inverse of State.String.
+func ParseState(s string) (State, bool) {
+	for i, n := range stateNames {
+		if n == s {
+			return State(i), true
+		}
+	}
+	return Unknown, false
+}
+
+// MarshalText encodes the state as its name.
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText decodes a state name written by MarshalText.
+func (s *State) UnmarshalText(b []byte) error {
+	v, ok := ParseState(string(b))
+	if !ok {
+		return &ParseError{What: "account state", Value: string(b)}
+	}
+	*s = v
+	return nil
+}
+
+// ParseError reports a name that is not one of the defined values.
+type ParseError struct {
+	What  string
+	Value string
+}
+
+func (e *ParseError) Error() string {
+	return "unknown " + e.What + " " + strconv.Quote(e.Value)
+}
