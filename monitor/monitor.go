@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode"
@@ -208,32 +210,37 @@ const MaxNameLength = 64
 // ValidateName reports why a name cannot be an account name: empty, too
 // long, characters outside letters, digits and "._-@", or shaped like a
 // phone number (names end up in labels and logs; phone numbers must not).
+// Errors about names with many digits do not repeat the name.
 func ValidateName(name string) error {
 	if name == "" {
 		return fmt.Errorf("account name is empty")
 	}
-	if len(name) > MaxNameLength {
-		return fmt.Errorf("account name %.20q... is longer than %d bytes", name, MaxNameLength)
-	}
-	digits := 0
+	digits, run, longestRun, phoneish := 0, 0, 0, true
 	for _, r := range name {
-		switch {
-		case unicode.IsDigit(r):
+		if r >= '0' && r <= '9' {
 			digits++
-		case r < unicode.MaxASCII && (unicode.IsLetter(r) || r == '.' || r == '_' || r == '-' || r == '@'):
-		case r == '+' || r == ' ' || r == '(' || r == ')':
-			// Only tolerated to recognise phone numbers below.
-		default:
-			return fmt.Errorf("account name %q: character %q not allowed (use letters, digits, '.', '_', '-', '@')", name, r)
+			run++
+			longestRun = max(longestRun, run)
+			continue
+		}
+		run = 0
+		if !strings.ContainsRune("+ ()-.", r) {
+			phoneish = false
 		}
 	}
-	if digits >= 7 && digits*10 >= len(name)*7 {
-		// Do not echo the name: it is probably a phone number.
+	if digits >= 7 && (phoneish || longestRun >= 9) {
 		return fmt.Errorf("account name looks like a phone number (%d digits); choose a name that does not identify the number", digits)
 	}
+	show := strconv.Quote(name)
+	if digits >= 7 {
+		show = "(not shown: many digits)"
+	}
+	if len(name) > MaxNameLength {
+		return fmt.Errorf("account name is longer than %d bytes", MaxNameLength)
+	}
 	for _, r := range name {
-		if r == '+' || r == ' ' || r == '(' || r == ')' {
-			return fmt.Errorf("account name %q: character %q not allowed (use letters, digits, '.', '_', '-', '@')", name, r)
+		if !(r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r))) && !strings.ContainsRune("._-@", r) {
+			return fmt.Errorf("account name %s: character %q not allowed (use letters, digits, '.', '_', '-', '@')", show, r)
 		}
 	}
 	return nil
