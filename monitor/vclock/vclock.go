@@ -15,13 +15,16 @@ type Clock struct {
 	now    time.Time
 	seq    uint64 // orders waiters with equal deadlines by creation
 	timers map[*waiter]struct{}
+	added  *sync.Cond // broadcast whenever a waiter is scheduled
 }
 
 var _ clock.Clock = (*Clock)(nil)
 
 // New returns a clock that reads start until it is advanced.
 func New(start time.Time) *Clock {
-	return &Clock{now: start, timers: map[*waiter]struct{}{}}
+	c := &Clock{now: start, timers: map[*waiter]struct{}{}}
+	c.added = sync.NewCond(&c.mu)
+	return c
 }
 
 // Now returns the current virtual time.
@@ -112,6 +115,18 @@ func (c *Clock) scheduleLocked(w *waiter, d time.Duration) {
 	w.seq = c.seq
 	w.deadline = c.now.Add(d)
 	c.timers[w] = struct{}{}
+	c.added.Broadcast()
+}
+
+// BlockUntil waits until at least n timers or tickers are pending. A test
+// calls it before Advance so that a goroutine's timer is known to exist,
+// which is what makes virtual-time tests independent of scheduling.
+func (c *Clock) BlockUntil(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.timers) < n {
+		c.added.Wait()
+	}
 }
 
 func (c *Clock) nextLocked() *waiter {
