@@ -4,6 +4,7 @@ go 1.26.0
 
 require (
 	github.com/go-faster/errors v0.7.1
+	github.com/gotd/contrib v0.25.0
 	github.com/gotd/td v0.161.0
 	github.com/prometheus/client_golang v1.23.2
 	github.com/prometheus/common v0.72.0

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gotd/td/bin"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
@@ -21,9 +22,12 @@ type Account struct {
 	mon  *Monitor
 
 	// Read on every RPC without taking mu.
-	methods   atomic.Pointer[map[string]*methodMetrics]
-	methodsMu sync.Mutex // serialises copy-on-write of methods
-	calls     atomic.Uint64
+	methods   atomic.Pointer[map[uint32]*methodMetrics] // by TL type id
+	methodsMu sync.Mutex                                // serialises copy-on-write of methods
+	// gen counts terminal facts (ban, dead session). A call remembers the
+	// generation it started in; only a call that started after a terminal
+	// fact may clear it by succeeding.
+	gen atomic.Uint64
 	// needsSuccess is set while a successful call would change the state
 	// (nothing seen yet, or banned/dead), so the success path can skip mu.
 	needsSuccess atomic.Bool
@@ -54,6 +58,7 @@ type Account struct {
 }
 
 type methodMetrics struct {
+	name     string
 	requests prometheus.Counter
 	duration prometheus.Observer
 }
@@ -61,7 +66,7 @@ type methodMetrics struct {
 // terminal is a fact that holds until a later call proves it wrong.
 type terminal struct {
 	at     time.Time
-	ticket uint64 // calls started after this one can clear it
+	gen    uint64 // calls started in this generation or later can clear it
 	reason string
 }
 
@@ -82,6 +87,7 @@ type methodFacts struct {
 	since, until time.Time
 	wait         time.Duration
 	typ          string
+	reason       string      // formatted once, when the wait is recorded
 	recent       []time.Time // times of the last RepeatedWaits waits
 }
 
@@ -97,7 +103,7 @@ func newAccount(name string, mon *Monitor) *Account {
 	now := mon.clock.Now()
 	a.curSince = now
 	a.evaluatedAt = now
-	empty := map[string]*methodMetrics{}
+	empty := map[uint32]*methodMetrics{}
 	a.methods.Store(&empty)
 	a.needsSuccess.Store(true)
 	return a
@@ -106,27 +112,31 @@ func newAccount(name string, mon *Monitor) *Account {
 // Name returns the operator-chosen account name.
 func (a *Account) Name() string { return a.name }
 
-// methodMetrics returns the cached instruments for a method; the first call
-// for a method creates them (copy-on-write, so reads never lock).
-func (a *Account) methodMetrics(method string) *methodMetrics {
-	if mm, ok := (*a.methods.Load())[method]; ok {
+// methodMetrics returns the cached instruments for a request's method,
+// keyed by TL type id (cheaper to hash than the name); the first call for
+// a method creates them (copy-on-write, so reads never lock).
+func (a *Account) methodMetrics(input bin.Encoder) *methodMetrics {
+	id := methodID(input)
+	if mm, ok := (*a.methods.Load())[id]; ok {
 		return mm
 	}
 	a.methodsMu.Lock()
 	defer a.methodsMu.Unlock()
 	old := *a.methods.Load()
-	if mm, ok := old[method]; ok {
+	if mm, ok := old[id]; ok {
 		return mm
 	}
+	name := MethodName(input)
 	mm := &methodMetrics{
-		requests: a.mon.metrics.requests.WithLabelValues(a.name, method),
-		duration: a.mon.metrics.duration.WithLabelValues(a.name, method),
+		name:     name,
+		requests: a.mon.metrics.requests.WithLabelValues(a.name, name),
+		duration: a.mon.metrics.duration.WithLabelValues(a.name, name),
 	}
-	next := make(map[string]*methodMetrics, len(old)+1)
+	next := make(map[uint32]*methodMetrics, len(old)+1)
 	for k, v := range old {
 		next[k] = v
 	}
-	next[method] = mm
+	next[id] = mm
 	a.methods.Store(&next)
 	return mm
 }
@@ -142,20 +152,20 @@ func (a *Account) ObserveSignal(t time.Time, method string, s signal.Signal) {
 	}
 	a.countError(method, s)
 	a.mu.Lock()
-	a.observeSignalLocked(t, a.calls.Load(), method, s)
+	a.observeSignalLocked(t, method, s)
 	a.mu.Unlock()
 	a.flush()
 }
 
 // observeError handles a failed call from the middleware.
-func (a *Account) observeError(method string, ticket uint64, t time.Time, err error) {
+func (a *Account) observeError(method string, t time.Time, err error) {
 	s := signal.Classify(err)
 	a.countError(method, s)
 	if s.Kind == signal.None {
 		return
 	}
 	a.mu.Lock()
-	a.observeSignalLocked(t, ticket, method, s)
+	a.observeSignalLocked(t, method, s)
 	a.mu.Unlock()
 	a.flush()
 }
@@ -173,7 +183,7 @@ func (a *Account) countError(method string, s signal.Signal) {
 }
 
 // observeSuccess handles a successful call while needsSuccess is set.
-func (a *Account) observeSuccess(method string, ticket uint64, t time.Time) {
+func (a *Account) observeSuccess(method string, callGen uint64, t time.Time) {
 	a.mu.Lock()
 	at := a.advanceLocked(t)
 	a.seen = true
@@ -181,10 +191,10 @@ func (a *Account) observeSuccess(method string, ticket uint64, t time.Time) {
 		// A call that started after the ban or session loss and still
 		// succeeded proves the account is usable again (ban reversed,
 		// new login).
-		if a.banned != nil && ticket > a.banned.ticket {
+		if a.banned != nil && callGen >= a.banned.gen {
 			a.banned = nil
 		}
-		if a.dead != nil && ticket > a.dead.ticket {
+		if a.dead != nil && callGen >= a.dead.gen {
 			a.dead = nil
 		}
 	}
@@ -209,7 +219,7 @@ func (a *Account) updateNeedsSuccessLocked() {
 	a.needsSuccess.Store(!a.seen || a.banned != nil || a.dead != nil)
 }
 
-func (a *Account) observeSignalLocked(t time.Time, ticket uint64, method string, s signal.Signal) {
+func (a *Account) observeSignalLocked(t time.Time, method string, s signal.Signal) {
 	at := a.advanceLocked(t)
 	p := &a.mon.policy
 	a.seen = true
@@ -235,6 +245,7 @@ func (a *Account) observeSignalLocked(t time.Time, ticket uint64, method string,
 		}
 		if end.After(f.until) {
 			f.until, f.wait, f.typ = end, s.Wait, s.Type
+			f.reason = fmt.Sprintf("%s of %s on %s", s.Type, s.Wait, method)
 		}
 		f.recent = appendBounded(f.recent, t, p.RepeatedWaits)
 		switch {
@@ -259,9 +270,9 @@ func (a *Account) observeSignalLocked(t time.Time, ticket uint64, method string,
 		}
 		a.frozen.reason = what
 	case signal.Banned:
-		a.banned = &terminal{at: t, ticket: ticket, reason: what}
+		a.banned = &terminal{at: t, gen: a.gen.Add(1), reason: what}
 	case signal.SessionDead, signal.Deactivated:
-		a.dead = &terminal{at: t, ticket: ticket, reason: what}
+		a.dead = &terminal{at: t, gen: a.gen.Add(1), reason: what}
 	case signal.LoginFlood, signal.APIIDFlood, signal.TwoFAReset:
 		a.watchLocked(t, what)
 	case signal.PeerRefused:
@@ -312,10 +323,9 @@ func (a *Account) evalLocked(t time.Time) (State, time.Time, string) {
 		until  time.Time
 		reason string
 	)
-	for method, f := range a.waits {
+	for _, f := range a.waits {
 		if f.until.After(t) && f.until.After(until) {
-			until = f.until
-			reason = fmt.Sprintf("%s of %s on %s", f.typ, f.wait, method)
+			until, reason = f.until, f.reason
 		}
 	}
 	switch {

@@ -41,12 +41,12 @@ func newFixture(t *testing.T, opts Options) *fixture {
 
 // rpcErr feeds an RPC error through the same path the middleware uses.
 func (f *fixture) rpcErr(method string, code int, msg string) {
-	f.acct.observeError(method, f.acct.calls.Add(1), f.clock.Now(), tgerr.New(code, msg))
+	f.acct.observeError(method, f.clock.Now(), tgerr.New(code, msg))
 }
 
 func (f *fixture) ok(method string) {
 	if f.acct.needsSuccess.Load() {
-		f.acct.observeSuccess(method, f.acct.calls.Add(1), f.clock.Now())
+		f.acct.observeSuccess(method, f.acct.gen.Load(), f.clock.Now())
 	}
 }
 
@@ -193,7 +193,7 @@ func TestBanIsStickyUntilAnAuthorisedCallSucceeds(t *testing.T) {
 	f := newFixture(t, Options{})
 	f.ok("users.getUsers")
 	// A call that started before the ban and succeeds after it proves nothing.
-	early := f.acct.calls.Add(1)
+	early := f.acct.gen.Load()
 	f.rpcErr("users.getUsers", 401, "USER_DEACTIVATED_BAN")
 	s := f.expect(Banned)
 	if s.Risk != 100 {

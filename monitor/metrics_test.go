@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gotd/td/tg"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
@@ -133,7 +134,7 @@ func TestMetricDefinitionsMatchRegistry(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	f := newFixture(t, Options{Registerer: reg})
 	f.rpcErr("contacts.resolveUsername", 420, "FLOOD_WAIT_30")
-	f.acct.methodMetrics("contacts.resolveUsername").duration.Observe(0.1) // as the middleware would
+	f.acct.methodMetrics(&tg.ContactsResolveUsernameRequest{}).duration.Observe(0.1) // as the middleware would
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +173,7 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	f.rpcErr("contacts.resolveUsername", 420, "FLOOD_WAIT_30")
 	f.rpcErr("messages.sendMessage", 400, "PEER_FLOOD")
 	f.rpcErr("messages.sendMessage", 500, "RPC_CALL_FAIL")
-	mm := f.acct.methodMetrics("messages.sendMessage")
+	mm := f.acct.methodMetrics(&tg.MessagesSendMessageRequest{})
 	mm.requests.Inc()
 	mm.duration.Observe(0.2)
 	cmd := exec.Command(path, "check", "metrics")

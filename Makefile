@@ -1,0 +1,47 @@
+# tgsafety build and test entry points. `make test` is what CI runs (.ci/run):
+# it installs what the tests need (Debian's prometheus package for promtool)
+# and runs every test with the race detector.
+
+GO          ?= go
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZTIME    ?= 10s
+BENCHCOUNT  ?= 10
+# apt-get needs root; use sudo when not root and sudo exists.
+SUDO        := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
+
+.PHONY: all test deps unit fuzz bench lint demo
+
+all: lint test
+
+## test: install test dependencies, run every test (race detector on) and a short fuzz pass.
+test: deps unit fuzz
+
+## deps: Debian packages the tests use (promtool from prometheus).
+deps:
+	@command -v promtool >/dev/null 2>&1 || { \
+		echo "installing Debian package prometheus (for promtool)"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
+	}
+	@promtool --version 2>&1 | head -1
+
+unit:
+	TGSAFETY_REQUIRE_PROMTOOL=1 $(GO) test -race -count=1 ./...
+
+## fuzz: run each fuzz target briefly (FUZZTIME); longer runs: make fuzz FUZZTIME=10m.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzClassify$$' -fuzztime $(FUZZTIME) ./monitor/signal
+
+## bench: benchmarks with -count for benchstat (docs/performance.md).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./... | tee bench.out
+
+## lint: gofmt, go vet and staticcheck (pinned).
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt needed:"; echo "$$out"; exit 1; }
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+## demo: show the monitor at work on virtual time (replaced by `safetyd demo` once the daemon exists).
+demo:
+	$(GO) test -count=1 -run '^Example$$' -v ./monitor/
