@@ -4,6 +4,7 @@
 
 GO          ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+BENCHSTAT   ?= golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 FUZZTIME    ?= 10s
 BENCHCOUNT  ?= 10
 # apt-get needs root; use sudo when not root and sudo exists.
@@ -32,9 +33,10 @@ unit:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzClassify$$' -fuzztime $(FUZZTIME) ./monitor/signal
 
-## bench: benchmarks with -count for benchstat (docs/performance.md).
+## bench: benchmarks with -count, summarised by benchstat (docs/performance.md).
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./... | tee bench.out
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./... > bench.out
+	$(GO) run $(BENCHSTAT) bench.out
 
 ## lint: gofmt, go vet and staticcheck (pinned).
 lint:
