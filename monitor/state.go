@@ -88,6 +88,7 @@ type ParseError struct {
 	Value string
 }
 
+// Error names the kind of value and the offending text.
 func (e *ParseError) Error() string {
 	return "unknown " + e.What + " " + strconv.Quote(e.Value)
 }

@@ -119,6 +119,7 @@ func (k *Kind) UnmarshalText(b []byte) error {
 // UnknownKindError reports a kind name that is not one of Kinds.
 type UnknownKindError struct{ Name string }
 
+// Error quotes the unknown name.
 func (e *UnknownKindError) Error() string { return "unknown signal kind " + strconv.Quote(e.Name) }
 
 // IsWait reports whether signals of this kind carry a wait that the caller
