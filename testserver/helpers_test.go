@@ -1,0 +1,138 @@
+package testserver
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/gotd/td/telegram"
+	"github.com/gotd/td/telegram/auth"
+	"github.com/gotd/td/tg"
+)
+
+// newServer starts a server with a small population (fast) unless the test
+// needs more.
+func newServer(t testing.TB, opts Options) *Server {
+	t.Helper()
+	if opts.Users == 0 {
+		opts.Users = 200
+	}
+	s, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// updates collects pushed updates.
+type updates chan tg.UpdatesClass
+
+func (u updates) Handle(_ context.Context, upd tg.UpdatesClass) error {
+	select {
+	case u <- upd:
+	default:
+	}
+	return nil
+}
+
+// run connects a real gotd client and runs fn; the deadline is a failure
+// guard only.
+func run(t testing.TB, opts telegram.Options, fn func(ctx context.Context, c *telegram.Client) error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	c := telegram.NewClient(17349, "not-a-real-hash", opts)
+	if err := c.Run(ctx, func(ctx context.Context) error { return fn(ctx, c) }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// provisioned returns client options for an account with a ready session.
+func provisioned(t testing.TB, s *Server, spec AccountSpec) telegram.Options {
+	t.Helper()
+	if _, err := s.CreateAccount(spec); err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.SessionStorage(spec.Phone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := s.ClientOptions()
+	o.SessionStorage = st
+	o.NoUpdates = true
+	return o
+}
+
+// signUp is a UserAuthenticator that registers a new account.
+type signUp struct {
+	phone, code string
+}
+
+func (a signUp) Phone(context.Context) (string, error)    { return a.phone, nil }
+func (a signUp) Password(context.Context) (string, error) { return "", auth.ErrPasswordNotProvided }
+func (a signUp) AcceptTermsOfService(context.Context, tg.HelpTermsOfService) error {
+	return nil
+}
+func (a signUp) SignUp(context.Context) (auth.UserInfo, error) {
+	return auth.UserInfo{FirstName: "New", LastName: "Account"}, nil
+}
+func (a signUp) Code(context.Context, *tg.AuthSentCode) (string, error) { return a.code, nil }
+
+func resolve(ctx context.Context, t testing.TB, api *tg.Client, username string) *tg.User {
+	t.Helper()
+	r, err := api.ContactsResolveUsername(ctx, &tg.ContactsResolveUsernameRequest{Username: username})
+	if err != nil {
+		t.Fatalf("resolve @%s: %v", username, err)
+	}
+	return r.Users[0].(*tg.User)
+}
+
+func dm(ctx context.Context, api *tg.Client, u *tg.User, text string) error {
+	_, err := api.MessagesSendMessage(ctx, &tg.MessagesSendMessageRequest{
+		Peer: &tg.InputPeerUser{UserID: u.ID, AccessHash: u.AccessHash}, Message: text, RandomID: randomInt64(),
+	})
+	return err
+}
+
+// spamBotSays sends /start to SpamBot and returns the reply text and
+// buttons, read from history (the reply is stored before the call returns).
+func spamBotSays(ctx context.Context, t testing.TB, api *tg.Client) (string, []string) {
+	t.Helper()
+	bot := resolveNoBudget(ctx, t, api)
+	if err := dm(ctx, api, bot, "/start"); err != nil {
+		t.Fatalf("/start to SpamBot: %v", err)
+	}
+	h, err := api.MessagesGetHistory(ctx, &tg.MessagesGetHistoryRequest{
+		Peer: &tg.InputPeerUser{UserID: bot.ID, AccessHash: bot.AccessHash}, Limit: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := h.(*tg.MessagesMessages).Messages
+	m := msgs[0].(*tg.Message)
+	if m.Out {
+		t.Fatal("newest message in the SpamBot chat is ours, not the reply")
+	}
+	var buttons []string
+	if kb, ok := m.ReplyMarkup.(*tg.ReplyKeyboardMarkup); ok {
+		for _, row := range kb.Rows {
+			for _, b := range row.Buttons {
+				buttons = append(buttons, b.(*tg.KeyboardButton).Text)
+			}
+		}
+	}
+	return m.Message, buttons
+}
+
+// resolveNoBudget finds SpamBot through users.getUsers with its known id
+// and access hash, as a prober with a cached peer does.
+func resolveNoBudget(ctx context.Context, t testing.TB, api *tg.Client) *tg.User {
+	t.Helper()
+	us, err := api.UsersGetUsers(ctx, []tg.InputUserClass{&tg.InputUser{UserID: SpamBotID, AccessHash: 0x5350414d424f54}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return us[0].(*tg.User)
+}
