@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/go-faster/errors v0.7.1
 	github.com/gotd/contrib v0.25.0
+	github.com/gotd/log/logzap v0.1.1
 	github.com/gotd/td v0.161.0
 	github.com/prometheus/client_golang v1.23.2
 	github.com/prometheus/client_model v0.6.3

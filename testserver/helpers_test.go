@@ -2,6 +2,7 @@ package testserver
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -44,10 +45,32 @@ func run(t testing.TB, opts telegram.Options, fn func(ctx context.Context, c *te
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	c := telegram.NewClient(17349, "not-a-real-hash", opts)
-	if err := c.Run(ctx, func(ctx context.Context) error { return fn(ctx, c) }); err != nil {
+	err := c.Run(ctx, func(ctx context.Context) error {
+		// fn runs on a goroutine of gotd's: a t.Fatal there ends only that
+		// goroutine, so report it as an error instead of hanging.
+		done := make(chan error, 1)
+		go func() {
+			finished := false
+			defer func() {
+				if !finished {
+					done <- errFnFailed
+				}
+			}()
+			err := fn(ctx, c)
+			finished = true
+			done <- err
+		}()
+		return <-done
+	})
+	if errors.Is(err, errFnFailed) {
+		t.FailNow()
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 }
+
+var errFnFailed = errors.New("test failed inside the client callback")
 
 // provisioned returns client options for an account with a ready session.
 func provisioned(t testing.TB, s *Server, spec AccountSpec) telegram.Options {
