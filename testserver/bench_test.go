@@ -95,7 +95,7 @@ func BenchmarkSendMessage(b *testing.B) {
 		defer func() { cancel(); _ = mem.Close(); <-done }()
 		opts := telegram.Options{
 			PublicKeys: []telegram.PublicKey{{RSA: s.PublicKey()}}, DC: 2, DCList: dcs.List{Options: s.dcOptions()},
-			Resolver: dcs.Plain(dcs.PlainOptions{Dial: func(ctx context.Context, _, _ string) (net.Conn, error) { return mem.Dial(ctx) }}),
+			Resolver:  dcs.Plain(dcs.PlainOptions{Dial: func(ctx context.Context, _, _ string) (net.Conn, error) { return mem.Dial(ctx) }}),
 			NoUpdates: true,
 		}
 		run(b, opts, func(ctx context.Context, c *telegram.Client) error {

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 
@@ -61,10 +63,8 @@ func (s *Server) Session(phone string) (*session.Data, error) {
 	if err := registerKey(s.srv, key); err != nil {
 		return nil, err
 	}
-	addr := "127.0.0.1:443"
-	if opts := s.dcOptions(); len(opts) > 0 {
-		addr = fmt.Sprintf("%s:%d", opts[0].IPAddress, opts[0].Port)
-	}
+	o := s.dcOptions()[0]
+	addr := net.JoinHostPort(o.IPAddress, strconv.Itoa(o.Port))
 	return &session.Data{DC: s.opts.DC, Addr: addr, AuthKey: key.Value[:], AuthKeyID: key.ID[:]}, nil
 }
 
@@ -176,9 +176,12 @@ func (s *Server) RevokeSessions(phone string) (int, error) {
 	return n, err
 }
 
-// Fault kinds for Inject.
+// Fault is a failure injected into an account's next calls.
 type Fault struct {
-	// Method is the TL name the fault applies to ("" = any method).
+	// Method is the TL name the fault applies to. "" means any method,
+	// including the calls gotd makes by itself on (re)connect (the self
+	// check): a method-less Delay holds a reconnecting client until virtual
+	// time moves.
 	Method string
 	// Times is how many calls it affects (at least 1).
 	Times int

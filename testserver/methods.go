@@ -85,15 +85,6 @@ func (s *Server) helpGetConfig(c *call) (bin.Encoder, error) {
 	}, nil
 }
 
-// dcOptionsLocked is dcOptions for callers that hold s.mu.
-func (s *Server) dcOptionsLocked() []tg.DCOption {
-	o := tg.DCOption{ID: s.opts.DC, IPAddress: "127.0.0.1", Port: 443}
-	if s.tcpAddr != nil {
-		o.Port = s.tcpAddr.Port
-	}
-	return []tg.DCOption{o}
-}
-
 func (s *Server) helpGetNearestDC(c *call) (bin.Encoder, error) {
 	return &tg.NearestDC{Country: "NL", ThisDC: s.opts.DC, NearestDC: s.opts.DC}, nil
 }

@@ -95,7 +95,7 @@ func (s *Server) escalate(p *policyState, now time.Time, act limits.Action, v li
 	case v.Limit.Window.D() >= 24*time.Hour:
 		return base
 	case k < len(f.Factors):
-		return time.Duration(math.Ceil(float64(base) * f.Factors[k] / float64(time.Second))) * time.Second
+		return time.Duration(math.Ceil(float64(base)*f.Factors[k]/float64(time.Second))) * time.Second
 	default:
 		return f.Lockout.D()
 	}

@@ -388,3 +388,15 @@ func TestControlAPIErrors(t *testing.T) {
 		t.Error("DC 9 accepted")
 	}
 }
+
+func TestCreateAccountValidatesBeforeRegistering(t *testing.T) {
+	s := newServer(t, Options{Users: 3})
+	for _, n := range []int{-1, 4} {
+		if _, err := s.CreateAccount(AccountSpec{Phone: "9996620200", MutualContacts: n}); err == nil {
+			t.Fatalf("MutualContacts %d accepted", n)
+		}
+	}
+	if _, err := s.CreateAccount(AccountSpec{Phone: "9996620200", MutualContacts: 3}); err != nil {
+		t.Fatalf("a refused spec left the phone registered: %v", err)
+	}
+}

@@ -209,7 +209,7 @@ func (s *Server) LoginCode() string { return strings.Repeat(strconv.Itoa(s.opts.
 func (s *Server) PublicKey() *rsa.PublicKey { return &s.opts.Key.PublicKey }
 
 // PublicKeyPEM returns the public key as a PEM "RSA PUBLIC KEY" block, the
-// form gotd's telegram.ParsePublicKeys and Telegram clients read.
+// form gotd's crypto.ParseRSAPublicKeys and Telegram clients read.
 func (s *Server) PublicKeyPEM() []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "RSA PUBLIC KEY", Bytes: x509.MarshalPKCS1PublicKey(s.PublicKey())})
 }
@@ -217,9 +217,21 @@ func (s *Server) PublicKeyPEM() []byte {
 func (s *Server) dcOptions() []tg.DCOption {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.dcOptionsLocked()
+}
+
+// dcOptionsLocked is dcOptions for callers that hold s.mu. It advertises
+// the TCP address bound (loopback when bound to all interfaces, which is
+// the address that works on this machine), or a placeholder for the
+// in-memory transport, whose dialer ignores it.
+func (s *Server) dcOptionsLocked() []tg.DCOption {
 	o := tg.DCOption{ID: s.opts.DC, IPAddress: "127.0.0.1", Port: 443}
-	if s.tcpAddr != nil {
-		o.Port = s.tcpAddr.Port
+	if a := s.tcpAddr; a != nil {
+		o.Port = a.Port
+		if !a.IP.IsUnspecified() {
+			o.IPAddress = a.IP.String()
+			o.Ipv6 = a.IP.To4() == nil
+		}
 	}
 	return []tg.DCOption{o}
 }

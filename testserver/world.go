@@ -178,6 +178,9 @@ func (w *world) newAccount(spec AccountSpec, now time.Time, seed uint64) (*accou
 			return nil, fmt.Errorf("account: username %q taken", spec.Username)
 		}
 	}
+	if spec.MutualContacts < 0 || spec.MutualContacts > len(w.population) {
+		return nil, fmt.Errorf("account: mutual contacts must be within 0-%d (the population), got %d", len(w.population), spec.MutualContacts)
+	}
 	u := &user{id: w.newID(), accessHash: int64(w.rng.Uint64() >> 1), first: spec.FirstName, last: spec.LastName,
 		username: spec.Username, phone: spec.Phone, premium: spec.Premium, created: now.Add(-spec.Age), contacts: map[int64]bool{}}
 	if u.first == "" {
@@ -192,11 +195,8 @@ func (w *world) newAccount(spec AccountSpec, now time.Time, seed uint64) (*accou
 	}
 	u.acct = a
 	w.add(u)
-	// Mutual contacts: the first N population users not yet taken by the
-	// seeded shuffle, so scenarios get the same contacts every run.
-	if spec.MutualContacts > len(w.population) {
-		return nil, fmt.Errorf("account: %d mutual contacts requested, population has %d", spec.MutualContacts, len(w.population))
-	}
+	// Mutual contacts: a seeded choice, so scenarios get the same
+	// contacts every run.
 	for _, i := range w.rng.Perm(len(w.population))[:spec.MutualContacts] {
 		p := w.population[i]
 		u.contacts[p.id] = true

@@ -1,21 +1,59 @@
 // Command scenario-run runs tgsafety's behaviour scenarios and serves the
-// test server to other processes. Its commands arrive with the testserver
-// and scenarios issues; until then it only reports its version.
+// test server to other processes.
+//
+//	scenario-run serve --key-out key.pem [flags]   serve the simulated Telegram over TCP
+//	scenario-run version                           print the version
+//
+// Exit status: 0 on success, 2 for a usage error (unknown command, bad
+// flag, unreadable file named by a flag), 1 for any other failure.
 package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
+const usage = `usage: scenario-run <command> [flags]
+
+commands:
+  serve    serve the simulated Telegram (testserver) over TCP until SIGINT/SIGTERM
+  version  print the version
+
+Run "scenario-run serve -h" for the serve flags. (run and list are not built
+yet; see docs/architecture.md)
+`
+
 func main() {
-	if len(os.Args) == 2 && os.Args[1] == "version" {
-		fmt.Println("scenario-run", version)
-		return
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run dispatches a subcommand and returns the exit status. stdout carries
+// only a command's result (serve's ready line, the version), so that other
+// programs can parse it; everything else goes to stderr.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
 	}
-	fmt.Fprintln(os.Stderr, "usage: scenario-run version\n(serve, run and list are not built yet; see docs/architecture.md)")
-	os.Exit(2)
+	switch cmd, rest := args[0], args[1:]; cmd {
+	case "serve":
+		return serveCommand(rest, stdout, stderr)
+	case "version":
+		if len(rest) != 0 {
+			fmt.Fprintf(stderr, "scenario-run version: unexpected argument %q\n", rest[0])
+			return 2
+		}
+		fmt.Fprintln(stdout, "scenario-run", version)
+		return 0
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "scenario-run: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
 }

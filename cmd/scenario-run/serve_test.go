@@ -1,0 +1,367 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gotd/td/crypto"
+	"github.com/gotd/td/telegram"
+	"github.com/gotd/td/telegram/auth"
+	"github.com/gotd/td/telegram/dcs"
+	"github.com/gotd/td/tg"
+)
+
+// guard bounds every wait on the child process. It is a failure guard
+// only: nothing waits for it to pass.
+const guard = 60 * time.Second
+
+// build compiles scenario-run into a temporary directory: the test runs
+// the real binary so that flags, stdout, exit codes and signals are
+// exercised as other processes see them.
+func build(t *testing.T) string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command on PATH to build scenario-run")
+	}
+	bin := filepath.Join(t.TempDir(), "scenario-run")
+	out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// lockedBuffer collects a child's stderr while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// waitExit waits for the process to end, within the guard.
+func waitExit(t *testing.T, cmd *exec.Cmd, done <-chan error, stderr fmt.Stringer) int {
+	t.Helper()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if err != nil && !errors.As(err, &ee) {
+			t.Fatalf("wait: %v", err)
+		}
+		return cmd.ProcessState.ExitCode()
+	case <-time.After(guard):
+		t.Fatalf("scenario-run did not exit within %s; stderr:\n%s", guard, stderr)
+		return -1
+	}
+}
+
+// child is a running `scenario-run serve`.
+type child struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	stderr *lockedBuffer
+	done   chan error  // cmd.Wait's result
+	rest   chan string // stdout after the ready line
+	exited bool
+}
+
+// startServe starts the binary and returns it with its ready line. The
+// child is killed at the end of the test unless it has exited.
+func startServe(t *testing.T, bin string, args ...string) (*child, string) {
+	t.Helper()
+	c := &child{t: t, cmd: exec.Command(bin, append([]string{"serve"}, args...)...), stderr: &lockedBuffer{},
+		done: make(chan error, 1), rest: make(chan string, 1)}
+	stdout, err := c.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.cmd.Stderr = c.stderr
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait only after stdout has been read to the end (os/exec's rule for
+	// StdoutPipe), so the reader calls it.
+	lines := make(chan string, 1)
+	go func() {
+		r := bufio.NewReader(stdout)
+		line, _ := r.ReadString('\n')
+		lines <- line
+		more, _ := io.ReadAll(r)
+		c.rest <- string(more)
+		c.done <- c.cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if !c.exited {
+			_ = c.cmd.Process.Kill()
+			<-c.done
+		}
+		if t.Failed() {
+			t.Logf("scenario-run stderr:\n%s", c.stderr)
+		}
+	})
+	select {
+	case line := <-lines:
+		return c, line
+	case <-time.After(guard):
+		t.Fatalf("no ready line within %s", guard)
+		return nil, ""
+	}
+}
+
+// stop sends SIGTERM and checks for a clean exit with nothing more on
+// stdout.
+func (c *child) stop() {
+	c.t.Helper()
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		c.t.Fatal(err)
+	}
+	code := waitExit(c.t, c.cmd, c.done, c.stderr)
+	c.exited = true
+	if code != 0 {
+		c.t.Fatalf("exit code %d after SIGTERM, want 0", code)
+	}
+	if more := <-c.rest; more != "" {
+		c.t.Fatalf("stdout had more than the ready line: %q", more)
+	}
+}
+
+func TestServe(t *testing.T) {
+	bin := build(t)
+	keyPath := filepath.Join(t.TempDir(), "key.pem")
+	// A stale, world-readable key from an earlier run is replaced, mode
+	// and all.
+	if err := os.WriteFile(keyPath, []byte("stale"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	srv, line := startServe(t, bin, "--addr", "127.0.0.1:0", "--key-out", keyPath)
+	var ready struct {
+		Addr      string   `json:"addr"`
+		DC        int      `json:"dc"`
+		PublicKey string   `json:"public_key"`
+		LoginCode string   `json:"login_code"`
+		Usernames []string `json:"usernames"`
+	}
+	dec := json.NewDecoder(strings.NewReader(line))
+	dec.DisallowUnknownFields() // no control_addr without --control-addr
+	if err := dec.Decode(&ready); err != nil {
+		t.Fatalf("ready line %q: %v", line, err)
+	}
+	host, portText, err := net.SplitHostPort(ready.Addr)
+	if err != nil {
+		t.Fatalf("addr %q: %v", ready.Addr, err)
+	}
+	port, err := strconv.Atoi(portText)
+	if host != "127.0.0.1" || err != nil || port == 0 {
+		t.Fatalf("addr %q: want 127.0.0.1 and a bound port", ready.Addr)
+	}
+	if ready.DC != 2 || ready.PublicKey != keyPath || ready.LoginCode != "22222" || len(ready.Usernames) < 100 {
+		t.Fatalf("ready line %q", line)
+	}
+
+	fi, err := os.Stat(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode %v, want 0600", fi.Mode().Perm())
+	}
+	pemBytes, err := os.ReadFile(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// gotd v0.161.0 has no telegram.ParsePublicKeys; crypto's parser reads
+	// the same PEM.
+	keys, err := crypto.ParseRSAPublicKeys(pemBytes)
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("public key: %d keys, %v", len(keys), err)
+	}
+
+	// A real gotd client, over TCP, with nothing but what the ready line
+	// and the key file say.
+	opts := telegram.Options{
+		PublicKeys: []telegram.PublicKey{{RSA: keys[0]}},
+		DC:         ready.DC,
+		DCList:     dcs.List{Options: []tg.DCOption{{ID: ready.DC, IPAddress: host, Port: port}}},
+		Resolver:   dcs.Plain(dcs.PlainOptions{}),
+		NoUpdates:  true,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
+	defer cancel()
+	var reply string
+	client := telegram.NewClient(17349, "not-a-real-hash", opts)
+	err = client.Run(ctx, func(ctx context.Context) error {
+		flow := auth.NewFlow(signUp{phone: "9996629999", code: ready.LoginCode}, auth.SendCodeOptions{})
+		if err := client.Auth().IfNecessary(ctx, flow); err != nil {
+			return fmt.Errorf("sign up: %w", err)
+		}
+		api := client.API()
+		r, err := api.ContactsResolveUsername(ctx, &tg.ContactsResolveUsernameRequest{Username: "SpamBot"})
+		if err != nil {
+			return fmt.Errorf("resolve @SpamBot: %w", err)
+		}
+		if len(r.Users) != 1 {
+			return fmt.Errorf("resolve @SpamBot: %d users", len(r.Users))
+		}
+		bot, ok := r.Users[0].(*tg.User)
+		if !ok {
+			return fmt.Errorf("resolve @SpamBot: %T", r.Users[0])
+		}
+		peer := &tg.InputPeerUser{UserID: bot.ID, AccessHash: bot.AccessHash}
+		if _, err := api.MessagesSendMessage(ctx, &tg.MessagesSendMessageRequest{
+			Peer: peer, Message: "/start", RandomID: time.Now().UnixNano(),
+		}); err != nil {
+			return fmt.Errorf("/start: %w", err)
+		}
+		h, err := api.MessagesGetHistory(ctx, &tg.MessagesGetHistoryRequest{Peer: peer, Limit: 1})
+		if err != nil {
+			return fmt.Errorf("history: %w", err)
+		}
+		msgs, ok := h.(*tg.MessagesMessages)
+		if !ok || len(msgs.Messages) != 1 {
+			return fmt.Errorf("history: %T, want one message", h)
+		}
+		m, ok := msgs.Messages[0].(*tg.Message)
+		if !ok || m.Out {
+			return fmt.Errorf("the newest message in the SpamBot chat is not an incoming message: %+v", msgs.Messages[0])
+		}
+		reply = m.Message
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(reply, "Good news") {
+		t.Fatalf("SpamBot said %q", reply)
+	}
+
+	srv.stop()
+}
+
+// TestServeControlAPI checks the wiring of --control-addr and
+// --control-token; the API itself is tested in package testserver.
+func TestServeControlAPI(t *testing.T) {
+	bin := build(t)
+	srv, line := startServe(t, bin, "--key-out", filepath.Join(t.TempDir(), "key.pem"),
+		"--control-addr", "127.0.0.1:0", "--control-token", "tok", "--users", "100", "--seed", "7")
+	var ready struct {
+		ControlAddr string   `json:"control_addr"`
+		Usernames   []string `json:"usernames"`
+	}
+	if err := json.Unmarshal([]byte(line), &ready); err != nil {
+		t.Fatalf("ready line %q: %v", line, err)
+	}
+	host, _, err := net.SplitHostPort(ready.ControlAddr)
+	if err != nil || host != "127.0.0.1" || len(ready.Usernames) != 100 {
+		t.Fatalf("ready line %q", line)
+	}
+	get := func(token string) (int, string) {
+		req, err := http.NewRequest("GET", "http://"+ready.ControlAddr+"/control/v1/time", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := (&http.Client{Timeout: guard}).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("tok"); code != http.StatusOK || !strings.Contains(body, `"now":"2026-01-05T09:00:00Z"`) {
+		t.Fatalf("with token: %d %s", code, body)
+	}
+	if code, body := get(""); code != http.StatusUnauthorized {
+		t.Fatalf("without token: %d %s", code, body)
+	}
+	srv.stop()
+}
+
+func TestServeUsageErrors(t *testing.T) {
+	bin := build(t)
+	dir := t.TempDir()
+	key := filepath.Join(dir, "key.pem")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve"}, "--key-out is required"},
+		{[]string{"serve", "--addr", "127.0.0.1:0"}, "key-out"},
+		{[]string{"serve", "--key-out", key, "--profile", filepath.Join(dir, "missing.yaml")}, "missing.yaml"},
+		{[]string{"serve", "--key-out", key, "--no-such-flag"}, "no-such-flag"},
+		{[]string{"serve", "--key-out", key, "--addr", "localhost"}, "--addr"},
+		{[]string{"serve", "--key-out", key, "--users", "10"}, "--users"},
+		{[]string{"serve", "--key-out", key, "--control-token", "t"}, "--control-addr"},
+		{[]string{"serve", "--key-out", key, "extra"}, `unexpected argument "extra"`},
+		{[]string{"serve", "--key-out", filepath.Join(dir, "no", "such", "dir", "key.pem")}, "key.pem"},
+		{[]string{"frobnicate"}, "usage: scenario-run"},
+		{nil, "usage: scenario-run"},
+	} {
+		cmd := exec.Command(bin, tc.args...)
+		var stdout bytes.Buffer
+		stderr := &lockedBuffer{}
+		cmd.Stdout, cmd.Stderr = &stdout, stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		code := waitExit(t, cmd, done, stderr)
+		if code != 2 || !strings.Contains(stderr.String(), tc.want) || stdout.Len() != 0 {
+			t.Errorf("scenario-run %q: exit %d, stdout %q, stderr %q; want exit 2 and stderr mentioning %q",
+				tc.args, code, stdout.String(), stderr.String(), tc.want)
+		}
+	}
+	if _, err := os.Stat(key); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a failed start left a key file: %v", err)
+	}
+	out, err := exec.Command(bin, "version").Output()
+	if err != nil || !strings.HasPrefix(string(out), "scenario-run ") {
+		t.Errorf("version: %q %v", out, err)
+	}
+}
+
+// signUp is a UserAuthenticator that registers a new account with the
+// server's login code.
+type signUp struct {
+	phone, code string
+}
+
+func (a signUp) Phone(context.Context) (string, error)    { return a.phone, nil }
+func (a signUp) Password(context.Context) (string, error) { return "", auth.ErrPasswordNotProvided }
+func (a signUp) AcceptTermsOfService(context.Context, tg.HelpTermsOfService) error {
+	return nil
+}
+func (a signUp) SignUp(context.Context) (auth.UserInfo, error) {
+	return auth.UserInfo{FirstName: "Serve", LastName: "Test"}, nil
+}
+func (a signUp) Code(context.Context, *tg.AuthSentCode) (string, error) { return a.code, nil }
