@@ -31,8 +31,8 @@ unit:
 
 ## fuzz: run each fuzz target briefly (FUZZTIME); longer runs: make fuzz FUZZTIME=10m.
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzClassify$$' -fuzztime $(FUZZTIME) ./monitor/signal
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./monitor/limits
+	$(GO) test -run '^$$' -fuzz '^FuzzClassify$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./monitor/signal
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./monitor/limits
 
 ## bench: benchmarks with -count, summarised by benchstat (docs/performance.md).
 bench:
