@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/gotd/td/telegram"
-	"github.com/gotd/td/telegram/auth"
 	"github.com/gotd/td/tg"
 )
 
@@ -87,21 +86,6 @@ func provisioned(t testing.TB, s *Server, spec AccountSpec) telegram.Options {
 	o.NoUpdates = true
 	return o
 }
-
-// signUp is a UserAuthenticator that registers a new account.
-type signUp struct {
-	phone, code string
-}
-
-func (a signUp) Phone(context.Context) (string, error)    { return a.phone, nil }
-func (a signUp) Password(context.Context) (string, error) { return "", auth.ErrPasswordNotProvided }
-func (a signUp) AcceptTermsOfService(context.Context, tg.HelpTermsOfService) error {
-	return nil
-}
-func (a signUp) SignUp(context.Context) (auth.UserInfo, error) {
-	return auth.UserInfo{FirstName: "New", LastName: "Account"}, nil
-}
-func (a signUp) Code(context.Context, *tg.AuthSentCode) (string, error) { return a.code, nil }
 
 func resolve(ctx context.Context, t testing.TB, api *tg.Client, username string) *tg.User {
 	t.Helper()

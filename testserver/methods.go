@@ -26,6 +26,12 @@ func (s *Server) routes() map[uint32]method {
 	add := func(r request, auth bool, fn func(*call) (bin.Encoder, error)) {
 		m[r.TypeID()] = method{name: r.TypeName(), auth: auth, fn: fn}
 	}
+	// write methods are refused while the account is frozen.
+	// messages.sendMessage and messages.startBot decide for themselves:
+	// SpamBot stays reachable for frozen accounts.
+	write := func(r request, fn func(*call) (bin.Encoder, error)) {
+		m[r.TypeID()] = method{name: r.TypeName(), auth: true, write: true, fn: fn}
+	}
 	add(&tg.HelpGetConfigRequest{}, false, s.helpGetConfig)
 	add(&tg.HelpGetNearestDCRequest{}, false, s.helpGetNearestDC)
 	add(&tg.HelpGetAppConfigRequest{}, true, s.helpGetAppConfig)
@@ -38,20 +44,25 @@ func (s *Server) routes() map[uint32]method {
 	add(&tg.UpdatesGetStateRequest{}, true, s.updatesGetState)
 	add(&tg.UpdatesGetDifferenceRequest{}, true, s.updatesGetDifference)
 	add(&tg.ContactsResolveUsernameRequest{}, true, s.contactsResolveUsername)
-	add(&tg.ContactsImportContactsRequest{}, true, s.contactsImportContacts)
+	write(&tg.ContactsImportContactsRequest{}, s.contactsImportContacts)
 	add(&tg.ContactsGetContactsRequest{}, true, s.contactsGetContacts)
 	add(&tg.ContactsBlockRequest{}, true, s.contactsBlock)
 	add(&tg.ContactsUnblockRequest{}, true, s.contactsUnblock)
 	add(&tg.MessagesSendMessageRequest{}, true, s.messagesSendMessage)
 	add(&tg.MessagesStartBotRequest{}, true, s.messagesStartBot)
 	add(&tg.MessagesGetHistoryRequest{}, true, s.messagesGetHistory)
-	add(&tg.ChannelsJoinChannelRequest{}, true, s.channelsJoinChannel)
-	add(&tg.ChannelsInviteToChannelRequest{}, true, s.channelsInviteToChannel)
+	write(&tg.ChannelsJoinChannelRequest{}, s.channelsJoinChannel)
+	write(&tg.ChannelsInviteToChannelRequest{}, s.channelsInviteToChannel)
 	add(&tg.AccountGetAuthorizationsRequest{}, true, s.accountGetAuthorizations)
 	return m
 }
 
-var errBadRequest = tgerr.New(400, "INPUT_REQUEST_INVALID")
+var (
+	errBadRequest = tgerr.New(400, "INPUT_REQUEST_INVALID")
+	// errFrozen is what a frozen account's write calls get: code 420 like
+	// a flood wait, but no wait (the trap monitor/signal handles).
+	errFrozen = tgerr.New(420, "FROZEN_METHOD_INVALID")
+)
 
 // decode reads the request body; a malformed body is an RPC error, never a
 // dropped connection.
@@ -305,9 +316,6 @@ func (s *Server) contactsImportContacts(c *call) (bin.Encoder, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.acct.policy.frozen() {
-		return nil, tgerr.New(420, "FROZEN_METHOD_INVALID")
-	}
 	if e := s.admit(c.acct, c.now, limits.ImportContacts, len(req.Contacts)); e != nil {
 		return nil, e
 	}
@@ -403,7 +411,7 @@ func (s *Server) sendDM(c *call, to *user, text string, randomID int64) (bin.Enc
 		return sentMessage(out), nil
 	}
 	if a.policy.frozen() {
-		return nil, tgerr.New(420, "FROZEN_METHOD_INVALID")
+		return nil, errFrozen
 	}
 	if to.acct != nil && to.acct.policy.frozen() {
 		return nil, tgerr.New(400, "INPUT_USER_DEACTIVATED")
@@ -469,7 +477,7 @@ func sentMessage(st *stored) bin.Encoder {
 func (s *Server) postToChannel(c *call, ch *channel, text string, randomID int64) (bin.Encoder, error) {
 	a := c.acct
 	if a.policy.frozen() {
-		return nil, tgerr.New(420, "FROZEN_METHOD_INVALID")
+		return nil, errFrozen
 	}
 	if !ch.members[a.u.id] {
 		return nil, tgerr.New(403, "CHAT_WRITE_FORBIDDEN")
@@ -565,9 +573,6 @@ func (s *Server) channelsJoinChannel(c *call) (bin.Encoder, error) {
 		return nil, err
 	}
 	a := c.acct
-	if a.policy.frozen() {
-		return nil, tgerr.New(420, "FROZEN_METHOD_INVALID")
-	}
 	if ch.members[a.u.id] {
 		return nil, tgerr.New(400, "USER_ALREADY_PARTICIPANT")
 	}
@@ -596,9 +601,6 @@ func (s *Server) channelsInviteToChannel(c *call) (bin.Encoder, error) {
 		return nil, err
 	}
 	a := c.acct
-	if a.policy.frozen() {
-		return nil, tgerr.New(420, "FROZEN_METHOD_INVALID")
-	}
 	if !ch.members[a.u.id] {
 		return nil, tgerr.New(400, "CHANNEL_PRIVATE")
 	}

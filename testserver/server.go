@@ -269,7 +269,9 @@ type method struct {
 	name string
 	// auth: the caller must be signed in.
 	auth bool
-	fn   func(c *call) (bin.Encoder, error)
+	// write: refused with FROZEN_METHOD_INVALID while the account is frozen.
+	write bool
+	fn    func(c *call) (bin.Encoder, error)
 }
 
 // call is one RPC being handled.
@@ -375,6 +377,9 @@ func (s *Server) handle(c *call, m method) (bin.Encoder, *tgerr.Error, bool) {
 			// Delivered like production: on the next call, which after a
 			// reconnect is users.getUsers(self) (gotd's OnSelfError).
 			return nil, tgerr.New(401, "USER_DEACTIVATED_BAN"), false
+		}
+		if m.write && a.policy.frozen() {
+			return nil, errFrozen, false
 		}
 	} else if m.auth {
 		if s.w.revoked(c.key) {

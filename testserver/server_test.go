@@ -25,7 +25,7 @@ func TestSignUpSignInAndSpamBotFree(t *testing.T) {
 		if !tgerr.Is(err, "PHONE_CODE_INVALID") {
 			t.Fatalf("wrong code: %v", err)
 		}
-		flow := auth.NewFlow(signUp{phone: phone, code: s.LoginCode()}, auth.SendCodeOptions{})
+		flow := auth.NewFlow(Authenticator{PhoneNumber: phone, LoginCode: s.LoginCode(), FirstName: "New", LastName: "Account"}, auth.SendCodeOptions{})
 		if err := c.Auth().IfNecessary(ctx, flow); err != nil {
 			t.Fatalf("sign up: %v", err)
 		}

@@ -25,6 +25,8 @@ import (
 	"github.com/gotd/td/telegram/auth"
 	"github.com/gotd/td/telegram/dcs"
 	"github.com/gotd/td/tg"
+
+	"github.com/tgsafety/tgsafety/testserver"
 )
 
 // guard bounds every wait on the child process. It is a failure guard
@@ -217,7 +219,7 @@ func TestServe(t *testing.T) {
 	var reply string
 	client := telegram.NewClient(17349, "not-a-real-hash", opts)
 	err = client.Run(ctx, func(ctx context.Context) error {
-		flow := auth.NewFlow(signUp{phone: "9996629999", code: ready.LoginCode}, auth.SendCodeOptions{})
+		flow := auth.NewFlow(testserver.Authenticator{PhoneNumber: "9996629999", LoginCode: ready.LoginCode}, auth.SendCodeOptions{})
 		if err := client.Auth().IfNecessary(ctx, flow); err != nil {
 			return fmt.Errorf("sign up: %w", err)
 		}
@@ -349,19 +351,3 @@ func TestServeUsageErrors(t *testing.T) {
 		t.Errorf("version: %q %v", out, err)
 	}
 }
-
-// signUp is a UserAuthenticator that registers a new account with the
-// server's login code.
-type signUp struct {
-	phone, code string
-}
-
-func (a signUp) Phone(context.Context) (string, error)    { return a.phone, nil }
-func (a signUp) Password(context.Context) (string, error) { return "", auth.ErrPasswordNotProvided }
-func (a signUp) AcceptTermsOfService(context.Context, tg.HelpTermsOfService) error {
-	return nil
-}
-func (a signUp) SignUp(context.Context) (auth.UserInfo, error) {
-	return auth.UserInfo{FirstName: "Serve", LastName: "Test"}, nil
-}
-func (a signUp) Code(context.Context, *tg.AuthSentCode) (string, error) { return a.code, nil }
