@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gotd/td/bin"
+	"github.com/gotd/td/clock"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
@@ -570,3 +571,29 @@ func countSince(ts []time.Time, from time.Time) int {
 	}
 	return n
 }
+
+// Restricted reports, for the guard, whether the account is limited
+// (mutual contacts only) or frozen at now. It takes the account's lock
+// briefly and does not allocate.
+func (a *Account) Restricted(now time.Time) (limited, frozen bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	l := a.limit
+	limited = l != nil && (l.permanent || l.until.After(now))
+	return limited, a.frozen != nil
+}
+
+// FloodWaitUntil returns when the active flood wait on method ends, or the
+// zero time when there is none.
+func (a *Account) FloodWaitUntil(method string, now time.Time) time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if f := a.waits[method]; f != nil && f.until.After(now) {
+		return f.until
+	}
+	return time.Time{}
+}
+
+// Clock returns the clock the account's monitor reads, so that components
+// built on an account (guard, probes) share its time.
+func (a *Account) Clock() clock.Clock { return a.mon.clock }
