@@ -45,6 +45,7 @@ type Account struct {
 	watchUntil  time.Time
 	watchReason string
 	risk        map[signal.Kind]*riskAcc
+	probes      probeFacts
 
 	cur         State
 	curSince    time.Time
@@ -81,7 +82,9 @@ type limitFacts struct {
 	since, until time.Time
 	permanent    bool
 	untilKnown   bool
-	reason       string
+	// fromSpamBot: SpamBot announced this limit, so SpamBot's "free" lifts it.
+	fromSpamBot bool
+	reason      string
 }
 
 type methodFacts struct {
@@ -261,9 +264,11 @@ func (a *Account) observeSignalLocked(t time.Time, method string, s signal.Signa
 			l = &limitFacts{since: t}
 			a.limit = l
 		}
-		if end := t.Add(p.LimitHold); end.After(l.until) {
+		if end := t.Add(p.LimitHold); end.After(l.until) && !l.permanent {
 			l.until, l.untilKnown = end, false
 		}
+		// Fresh evidence: SpamBot's "free" no longer lifts this limit.
+		l.fromSpamBot = false
 		l.reason = what
 	case signal.Frozen:
 		if a.frozen == nil {
@@ -334,6 +339,8 @@ func (a *Account) evalLocked(t time.Time) (State, time.Time, string) {
 		return Throttled, until, reason
 	case a.watchUntil.After(t):
 		return Watch, a.watchUntil, a.watchReason
+	case a.probes.spamBotFailed:
+		return Unknown, time.Time{}, "last SpamBot probe failed"
 	case a.seen:
 		return OK, time.Time{}, ""
 	}
@@ -482,6 +489,8 @@ type Snapshot struct {
 	Limit      Limit       `json:"limit"`
 	Freeze     Freeze      `json:"freeze"`
 	LastSignal *Event      `json:"last_signal,omitempty"`
+	// SpamBot is the last SpamBot answer, if any probe asked.
+	SpamBot *SpamBotStatus `json:"spambot,omitempty"`
 	// At is the instant the snapshot describes.
 	At time.Time `json:"at"`
 }
@@ -540,6 +549,10 @@ func (a *Account) Snapshot() Snapshot {
 	if a.lastSignal != nil {
 		ev := *a.lastSignal
 		s.LastSignal = &ev
+	}
+	if sb := a.probes.spamBot; sb != nil {
+		cp := *sb
+		s.SpamBot = &cp
 	}
 	a.mu.Unlock()
 	a.flush()

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tgsafety/tgsafety/monitor/signal"
+	"github.com/tgsafety/tgsafety/monitor/spambot"
 )
 
 // MetricType is the Prometheus type of a metric definition.
@@ -37,6 +38,7 @@ const (
 	LabelMethod  = "method"
 	LabelKind    = "kind"
 	LabelState   = "state"
+	LabelStatus  = "status"
 )
 
 // The monitor core's metrics.
@@ -88,6 +90,11 @@ var (
 		Help:   "Unix time at which a frozen account is deleted unless appealed (freeze_until_date); 0 when not frozen or unknown.",
 		Labels: []string{LabelAccount},
 	}
+	MetricSpamBotStatus = MetricDef{
+		Name: "tgsafety_spambot_status", Type: Gauge,
+		Help:   "1 for the account's last SpamBot answer (unknown until a probe succeeds), 0 for the others.",
+		Labels: []string{LabelAccount, LabelStatus},
+	}
 	MetricSignals = MetricDef{
 		Name: "tgsafety_signals_total", Type: Counter,
 		Help:   "Adverse signals observed, by kind (RPC errors and reported signals).",
@@ -100,7 +107,7 @@ func Metrics() []MetricDef {
 	return []MetricDef{
 		MetricRPCRequests, MetricRPCErrors, MetricRPCDuration, MetricFloodWait,
 		MetricFloodWaitUntil, MetricAccountState, MetricRiskScore,
-		MetricLimitedUntil, MetricFrozenUntil, MetricSignals,
+		MetricLimitedUntil, MetricFrozenUntil, MetricSignals, MetricSpamBotStatus,
 	}
 }
 
@@ -132,7 +139,7 @@ type metrics struct {
 	floodWait *prometheus.HistogramVec
 	signals   *prometheus.CounterVec
 
-	stateDesc, riskDesc, limitedDesc, frozenDesc, waitUntilDesc *prometheus.Desc
+	stateDesc, riskDesc, limitedDesc, frozenDesc, waitUntilDesc, spamBotDesc *prometheus.Desc
 }
 
 func newMetrics() *metrics {
@@ -147,6 +154,7 @@ func newMetrics() *metrics {
 		limitedDesc:   MetricLimitedUntil.Desc(),
 		frozenDesc:    MetricFrozenUntil.Desc(),
 		waitUntilDesc: MetricFloodWaitUntil.Desc(),
+		spamBotDesc:   MetricSpamBotStatus.Desc(),
 	}
 }
 
@@ -176,6 +184,7 @@ func (c accountCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- m.limitedDesc
 	ch <- m.frozenDesc
 	ch <- m.waitUntilDesc
+	ch <- m.spamBotDesc
 }
 
 func (c accountCollector) Collect(ch chan<- prometheus.Metric) {
@@ -205,6 +214,17 @@ func (c accountCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.frozenDesc, prometheus.GaugeValue, frozen, s.Account)
 		for _, w := range s.FloodWaits {
 			ch <- prometheus.MustNewConstMetric(m.waitUntilDesc, prometheus.GaugeValue, unixSeconds(w.Until), s.Account, w.Method)
+		}
+		current := spambot.Unknown
+		if s.SpamBot != nil {
+			current = s.SpamBot.State
+		}
+		for _, st := range spambot.States() {
+			v := 0.0
+			if st == current {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(m.spamBotDesc, prometheus.GaugeValue, v, s.Account, st.String())
 		}
 	}
 }

@@ -242,6 +242,14 @@ func (a *account) takeFault(method string) *fault {
 	return nil
 }
 
+// SilenceSpamBot makes SpamBot stop answering (true) or answer again
+// (false), to test what a prober does when no reply comes.
+func (s *Server) SilenceSpamBot(silent bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.w.spamBotSilent = silent
+}
+
 // Advance moves virtual time forward and returns the new time.
 func (s *Server) Advance(d time.Duration) time.Time { return s.clock.Advance(d) }
 

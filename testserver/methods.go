@@ -466,6 +466,9 @@ func (s *Server) store(c *call, from, to *user, text string, markup tg.ReplyMark
 
 // spamBotAnswer makes SpamBot reply to the account's message.
 func (s *Server) spamBotAnswer(c *call, text string) {
+	if s.w.spamBotSilent {
+		return
+	}
 	reply, buttons := s.spamBotReply(c.acct, c.now, text)
 	s.store(c, s.w.spambot, c.acct.u, reply, keyboard(buttons))
 }

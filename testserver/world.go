@@ -100,9 +100,11 @@ type world struct {
 	loginTrack map[string]*limits.Tracker
 	conns      map[[8]byte]connInfo
 	revokedSet map[[8]byte]bool
-	spambot    *user
-	population []*user
-	rng        *rand.Rand
+	// spamBotSilent: SpamBot reads but does not answer (control API).
+	spamBotSilent bool
+	spambot       *user
+	population    []*user
+	rng           *rand.Rand
 }
 
 var firstNames = []string{"Anna", "Boris", "Chen", "Dana", "Emil", "Fatima", "Goran", "Hana", "Ivan", "Julia",

@@ -1,6 +1,7 @@
 package signal
 
 import (
+	"strconv"
 	"strings"
 	"time"
 
@@ -234,4 +235,14 @@ func atoiPrefix(s string) int {
 		n = n*10 + int(c-'0')
 	}
 	return n
+}
+
+// Describe names an error for events and logs: an RPC error by code and
+// type only ("420 FLOOD_WAIT"), so arguments never leak; any other error
+// by its text.
+func Describe(err error) string {
+	if e := findRPCError(err, 0); e != nil {
+		return strconv.Itoa(e.Code) + " " + e.Type
+	}
+	return err.Error()
 }

@@ -1,0 +1,76 @@
+package probe
+
+import (
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tgsafety/tgsafety/monitor"
+)
+
+// Probe metric definitions; the SpamBot status gauge is exported by the
+// monitor itself (monitor.MetricSpamBotStatus) from the account snapshot.
+var (
+	MetricProbeLastSuccess = monitor.MetricDef{
+		Name: "tgsafety_probe_last_success_timestamp_seconds", Type: monitor.Gauge,
+		Help:   "Unix time of the probe's last conclusive run.",
+		Labels: []string{monitor.LabelAccount, LabelProbe},
+	}
+	MetricProbeErrors = monitor.MetricDef{
+		Name: "tgsafety_probe_errors_total", Type: monitor.Counter,
+		Help:   "Probe runs that failed or were inconclusive (the account's state then says unknown for SpamBot).",
+		Labels: []string{monitor.LabelAccount, LabelProbe},
+	}
+)
+
+// LabelProbe is the probe kind label.
+const LabelProbe = "probe"
+
+// Metrics returns the probe metric definitions.
+func Metrics() []monitor.MetricDef {
+	return []monitor.MetricDef{MetricProbeLastSuccess, MetricProbeErrors}
+}
+
+// Recorder holds the probe instruments shared by every account's scheduler.
+type Recorder struct {
+	lastSuccess *prometheus.GaugeVec
+	errors      *prometheus.CounterVec
+}
+
+// NewRecorder creates the probe metrics and registers them on reg (nil:
+// not registered).
+func NewRecorder(reg prometheus.Registerer) (*Recorder, error) {
+	m := &Recorder{lastSuccess: MetricProbeLastSuccess.NewGaugeVec(), errors: MetricProbeErrors.NewCounterVec()}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.lastSuccess, m.errors} {
+			if err := reg.Register(c); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return m, nil
+}
+
+// Seed creates an account's series at zero so that rate() and staleness
+// alerts work before the first run.
+func (m *Recorder) Seed(account string, kinds ...string) {
+	for _, k := range kinds {
+		m.errors.WithLabelValues(account, k)
+		m.lastSuccess.WithLabelValues(account, k)
+	}
+}
+
+// Forget drops an account's series.
+func (m *Recorder) Forget(account string) {
+	l := prometheus.Labels{monitor.LabelAccount: account}
+	m.lastSuccess.DeletePartialMatch(l)
+	m.errors.DeletePartialMatch(l)
+}
+
+func (m *Recorder) observe(account, kind string, now time.Time, err error) {
+	if err != nil {
+		m.errors.WithLabelValues(account, kind).Inc()
+		return
+	}
+	m.lastSuccess.WithLabelValues(account, kind).Set(float64(now.UnixMilli()) / 1000)
+}

@@ -1,0 +1,258 @@
+package monitor
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tgsafety/tgsafety/monitor/spambot"
+)
+
+// Probe kinds, used as metric label values and event probe names.
+const (
+	ProbeSpamBot  = "spambot"
+	ProbeFreeze   = "freeze"
+	ProbeSelf     = "self"
+	ProbeSessions = "sessions"
+)
+
+// SpamBotStatus is the account's last SpamBot answer.
+type SpamBotStatus struct {
+	State spambot.State `json:"state"`
+	// Until is the release time SpamBot gave, for limited_temporary.
+	Until time.Time `json:"until,omitzero"`
+	// At is when the probe asked.
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason,omitempty"`
+}
+
+// FreezeStatus is what help.getAppConfig says about a freeze.
+type FreezeStatus struct {
+	// Known is false when the probe could not tell (call failed,
+	// appConfigNotModified, malformed config): never read that as "not frozen".
+	Known     bool
+	Frozen    bool
+	Since     time.Time
+	Until     time.Time
+	AppealURL string
+	// Reason explains an unknown result.
+	Reason string
+}
+
+// SelfStatus is the flags of the account's own user object.
+type SelfStatus struct {
+	Restricted bool
+	// Reasons are the restriction reasons as "platform: reason: text".
+	Reasons []string
+	Scam    bool
+	Fake    bool
+	Deleted bool
+}
+
+// SessionsStatus summarises account.getAuthorizations.
+type SessionsStatus struct {
+	Count int
+	// Unconfirmed sessions are new logins the user has not confirmed yet.
+	Unconfirmed int
+	// PasswordPending sessions logged in with the code but not the 2FA password.
+	PasswordPending int
+	// Hashes of every listed session, to spot new ones between probes.
+	Hashes []int64
+	// Devices describes each session ("model, app version, country"), by hash.
+	Devices map[int64]string
+	// CurrentListed is false when the probing session is not in the list:
+	// it was terminated.
+	CurrentListed bool
+}
+
+// probeFacts is what probes have told the account.
+type probeFacts struct {
+	spamBot       *SpamBotStatus
+	spamBotFailed bool
+	self          *SelfStatus
+	sessions      map[int64]bool // hashes seen at the last sessions probe
+}
+
+// ObserveSpamBot records a SpamBot answer received for a probe sent at
+// sent. "Free" is necessary, not sufficient: it lifts a limit that SpamBot
+// itself announced, but not one inferred from a PEER_FLOOD within
+// Policy.LimitHold, since some accounts are limited while SpamBot says free.
+func (a *Account) ObserveSpamBot(sent time.Time, r spambot.Result) {
+	a.mu.Lock()
+	at := a.advanceLocked(sent)
+	a.seen = true
+	st := &SpamBotStatus{State: r.State, Until: r.Until, At: sent, Reason: r.Reason}
+	reason := "SpamBot: " + r.State.String()
+	switch r.State {
+	case spambot.Unknown:
+		a.probes.spamBotFailed = true
+		reason = "SpamBot probe: " + r.Reason
+	case spambot.Free:
+		if l := a.limit; l != nil && l.fromSpamBot {
+			a.limit = nil
+		}
+	case spambot.LimitedTemporary:
+		l := a.ensureLimitLocked(sent)
+		if r.Until.After(l.until) || l.fromSpamBot {
+			l.until = r.Until
+		}
+		l.untilKnown, l.fromSpamBot, l.reason = true, true, reason+" until "+r.Until.UTC().Format(time.RFC3339)
+	case spambot.LimitedPermanent:
+		l := a.ensureLimitLocked(sent)
+		l.permanent, l.fromSpamBot, l.reason = true, true, reason
+	case spambot.Frozen:
+		if a.frozen == nil {
+			a.frozen = &freezeFacts{since: sent}
+		}
+		a.frozen.reason = reason + " (confirm with help.getAppConfig)"
+	}
+	if r.State != spambot.Unknown {
+		a.probes.spamBotFailed = false
+		a.probes.spamBot = st
+	} else if a.probes.spamBot == nil {
+		a.probes.spamBot = st
+	}
+	a.probeEventLocked(sent, at, ProbeSpamBot, reason)
+	a.mu.Unlock()
+	a.flush()
+}
+
+func (a *Account) ensureLimitLocked(t time.Time) *limitFacts {
+	if a.limit == nil || (!a.limit.permanent && !a.limit.until.After(t)) {
+		a.limit = &limitFacts{since: t}
+	}
+	return a.limit
+}
+
+// ObserveFreeze records a freeze probe. Only a known "not frozen" clears a
+// freeze (inferred from FROZEN_* errors or SpamBot).
+func (a *Account) ObserveFreeze(t time.Time, f FreezeStatus) {
+	a.mu.Lock()
+	at := a.advanceLocked(t)
+	var reason string
+	switch {
+	case !f.Known:
+		reason = "freeze probe: unknown: " + f.Reason
+	case f.Frozen:
+		a.frozen = &freezeFacts{since: f.Since, until: f.Until, appealURL: f.AppealURL,
+			reason: "frozen since " + f.Since.UTC().Format(time.RFC3339) + " (help.getAppConfig)"}
+		reason = a.frozen.reason
+	default:
+		a.frozen = nil
+		reason = "not frozen (help.getAppConfig)"
+	}
+	a.seen = a.seen || f.Known
+	a.probeEventLocked(t, at, ProbeFreeze, reason)
+	a.mu.Unlock()
+	a.flush()
+}
+
+// ObserveSelf records the self user's flags (on every connect). A newly
+// set restricted, scam or fake flag puts the account on watch; deleted
+// means the account is gone.
+func (a *Account) ObserveSelf(t time.Time, s SelfStatus) {
+	a.mu.Lock()
+	at := a.advanceLocked(t)
+	a.seen = true
+	prev := a.probes.self
+	var changes []string
+	flag := func(name string, now, before bool) {
+		if now && !before {
+			changes = append(changes, name)
+		}
+	}
+	was := SelfStatus{}
+	if prev != nil {
+		was = *prev
+	}
+	flag("restricted", s.Restricted, was.Restricted)
+	flag("scam", s.Scam, was.Scam)
+	flag("fake", s.Fake, was.Fake)
+	cp := s
+	cp.Reasons = append([]string(nil), s.Reasons...)
+	a.probes.self = &cp
+	reason := "self user ok"
+	if len(changes) > 0 {
+		reason = "self user newly flagged " + strings.Join(changes, ", ")
+		if len(s.Reasons) > 0 {
+			reason += " (" + strings.Join(s.Reasons, "; ") + ")"
+		}
+		a.watchLocked(t, reason)
+	}
+	if s.Deleted {
+		reason = "self user deleted"
+		a.dead = &terminal{at: t, gen: a.gen.Add(1), reason: reason}
+	}
+	a.updateNeedsSuccessLocked()
+	a.probeEventLocked(t, at, ProbeSelf, reason)
+	a.mu.Unlock()
+	a.flush()
+}
+
+// ObserveSessions records an authorizations probe. Sessions that appeared
+// since the previous probe, unconfirmed or password-pending logins put the
+// account on watch (takeover risk, or a coming SESSION_REVOKED); the
+// probing session missing from the list means it was terminated.
+func (a *Account) ObserveSessions(t time.Time, s SessionsStatus) {
+	a.mu.Lock()
+	at := a.advanceLocked(t)
+	a.seen = true
+	var notes []string
+	if prev := a.probes.sessions; prev != nil {
+		var fresh []string
+		for _, h := range s.Hashes {
+			if !prev[h] {
+				fresh = append(fresh, s.Devices[h])
+			}
+		}
+		sort.Strings(fresh)
+		if len(fresh) > 0 {
+			notes = append(notes, fmt.Sprintf("%d new session(s): %s", len(fresh), strings.Join(fresh, "; ")))
+		}
+	}
+	if s.Unconfirmed > 0 {
+		notes = append(notes, fmt.Sprintf("%d unconfirmed login(s)", s.Unconfirmed))
+	}
+	if s.PasswordPending > 0 {
+		notes = append(notes, fmt.Sprintf("%d login(s) waiting for the 2FA password", s.PasswordPending))
+	}
+	if !s.CurrentListed {
+		notes = append(notes, "this session is no longer listed")
+	}
+	seen := make(map[int64]bool, len(s.Hashes))
+	for _, h := range s.Hashes {
+		seen[h] = true
+	}
+	a.probes.sessions = seen
+	reason := fmt.Sprintf("%d session(s)", s.Count)
+	if len(notes) > 0 {
+		reason += ": " + strings.Join(notes, "; ")
+		a.watchLocked(t, reason)
+	}
+	a.probeEventLocked(t, at, ProbeSessions, reason)
+	a.mu.Unlock()
+	a.flush()
+}
+
+// ObserveProbeError records a probe that failed before it could tell
+// anything (network, RPC error). A failed SpamBot probe makes an otherwise
+// quiet account unknown rather than ok.
+func (a *Account) ObserveProbeError(t time.Time, probe string, err error) {
+	a.mu.Lock()
+	at := a.advanceLocked(t)
+	if probe == ProbeSpamBot {
+		a.probes.spamBotFailed = true
+	}
+	a.probeEventLocked(t, at, probe, probe+" probe failed: "+err.Error())
+	a.mu.Unlock()
+	a.flush()
+}
+
+// probeEventLocked records a probe event and any state change it caused.
+func (a *Account) probeEventLocked(t, at time.Time, probe, reason string) {
+	st, until, _ := a.evalLocked(at)
+	a.emitLocked(Event{Time: t, Account: a.name, Type: EventProbe, Probe: probe,
+		From: a.cur, State: st, Until: until, Reason: reason})
+	a.transitionLocked(at)
+}
