@@ -149,7 +149,7 @@ func (s *Server) authSendCode(c *call) (bin.Encoder, error) {
 	if v := tr.Check(c.now, limits.SendCode, ls, 1); !v.Allowed {
 		return nil, floodWait(v.Retry.Sub(c.now))
 	}
-	tr.Record(c.now, limits.SendCode, 1, limits.Longest(ls))
+	tr.Record(c.now, limits.SendCode, 1, limits.KeepFor(ls))
 	hash := randomHex(8)
 	s.w.codes[hash] = phone
 	return &tg.AuthSentCode{Type: &tg.AuthSentCodeTypeApp{Length: 5}, PhoneCodeHash: hash}, nil

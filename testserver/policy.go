@@ -67,7 +67,7 @@ func (s *Server) admit(a *account, now time.Time, act limits.Action, n int) *tge
 		p.floodUntil[act] = now.Add(wait)
 		return floodWait(wait)
 	}
-	p.tracker.Record(now, act, n, limits.Longest(prof.Actions[act].Limits, prof.Actions[act].Young))
+	p.tracker.Record(now, act, n, limits.KeepFor(prof.Actions[act].Limits, prof.Actions[act].Young))
 	if act == limits.DMNonContact {
 		s.maybeReported(a, now, n)
 	}

@@ -181,7 +181,7 @@ type budget struct {
 	action limits.Action
 	adult  []limits.Limit
 	young  []limits.Limit // adult when the profile has no young limits
-	keep   time.Duration  // the longest window, for Tracker.Record
+	keep   limits.Keep    // the history Tracker.Record needs
 }
 
 // Guard keeps one account inside its budgets. It is safe for concurrent
@@ -237,7 +237,7 @@ func New(acct *monitor.Account, opts Options) (*Guard, error) {
 	byName := map[limits.Action]*budget{}
 	for _, a := range scaled.ActionNames() {
 		ap := scaled.Actions[a]
-		b := &budget{action: a, adult: ap.Limits, young: ap.Limits, keep: limits.Longest(ap.Limits, ap.Young)}
+		b := &budget{action: a, adult: ap.Limits, young: ap.Limits, keep: limits.KeepFor(ap.Limits, ap.Young)}
 		if len(ap.Young) > 0 {
 			b.young = ap.Young
 		}

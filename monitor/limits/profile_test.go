@@ -97,7 +97,7 @@ func TestTracker(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	ls := []Limit{{Window: Duration(time.Minute), Max: 3, Source: "x"}, {Window: Duration(time.Hour), Max: 5, Source: "y"}}
 	tr := NewTracker()
-	keep := Longest(ls)
+	keep := KeepFor(ls)
 	for i := 0; i < 3; i++ {
 		now := t0.Add(time.Duration(i) * 10 * time.Second)
 		if v := tr.Check(now, Invite, ls, 1); !v.Allowed {
@@ -124,8 +124,33 @@ func TestTracker(t *testing.T) {
 		t.Fatal("batch of 4 allowed under max 3")
 	}
 	tr.Record(t0.Add(2*time.Hour), Invite, 1, keep)
-	if n := tr.Count(Invite, t0); n != 1 {
-		t.Fatalf("old events not pruned: %d", n)
+	if n := tr.Count(Invite, t0.Add(time.Hour)); n != 1 {
+		t.Fatalf("%d actions in the last hour, want 1", n)
+	}
+}
+
+// A long-running tracker keeps bounded history and, once warm, records
+// without allocating.
+func TestTrackerBoundedAndAllocationFree(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ls := []Limit{{Window: Duration(time.Hour), Max: 50, Source: "x"}}
+	keep := KeepFor(ls)
+	tr := NewTracker()
+	now := t0
+	for i := 0; i < 10000; i++ {
+		now = now.Add(2 * time.Minute) // 30 per hour: always allowed
+		tr.Record(now, JoinChannel, 1, keep)
+	}
+	if n := len(tr.events[JoinChannel]); n > 2*keep.Count {
+		t.Fatalf("history holds %d events, want at most %d", n, 2*keep.Count)
+	}
+	allocs := testing.AllocsPerRun(1000, func() {
+		now = now.Add(2 * time.Minute)
+		_ = tr.Check(now, JoinChannel, ls, 1)
+		tr.Record(now, JoinChannel, 1, keep)
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocs per check+record", allocs)
 	}
 }
 

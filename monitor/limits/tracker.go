@@ -8,13 +8,15 @@ import (
 // for concurrent use: the test server's policy and the guard keep one per
 // account under their own lock.
 type Tracker struct {
-	// events holds action times per action, oldest first, pruned to the
-	// longest window that applies.
-	events map[Action][]time.Time
+	// events holds action times (Unix nanoseconds: cheaper to compare than
+	// time.Time) per action, oldest first, pruned to the longest window
+	// that applies. Pruning reslices; append copies only the live part
+	// when it outgrows the array, so recording is amortised O(1).
+	events map[Action][]int64
 }
 
 // NewTracker returns an empty tracker.
-func NewTracker() *Tracker { return &Tracker{events: map[Action][]time.Time{}} }
+func NewTracker() *Tracker { return &Tracker{events: map[Action][]int64{}} }
 
 // Verdict is the result of checking an action against its limits.
 type Verdict struct {
@@ -31,8 +33,7 @@ type Verdict struct {
 func (t *Tracker) Check(now time.Time, a Action, limits []Limit, n int) Verdict {
 	evs := t.events[a]
 	for _, l := range limits {
-		from := now.Add(-l.Window.D())
-		inWindow := countAfter(evs, from)
+		inWindow := countAfter(evs, now.Add(-l.Window.D()).UnixNano())
 		if inWindow+n > l.Max {
 			// The action fits once enough of the counted ones have left
 			// the window: the (inWindow+n-Max)-th oldest in the window.
@@ -40,7 +41,7 @@ func (t *Tracker) Check(now time.Time, a Action, limits []Limit, n int) Verdict 
 			idx := len(evs) - inWindow + need - 1
 			retry := now
 			if idx >= 0 && idx < len(evs) {
-				retry = evs[idx].Add(l.Window.D())
+				retry = time.Unix(0, evs[idx]).Add(l.Window.D()).In(now.Location())
 			} else if n > l.Max {
 				retry = now.Add(l.Window.D())
 			}
@@ -54,45 +55,70 @@ func (t *Tracker) Check(now time.Time, a Action, limits []Limit, n int) Verdict 
 func (t *Tracker) Used(now time.Time, a Action, limits []Limit) []float64 {
 	out := make([]float64, len(limits))
 	for i, l := range limits {
-		out[i] = float64(countAfter(t.events[a], now.Add(-l.Window.D()))) / float64(l.Max)
+		out[i] = float64(countAfter(t.events[a], now.Add(-l.Window.D()).UnixNano())) / float64(l.Max)
 	}
 	return out
 }
 
-// Record counts n actions at now and forgets those older than keep.
-func (t *Tracker) Record(now time.Time, a Action, n int, keep time.Duration) {
+// Record counts n actions at now, keeping only what keep says matters.
+// It does not allocate once an action's history has reached its working
+// size: a full array is compacted in place when that frees at least half.
+func (t *Tracker) Record(now time.Time, a Action, n int, keep Keep) {
 	evs := t.events[a]
+	ns := now.UnixNano()
 	for i := 0; i < n; i++ {
-		evs = append(evs, now)
-	}
-	from := now.Add(-keep)
-	drop := len(evs) - countAfter(evs, from)
-	if drop > 0 {
-		evs = append(evs[:0], evs[drop:]...)
+		if len(evs) == cap(evs) && len(evs) > 0 {
+			evs = compact(evs, ns, keep)
+		}
+		evs = append(evs, ns)
 	}
 	t.events[a] = evs
 }
 
-// Count returns how many actions happened after from.
-func (t *Tracker) Count(a Action, from time.Time) int { return countAfter(t.events[a], from) }
+// compact drops events outside the window and beyond the newest Count, in
+// place, unless that frees less than half (then append may as well grow).
+func compact(evs []int64, now int64, keep Keep) []int64 {
+	start := len(evs) - countAfter(evs, now-int64(keep.Window))
+	if keep.Count > 0 {
+		start = max(start, len(evs)-keep.Count)
+	}
+	if start < len(evs)/2 {
+		return evs
+	}
+	return evs[:copy(evs, evs[start:])]
+}
 
-// Longest returns the longest window among limits, for Record's keep.
-func Longest(limits ...[]Limit) time.Duration {
-	var d time.Duration
+// Count returns how many actions happened after from.
+func (t *Tracker) Count(a Action, from time.Time) int {
+	return countAfter(t.events[a], from.UnixNano())
+}
+
+// Keep is how much history a tracker needs for a set of limits: the
+// longest window, and the largest Max (more events than that can never
+// change a verdict, since only allowed actions are recorded).
+type Keep struct {
+	Window time.Duration
+	Count  int
+}
+
+// KeepFor returns the history the given limits need.
+func KeepFor(limits ...[]Limit) Keep {
+	var k Keep
 	for _, ls := range limits {
 		for _, l := range ls {
-			d = max(d, l.Window.D())
+			k.Window = max(k.Window, l.Window.D())
+			k.Count = max(k.Count, l.Max)
 		}
 	}
-	return d
+	return k
 }
 
 // countAfter counts times strictly after from in an ascending slice.
-func countAfter(ts []time.Time, from time.Time) int {
+func countAfter(ts []int64, from int64) int {
 	lo, hi := 0, len(ts)
 	for lo < hi {
-		m := (lo + hi) / 2
-		if ts[m].After(from) {
+		m := int(uint(lo+hi) >> 1)
+		if ts[m] > from {
 			hi = m
 		} else {
 			lo = m + 1
