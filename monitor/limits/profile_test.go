@@ -141,7 +141,7 @@ func TestTrackerBoundedAndAllocationFree(t *testing.T) {
 		now = now.Add(2 * time.Minute) // 30 per hour: always allowed
 		tr.Record(now, JoinChannel, 1, keep)
 	}
-	if n := len(tr.events[JoinChannel]); n > 2*keep.Count {
+	if n := len(tr.history(JoinChannel)); n > 2*keep.Count {
 		t.Fatalf("history holds %d events, want at most %d", n, 2*keep.Count)
 	}
 	allocs := testing.AllocsPerRun(1000, func() {

@@ -12,11 +12,18 @@ type Tracker struct {
 	// time.Time) per action, oldest first, pruned to the longest window
 	// that applies. Pruning reslices; append copies only the live part
 	// when it outgrows the array, so recording is amortised O(1).
-	events map[Action][]int64
+	events map[Action]*[]int64 // a pointer, so Record never reassigns the map
 }
 
 // NewTracker returns an empty tracker.
-func NewTracker() *Tracker { return &Tracker{events: map[Action][]int64{}} }
+func NewTracker() *Tracker { return &Tracker{events: map[Action]*[]int64{}} }
+
+func (t *Tracker) history(a Action) []int64 {
+	if h := t.events[a]; h != nil {
+		return *h
+	}
+	return nil
+}
 
 // Verdict is the result of checking an action against its limits.
 type Verdict struct {
@@ -31,9 +38,10 @@ type Verdict struct {
 
 // Check reports whether n more actions at now stay within limits.
 func (t *Tracker) Check(now time.Time, a Action, limits []Limit, n int) Verdict {
-	evs := t.events[a]
+	evs := t.history(a)
+	ns := now.UnixNano()
 	for _, l := range limits {
-		inWindow := countAfter(evs, now.Add(-l.Window.D()).UnixNano())
+		inWindow := countAfter(evs, ns-int64(l.Window))
 		if inWindow+n > l.Max {
 			// The action fits once enough of the counted ones have left
 			// the window: the (inWindow+n-Max)-th oldest in the window.
@@ -41,7 +49,7 @@ func (t *Tracker) Check(now time.Time, a Action, limits []Limit, n int) Verdict 
 			idx := len(evs) - inWindow + need - 1
 			retry := now
 			if idx >= 0 && idx < len(evs) {
-				retry = time.Unix(0, evs[idx]).Add(l.Window.D()).In(now.Location())
+				retry = time.Unix(0, evs[idx]+int64(l.Window)).In(now.Location())
 			} else if n > l.Max {
 				retry = now.Add(l.Window.D())
 			}
@@ -54,8 +62,9 @@ func (t *Tracker) Check(now time.Time, a Action, limits []Limit, n int) Verdict 
 // Used returns, for each limit, the fraction of it used at now (0-1+).
 func (t *Tracker) Used(now time.Time, a Action, limits []Limit) []float64 {
 	out := make([]float64, len(limits))
+	evs, ns := t.history(a), now.UnixNano()
 	for i, l := range limits {
-		out[i] = float64(countAfter(t.events[a], now.Add(-l.Window.D()).UnixNano())) / float64(l.Max)
+		out[i] = float64(countAfter(evs, ns-int64(l.Window))) / float64(l.Max)
 	}
 	return out
 }
@@ -64,15 +73,19 @@ func (t *Tracker) Used(now time.Time, a Action, limits []Limit) []float64 {
 // It does not allocate once an action's history has reached its working
 // size: a full array is compacted in place when that frees at least half.
 func (t *Tracker) Record(now time.Time, a Action, n int, keep Keep) {
-	evs := t.events[a]
-	ns := now.UnixNano()
+	h := t.events[a]
+	if h == nil {
+		h = new([]int64)
+		t.events[a] = h
+	}
+	evs, ns := *h, now.UnixNano()
 	for i := 0; i < n; i++ {
 		if len(evs) == cap(evs) && len(evs) > 0 {
 			evs = compact(evs, ns, keep)
 		}
 		evs = append(evs, ns)
 	}
-	t.events[a] = evs
+	*h = evs
 }
 
 // compact drops events outside the window and beyond the newest Count, in
@@ -90,7 +103,7 @@ func compact(evs []int64, now int64, keep Keep) []int64 {
 
 // Count returns how many actions happened after from.
 func (t *Tracker) Count(a Action, from time.Time) int {
-	return countAfter(t.events[a], from.UnixNano())
+	return countAfter(t.history(a), from.UnixNano())
 }
 
 // Keep is how much history a tracker needs for a set of limits: the
