@@ -57,6 +57,9 @@ type Account struct {
 	events     ring
 	pending    []Event
 	delivering bool
+	// cause names the probe whose answer is being applied, so that state
+	// changes it causes say so (and do not request the same probe again).
+	cause string
 }
 
 type methodMetrics struct {
@@ -82,9 +85,10 @@ type limitFacts struct {
 	since, until time.Time
 	permanent    bool
 	untilKnown   bool
-	// fromSpamBot: SpamBot announced this limit, so SpamBot's "free" lifts it.
-	fromSpamBot bool
-	reason      string
+	// lastSignal is the latest PEER_FLOOD-like signal: SpamBot's "free"
+	// does not lift a limit with such evidence within Policy.LimitHold.
+	lastSignal time.Time
+	reason     string
 }
 
 type methodFacts struct {
@@ -264,11 +268,12 @@ func (a *Account) observeSignalLocked(t time.Time, method string, s signal.Signa
 			l = &limitFacts{since: t}
 			a.limit = l
 		}
-		if end := t.Add(p.LimitHold); end.After(l.until) && !l.permanent {
-			l.until, l.untilKnown = end, false
+		// Within a limit whose end SpamBot stated, a PEER_FLOOD is its
+		// symptom; otherwise assume the limit holds LimitHold from now.
+		if end := t.Add(p.LimitHold); end.After(l.until) && !l.permanent && !l.untilKnown {
+			l.until = end
 		}
-		// Fresh evidence: SpamBot's "free" no longer lifts this limit.
-		l.fromSpamBot = false
+		l.lastSignal = t
 		l.reason = what
 	case signal.Frozen:
 		if a.frozen == nil {
@@ -412,7 +417,7 @@ func (a *Account) transitionLocked(t time.Time) {
 	from := a.cur
 	a.cur, a.curSince = st, t
 	a.emitLocked(Event{
-		Time: t, Account: a.name, Type: EventState,
+		Time: t, Account: a.name, Type: EventState, Probe: a.cause,
 		From: from, State: st, Until: until, Reason: reason,
 	})
 	lvl := zap.InfoLevel

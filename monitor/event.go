@@ -57,7 +57,8 @@ type Event struct {
 	// Method is the TL name of the RPC method, for signals.
 	Method string        `json:"method,omitempty"`
 	Signal signal.Signal `json:"signal,omitzero"`
-	// Probe names the probe kind, for probe events.
+	// Probe names the probe kind, for probe events and for state changes
+	// a probe's answer caused.
 	Probe string `json:"probe,omitempty"`
 	// From is the state before the event; State the state after it.
 	From  State `json:"from"`

@@ -75,9 +75,11 @@ type probeFacts struct {
 }
 
 // ObserveSpamBot records a SpamBot answer received for a probe sent at
-// sent. "Free" is necessary, not sufficient: it lifts a limit that SpamBot
-// itself announced, but not one inferred from a PEER_FLOOD within
-// Policy.LimitHold, since some accounts are limited while SpamBot says free.
+// sent. "Free" is necessary, not sufficient: it lifts a limit unless a
+// PEER_FLOOD-like signal came within Policy.LimitHold before the probe,
+// since some accounts are limited while SpamBot says free. A dated answer
+// is authoritative for the limit's end: a PEER_FLOOD during a limit is its
+// symptom, not the start of a new one.
 func (a *Account) ObserveSpamBot(sent time.Time, r spambot.Result) {
 	a.mu.Lock()
 	at := a.advanceLocked(sent)
@@ -89,18 +91,16 @@ func (a *Account) ObserveSpamBot(sent time.Time, r spambot.Result) {
 		a.probes.spamBotFailed = true
 		reason = "SpamBot probe: " + r.Reason
 	case spambot.Free:
-		if l := a.limit; l != nil && l.fromSpamBot {
+		if l := a.limit; l != nil && !a.recentLimitSignalLocked(l, sent) {
 			a.limit = nil
 		}
 	case spambot.LimitedTemporary:
 		l := a.ensureLimitLocked(sent)
-		if r.Until.After(l.until) || l.fromSpamBot {
-			l.until = r.Until
-		}
-		l.untilKnown, l.fromSpamBot, l.reason = true, true, reason+" until "+r.Until.UTC().Format(time.RFC3339)
+		l.permanent, l.until, l.untilKnown = false, r.Until, true
+		l.reason = reason + " until " + r.Until.UTC().Format(time.RFC3339)
 	case spambot.LimitedPermanent:
 		l := a.ensureLimitLocked(sent)
-		l.permanent, l.fromSpamBot, l.reason = true, true, reason
+		l.permanent, l.reason = true, reason
 	case spambot.Frozen:
 		if a.frozen == nil {
 			a.frozen = &freezeFacts{since: sent}
@@ -116,6 +116,12 @@ func (a *Account) ObserveSpamBot(sent time.Time, r spambot.Result) {
 	a.probeEventLocked(sent, at, ProbeSpamBot, reason)
 	a.mu.Unlock()
 	a.flush()
+}
+
+// recentLimitSignalLocked reports a PEER_FLOOD-like signal within
+// LimitHold before t.
+func (a *Account) recentLimitSignalLocked(l *limitFacts, t time.Time) bool {
+	return !l.lastSignal.IsZero() && t.Sub(l.lastSignal) < a.mon.policy.LimitHold
 }
 
 func (a *Account) ensureLimitLocked(t time.Time) *limitFacts {
@@ -254,5 +260,7 @@ func (a *Account) probeEventLocked(t, at time.Time, probe, reason string) {
 	st, until, _ := a.evalLocked(at)
 	a.emitLocked(Event{Time: t, Account: a.name, Type: EventProbe, Probe: probe,
 		From: a.cur, State: st, Until: until, Reason: reason})
+	a.cause = probe
 	a.transitionLocked(at)
+	a.cause = ""
 }

@@ -88,13 +88,12 @@ func (t *Tracker) Record(now time.Time, a Action, n int, keep Keep) {
 	*h = evs
 }
 
-// compact drops events outside the window and beyond the newest Count, in
-// place, unless that frees less than half (then append may as well grow).
+// compact drops events outside the window, in place, unless that frees
+// less than half (then append may as well grow). History is bounded by
+// what happened within the window, not by the limits: in observe mode the
+// guard records actions beyond them, and their overshoot must stay visible.
 func compact(evs []int64, now int64, keep Keep) []int64 {
 	start := len(evs) - countAfter(evs, now-int64(keep.Window))
-	if keep.Count > 0 {
-		start = max(start, len(evs)-keep.Count)
-	}
 	if start < len(evs)/2 {
 		return evs
 	}
@@ -106,12 +105,10 @@ func (t *Tracker) Count(a Action, from time.Time) int {
 	return countAfter(t.history(a), from.UnixNano())
 }
 
-// Keep is how much history a tracker needs for a set of limits: the
-// longest window, and the largest Max (more events than that can never
-// change a verdict, since only allowed actions are recorded).
+// Keep is how much history a tracker needs for a set of limits: their
+// longest window.
 type Keep struct {
 	Window time.Duration
-	Count  int
 }
 
 // KeepFor returns the history the given limits need.
@@ -120,7 +117,6 @@ func KeepFor(limits ...[]Limit) Keep {
 	for _, ls := range limits {
 		for _, l := range ls {
 			k.Window = max(k.Window, l.Window.D())
-			k.Count = max(k.Count, l.Max)
 		}
 	}
 	return k

@@ -12,7 +12,8 @@ import (
 // callbacks for an account: gotd calls users.getUsers(self) on every
 // (re)connect when updates are on, which is where a ban (401
 // USER_DEACTIVATED_BAN) usually appears, and where the self flags come for
-// free. Metrics may be nil.
+// free. The client must also carry the account's Middleware, which records
+// the self call's RPC errors. Metrics may be nil.
 func Hooks(acct *monitor.Account, m *Recorder) (onSuccess func(*tg.User), onError func(context.Context, error) error) {
 	self := &Self{Account: acct}
 	onSuccess = func(u *tg.User) {

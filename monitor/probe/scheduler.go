@@ -133,11 +133,13 @@ func (s *Scheduler) Request(kind string) (time.Time, error) {
 
 // Watch requests probes when the account's state calls for them: a freeze
 // probe when it becomes frozen (FROZEN_* errors), a SpamBot probe when it
-// becomes limited (PEER_FLOOD). The floor still applies.
+// becomes limited (PEER_FLOOD). Changes that a probe's own answer caused
+// request nothing: SpamBot saying "limited" must not ask SpamBot again.
+// The floor still applies.
 func (s *Scheduler) Watch(mon *monitor.Monitor) (cancel func()) {
 	name := s.acct.Name()
 	return mon.Subscribe(func(e monitor.Event) {
-		if e.Account != name || e.Type != monitor.EventState {
+		if e.Account != name || e.Type != monitor.EventState || e.Probe != "" {
 			return
 		}
 		switch e.State {

@@ -45,11 +45,12 @@ func (s *Self) Run(ctx context.Context) error {
 	return nil
 }
 
-// onError reports a failed self call: a 401 here is how bans and dead
-// sessions usually show up (at connect).
+// onError reports a failed self call. An RPC error (a 401 at connect is
+// how bans and dead sessions usually show up) went through the account's
+// middleware, which already recorded it: recording it again would count
+// the signal and its risk twice. Only other failures are reported here.
 func (s *Self) onError(now time.Time, err error) {
-	if sig := signal.Classify(err); sig.Kind != signal.None {
-		s.Account.ObserveSignal(now, "users.getUsers", sig)
+	if _, ok := signal.AsRPC(err); ok {
 		return
 	}
 	s.Account.ObserveProbeError(now, monitor.ProbeSelf, err)

@@ -1,0 +1,99 @@
+package monitor
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/tgsafety/tgsafety/monitor/spambot"
+)
+
+func TestSpamBotFreeVersusRecentPeerFlood(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.ok("users.getUsers")
+	f.rpcErr("messages.sendMessage", 400, "PEER_FLOOD")
+	f.clock.Advance(time.Hour)
+	// Free right after a PEER_FLOOD: "free" is necessary, not sufficient.
+	f.acct.ObserveSpamBot(f.clock.Now(), spambot.Result{State: spambot.Free})
+	f.expect(Limited)
+	// Permanent from SpamBot; a later PEER_FLOOD is a symptom; free once
+	// the signals are old lifts it.
+	f.acct.ObserveSpamBot(f.clock.Now(), spambot.Result{State: spambot.LimitedPermanent})
+	f.rpcErr("messages.sendMessage", 400, "PEER_FLOOD")
+	f.clock.Advance(25 * time.Hour)
+	if s := f.expect(Limited); !s.Limit.Permanent {
+		t.Fatalf("limit %+v", s.Limit)
+	}
+	f.acct.ObserveSpamBot(f.clock.Now(), spambot.Result{State: spambot.Free})
+	if s := f.expect(OK); s.SpamBot.State != spambot.Free {
+		t.Fatalf("SpamBot %+v", s.SpamBot)
+	}
+}
+
+func TestSpamBotDatedLimitIsAuthoritative(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.ok("users.getUsers")
+	until := epoch.Add(30 * time.Hour)
+	f.acct.ObserveSpamBot(epoch, spambot.Result{State: spambot.LimitedTemporary, Until: until})
+	f.clock.Advance(10 * time.Hour)
+	f.rpcErr("messages.sendMessage", 400, "PEER_FLOOD") // a symptom: does not extend
+	s := f.expect(Limited)
+	if !s.Limit.UntilKnown || !s.Limit.Until.Equal(until) {
+		t.Fatalf("limit %+v, want known until %v", s.Limit, until)
+	}
+	f.clock.AdvanceTo(until.Add(time.Second))
+	f.expect(OK)
+	// The state change a probe caused names the probe.
+	for _, e := range f.states {
+		if e.State == Limited && e.Probe != ProbeSpamBot {
+			t.Fatalf("limited by SpamBot without the probe named: %+v", e)
+		}
+	}
+}
+
+func TestFailedSpamBotProbeMakesQuietAccountUnknown(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.ok("users.getUsers")
+	f.acct.ObserveSpamBot(epoch, spambot.Result{State: spambot.Unknown, Reason: "no reply within 30s"})
+	if s := f.expect(Unknown); s.Reason != "last SpamBot probe failed" {
+		t.Fatalf("reason %q", s.Reason)
+	}
+	f.acct.ObserveSpamBot(epoch.Add(time.Hour), spambot.Result{State: spambot.Free})
+	f.expect(OK)
+	f.acct.ObserveProbeError(epoch.Add(2*time.Hour), ProbeSpamBot, errors.New("resolve failed"))
+	f.expect(Unknown)
+}
+
+func TestFreezeProbe(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.rpcErr("messages.sendMessage", 420, "FROZEN_METHOD_INVALID")
+	f.acct.ObserveFreeze(epoch, FreezeStatus{Reason: "appConfigNotModified"})
+	f.expect(Frozen) // unknown is never "not frozen"
+	until := epoch.Add(14 * 24 * time.Hour)
+	f.acct.ObserveFreeze(epoch, FreezeStatus{Known: true, Frozen: true, Since: epoch.Add(-time.Hour), Until: until, AppealURL: "https://t.me/spambot"})
+	if s := f.expect(Frozen); !s.Freeze.Until.Equal(until) || s.Freeze.AppealURL == "" {
+		t.Fatalf("freeze %+v", s.Freeze)
+	}
+	f.acct.ObserveFreeze(epoch, FreezeStatus{Known: true})
+	f.expect(OK)
+}
+
+func TestSelfAndSessionsProbes(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.acct.ObserveSelf(epoch, SelfStatus{})
+	f.expect(OK)
+	f.acct.ObserveSelf(epoch, SelfStatus{Restricted: true, Reasons: []string{"all: spam: restricted"}})
+	if s := f.expect(Watch); s.Reason != "self user newly flagged restricted (all: spam: restricted)" {
+		t.Fatalf("reason %q", s.Reason)
+	}
+	g := newFixture(t, Options{})
+	g.acct.ObserveSessions(epoch, SessionsStatus{Count: 1, Hashes: []int64{1}, CurrentListed: true})
+	g.expect(OK)
+	g.acct.ObserveSessions(epoch, SessionsStatus{Count: 2, Hashes: []int64{1, 2}, Devices: map[int64]string{2: "Pixel, Telegram 11, Narnia"}, CurrentListed: true})
+	if s := g.expect(Watch); s.Reason != "2 session(s): 1 new session(s): Pixel, Telegram 11, Narnia" {
+		t.Fatalf("reason %q", s.Reason)
+	}
+	h := newFixture(t, Options{})
+	h.acct.ObserveSelf(epoch, SelfStatus{Deleted: true})
+	h.expect(Dead)
+}
