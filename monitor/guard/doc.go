@@ -37,9 +37,12 @@
 //     contacts.search: search_contacts; auth.sendCode: send_code.
 //   - channels.inviteToChannel, messages.addChatUser: invite, one per
 //     invitee who is not a known mutual contact.
-//   - Anything to SpamBot (user 178220800, or resolving its username)
-//     never counts and is never refused: it is where a limited or frozen
-//     account appeals.
+//   - Messages, media and forwards to SpamBot (user 178220800) and
+//     resolving its username never count and are never refused for being
+//     frozen, limited or over budget: SpamBot is where a limited or frozen
+//     account learns its status. Other calls involving SpamBot (its
+//     history, contacts.unblock) are ordinary calls, held back only by a
+//     flood wait on their method.
 //   - Every other call spends nothing; it is only held back by an active
 //     flood wait on its own method.
 //
@@ -59,9 +62,10 @@
 // Observe or Handler), whose senders count as having written first.
 // Imported contacts are contacts but not mutual ones until Telegram says
 // so. Contacts added or removed from another device are unknown until a
-// call returns those users or getContacts runs again. This approximation
-// errs one way only: a guard that knows too few contacts treats more
-// messages as cold DMs, so it is stricter, never laxer. The sets are
+// call returns those users or getContacts runs again. Mostly this errs on
+// the strict side — a guard that knows too few contacts treats more
+// messages as cold DMs — with one exception: a mutual contact removed on
+// another device still counts as mutual until the next getContacts. The sets are
 // bounded (100,000 users); past that, new users are not learned.
 // Bots are users like any other: the first message to a bot counts as a
 // cold DM until the bot answers.

@@ -826,8 +826,9 @@ func TestProfileMethodsAreMapped(t *testing.T) {
 			"messages.forwardMessages": &tg.MessagesForwardMessagesRequest{ToPeer: &tg.InputPeerUser{UserID: stranger}, ID: []int{1}},
 		},
 		limits.DMContact: {
-			"messages.sendMessage": &tg.MessagesSendMessageRequest{Peer: &tg.InputPeerChat{ChatID: 1}},
-			"messages.sendMedia":   &tg.MessagesSendMediaRequest{Peer: &tg.InputPeerChannel{ChannelID: 1}},
+			"messages.sendMessage":     &tg.MessagesSendMessageRequest{Peer: &tg.InputPeerChat{ChatID: 1}},
+			"messages.sendMedia":       &tg.MessagesSendMediaRequest{Peer: &tg.InputPeerChannel{ChannelID: 1}},
+			"messages.forwardMessages": &tg.MessagesForwardMessagesRequest{ToPeer: &tg.InputPeerChat{ChatID: 1}, ID: []int{1}},
 		},
 		limits.ForwardMessages: {
 			"messages.forwardMessages": &tg.MessagesForwardMessagesRequest{ToPeer: &tg.InputPeerSelf{}, ID: []int{1}},
