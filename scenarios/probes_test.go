@@ -225,3 +225,59 @@ func gauge(t *testing.T, w *world, name, account, second string) *constCollector
 	t.Fatalf("no %s{account=%q,%q}", name, account, second)
 	return nil
 }
+
+// The scheduler with the real SpamBot prober, under a storm of requests
+// (one a minute for 6 h: an operator hammering the API while PEER_FLOODs
+// keep coming): SpamBot is asked at most once per 30 min floor, read from
+// the times of the account's SpamBot probe events.
+func TestSchedulerNeverAsksSpamBotMoreOftenThanTheFloor(t *testing.T) {
+	w := newWorld(t)
+	acct, opts := w.account(t, "stormy", "9996631007")
+	run(t, opts, func(ctx context.Context, api *tg.Client) {
+		sched := probe.NewScheduler(acct, probe.Options{Seed: 1})
+		if err := sched.Add(probe.NewSpamBot(acct, api, spambot.ProberOptions{}), probe.DefaultSchedules()[monitor.ProbeSpamBot]); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); _ = sched.Run(ctx) }()
+		clk := w.srv.Clock()
+		// The scheduler's timer is the only one on the virtual clock: one
+		// pending timer means its loop is idle (a run that fell due, by a
+		// request or by time, has finished and the loop re-armed).
+		clk.BlockUntil(1)
+		for i := 0; i < 6*60; i++ {
+			if _, err := sched.Request(monitor.ProbeSpamBot); err != nil {
+				t.Error(err)
+				break
+			}
+			clk.BlockUntil(1)
+			clk.Advance(time.Minute)
+			clk.BlockUntil(1)
+		}
+		cancel()
+		<-done
+	})
+	evs := spamBotEvents(acct)
+	if len(evs) < 11 || len(evs) > 13 {
+		t.Fatalf("%d SpamBot probes in 6 h of requests, want 12 (one per 30 min)", len(evs))
+	}
+	for i := 1; i < len(evs); i++ {
+		if gap := evs[i].Time.Sub(evs[i-1].Time); gap < 30*time.Minute {
+			t.Fatalf("probes %d and %d %s apart", i-1, i, gap)
+		}
+	}
+	if st, _ := w.srv.Status("9996631007"); st.Limited {
+		t.Fatal("probing got the account limited")
+	}
+}
+
+func spamBotEvents(acct *monitor.Account) []monitor.Event {
+	var out []monitor.Event
+	for _, e := range acct.Events() {
+		if e.Type == monitor.EventProbe && e.Probe == monitor.ProbeSpamBot {
+			out = append(out, e)
+		}
+	}
+	return out
+}
