@@ -1,6 +1,10 @@
 package monitor
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/tgsafety/tgsafety/monitor/internal/enum"
+)
 
 // State is an account's health as the monitor sees it. Its String form is a
 // metric label value and part of the public interface.
@@ -27,11 +31,9 @@ const (
 	Banned
 	// Dead: the session no longer works; a new login is needed.
 	Dead
-
-	stateCount // keep last
 )
 
-var stateNames = [stateCount]string{
+var stateNames = enum.Names[State]{
 	Unknown:   "unknown",
 	OK:        "ok",
 	Watch:     "watch",
@@ -43,44 +45,19 @@ var stateNames = [stateCount]string{
 }
 
 // String returns the state's label value.
-func (s State) String() string {
-	if s >= stateCount {
-		return "invalid"
-	}
-	return stateNames[s]
-}
+func (s State) String() string { return stateNames.String(s) }
 
 // States returns every state, so that exporters can emit one series each.
-func States() []State {
-	out := make([]State, stateCount)
-	for i := range out {
-		out[i] = State(i)
-	}
-	return out
-}
+func States() []State { return stateNames.All() }
 
 // ParseState is the inverse of State.String.
-func ParseState(s string) (State, bool) {
-	for i, n := range stateNames {
-		if n == s {
-			return State(i), true
-		}
-	}
-	return Unknown, false
-}
+func ParseState(s string) (State, bool) { return stateNames.Parse(s) }
 
 // MarshalText encodes the state as its name.
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // UnmarshalText decodes a state name written by MarshalText.
-func (s *State) UnmarshalText(b []byte) error {
-	v, ok := ParseState(string(b))
-	if !ok {
-		return &ParseError{What: "account state", Value: string(b)}
-	}
-	*s = v
-	return nil
-}
+func (s *State) UnmarshalText(b []byte) error { return stateNames.Unmarshal("account state", b, s) }
 
 // ParseError reports a name that is not one of the defined values.
 type ParseError struct {

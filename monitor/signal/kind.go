@@ -1,6 +1,6 @@
 package signal
 
-import "strconv"
+import "github.com/tgsafety/tgsafety/monitor/internal/enum"
 
 // Kind is the class of a safety signal. Its String form is used as a metric
 // label value, so the names are part of the public interface.
@@ -48,11 +48,9 @@ const (
 	Transient
 	// OtherRPC is any other RPC error.
 	OtherRPC
-
-	kindCount // keep last
 )
 
-var kindNames = [kindCount]string{
+var kindNames = enum.Names[Kind]{
 	None:            "none",
 	FloodWait:       "flood_wait",
 	PremiumWait:     "premium_wait",
@@ -74,53 +72,22 @@ var kindNames = [kindCount]string{
 }
 
 // String returns the kind's label value, or "invalid" for a value outside
-// the defined set (which only a conversion from a raw integer can produce).
-func (k Kind) String() string {
-	if k >= kindCount {
-		return "invalid"
-	}
-	return kindNames[k]
-}
+// the defined set.
+func (k Kind) String() string { return kindNames.String(k) }
 
 // Kinds returns every defined kind in declaration order, so that exporters
 // can pre-create one time series per kind.
-func Kinds() []Kind {
-	out := make([]Kind, kindCount)
-	for i := range out {
-		out[i] = Kind(i)
-	}
-	return out
-}
+func Kinds() []Kind { return kindNames.All() }
 
 // ParseKind is the inverse of Kind.String, for kinds read back from storage
 // or from an API request.
-func ParseKind(s string) (Kind, bool) {
-	for i, n := range kindNames {
-		if n == s {
-			return Kind(i), true
-		}
-	}
-	return None, false
-}
+func ParseKind(s string) (Kind, bool) { return kindNames.Parse(s) }
 
 // MarshalText encodes the kind as its name, so events serialise readably.
 func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
 
 // UnmarshalText decodes a kind name written by MarshalText.
-func (k *Kind) UnmarshalText(b []byte) error {
-	v, ok := ParseKind(string(b))
-	if !ok {
-		return &UnknownKindError{Name: string(b)}
-	}
-	*k = v
-	return nil
-}
-
-// UnknownKindError reports a kind name that is not one of Kinds.
-type UnknownKindError struct{ Name string }
-
-// Error quotes the unknown name.
-func (e *UnknownKindError) Error() string { return "unknown signal kind " + strconv.Quote(e.Name) }
+func (k *Kind) UnmarshalText(b []byte) error { return kindNames.Unmarshal("signal kind", b, k) }
 
 // IsWait reports whether signals of this kind carry a wait that the caller
 // must honour before repeating the call.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/tgsafety/tgsafety/monitor/internal/enum"
 )
 
 // State is what SpamBot says about the account. Its String form is a metric
@@ -31,11 +33,9 @@ const (
 	// Frozen: the account was blocked for violating the Terms of Service;
 	// most write methods fail until a successful appeal.
 	Frozen
-
-	stateCount // keep last
 )
 
-var stateNames = [stateCount]string{
+var stateNames = enum.Names[State]{
 	Unknown:          "unknown",
 	Free:             "free",
 	LimitedTemporary: "limited_temporary",
@@ -44,47 +44,19 @@ var stateNames = [stateCount]string{
 }
 
 // String returns the state's label value, or "invalid" for a value outside
-// the defined set (which only a conversion from a raw integer can produce).
-func (s State) String() string {
-	if s >= stateCount {
-		return "invalid"
-	}
-	return stateNames[s]
-}
+// the defined set.
+func (s State) String() string { return stateNames.String(s) }
 
 // States returns every state in declaration order, so that exporters can
 // pre-create one time series per state.
-func States() []State {
-	out := make([]State, stateCount)
-	for i := range out {
-		out[i] = State(i)
-	}
-	return out
-}
-
-// stateByName is the inverse of State.String.
-func stateByName(name string) (State, bool) {
-	for i, n := range stateNames {
-		if n == name {
-			return State(i), true
-		}
-	}
-	return Unknown, false
-}
+func States() []State { return stateNames.All() }
 
 // MarshalText encodes the state as its name, so results serialise readably.
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // UnmarshalText decodes a state name written by MarshalText, so results can
 // be read back from storage or an API request; other names are an error.
-func (s *State) UnmarshalText(b []byte) error {
-	v, ok := stateByName(string(b))
-	if !ok {
-		return fmt.Errorf("unknown spambot state %s", strconv.Quote(string(b)))
-	}
-	*s = v
-	return nil
-}
+func (s *State) UnmarshalText(b []byte) error { return stateNames.Unmarshal("spambot state", b, s) }
 
 // Result is the classification of one SpamBot reply. It keeps the reply as
 // received so that an operator can read what the bot actually said, whatever
