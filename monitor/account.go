@@ -496,6 +496,9 @@ type Snapshot struct {
 	LastSignal *Event      `json:"last_signal,omitempty"`
 	// SpamBot is the last SpamBot answer, if any probe asked.
 	SpamBot *SpamBotStatus `json:"spambot,omitempty"`
+	// RiskInputs are the decaying accumulators behind Risk, so that a
+	// restored account scores exactly as before (see Restore).
+	RiskInputs []RiskInput `json:"risk_inputs,omitempty"`
 	// At is the instant the snapshot describes.
 	At time.Time `json:"at"`
 }
@@ -559,6 +562,7 @@ func (a *Account) Snapshot() Snapshot {
 		cp := *sb
 		s.SpamBot = &cp
 	}
+	s.RiskInputs = a.riskInputsLocked()
 	a.mu.Unlock()
 	a.flush()
 	return s
