@@ -1,0 +1,77 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+)
+
+// checkConfig is "safetyd check-config": it loads and validates a
+// configuration file and, with --resolve-secrets, reads the secrets it
+// points to. It prints one line per problem, prefixed with the file name
+// (and line), and returns 1 when there is any; warnings do not fail.
+func checkConfig(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "the configuration `FILE` (required)")
+	resolve := fs.Bool("resolve-secrets", false, "also read api_id, api_hash, token and phone numbers from their environment variables and files (values are never printed)")
+	printCfg := fs.Bool("print", false, "print the effective configuration (defaults filled in, secrets redacted)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: safetyd check-config --config FILE [--resolve-secrets] [--print]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 || *path == "" {
+		if fs.NArg() > 0 {
+			fmt.Fprintf(stderr, "check-config: unexpected argument %s\n", quote(fs.Arg(0)))
+		} else {
+			fmt.Fprintln(stderr, "check-config: --config FILE is required")
+		}
+		fs.Usage()
+		return 2
+	}
+
+	cfg, err := LoadConfig(*path)
+	if err != nil {
+		return reportConfigError(stderr, *path, err)
+	}
+	for _, w := range cfg.Warnings() {
+		fmt.Fprintln(stderr, formatProblem(*path, w, "warning"))
+	}
+	secrets := ""
+	if *resolve {
+		s, err := cfg.ResolveSecrets(os.Getenv)
+		if err != nil {
+			return reportConfigError(stderr, *path, err)
+		}
+		secrets = fmt.Sprintf(", secrets resolved (api_id, api_hash, %d phone numbers", len(s.Phones))
+		if !s.Token.IsZero() {
+			secrets += ", API token"
+		}
+		secrets += ")"
+	}
+	fmt.Fprintf(stdout, "ok: %s%s\n", cfg.Summary(), secrets)
+	if *printCfg {
+		fmt.Fprint(stdout, cfg.Redacted())
+	}
+	return 0
+}
+
+// reportConfigError prints each problem on its own line and returns 1.
+func reportConfigError(w io.Writer, path string, err error) int {
+	var ce *ConfigError
+	if !errors.As(err, &ce) {
+		ce = &ConfigError{File: path, Problems: []Problem{{Msg: err.Error()}}}
+	}
+	for _, l := range ce.Lines() {
+		fmt.Fprintln(w, l)
+	}
+	return 1
+}
