@@ -4,15 +4,17 @@ import (
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/guard"
 	"github.com/tgsafety/tgsafety/monitor/probe"
+	"github.com/tgsafety/tgsafety/monitor/store"
 )
 
 // Metrics returns every metric definition tgsafety exports: the monitor
-// core's, the probes' and the guard's. Dashboards and alert rules are
+// core's, the probes', the guard's and the store's. Dashboards and alert rules are
 // built from and checked against this list, so they cannot name a metric
 // that does not exist.
 func Metrics() []monitor.MetricDef {
 	var out []monitor.MetricDef
 	out = append(out, monitor.Metrics()...)
 	out = append(out, probe.Metrics()...)
-	return append(out, guard.Metrics()...)
+	out = append(out, guard.Metrics()...)
+	return append(out, store.Metrics()...)
 }
