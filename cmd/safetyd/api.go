@@ -1,0 +1,713 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tgsafety/tgsafety/monitor"
+	"github.com/tgsafety/tgsafety/monitor/probe"
+	"github.com/tgsafety/tgsafety/monitor/signal"
+	"github.com/tgsafety/tgsafety/monitor/spambot"
+	"github.com/tgsafety/tgsafety/monitor/store"
+)
+
+// The daemon's HTTP API (docs/api.md): account states and histories for
+// dashboards and scripts, probe requests, and the ingest endpoint through
+// which applications report RPC errors the middleware did not see. Every
+// answer is JSON; /metrics is mounted next to this handler by the daemon.
+
+// Limits of the API.
+const (
+	// maxAPIBody bounds request bodies: a full batch of signals is about
+	// 150 KiB.
+	maxAPIBody = 1 << 20
+	// maxSignalBatch is how many signals one POST /api/v1/signals carries.
+	maxSignalBatch = 1000
+	// defaultEventsLimit and maxEventsLimit bound GET .../events.
+	defaultEventsLimit = 100
+	maxEventsLimit     = 1000
+	// defaultEventsWindow is how far back GET .../events looks by default.
+	defaultEventsWindow = 24 * time.Hour
+	// maxSignalSkew is how far in the future a reported signal may be
+	// dated (clock skew between the reporter and the daemon).
+	maxSignalSkew = 5 * time.Minute
+	// maxMethodLength and maxMessageLength bound the strings of a signal:
+	// the method is a metric label value.
+	maxMethodLength  = 64
+	maxMessageLength = 128
+)
+
+// apiDeps is what the API needs from the running daemon; tests fill it with
+// real monitor/store objects.
+type apiDeps struct {
+	Monitor *monitor.Monitor
+	// Store serves GET .../events; nil means the events come from each
+	// account's in-memory ring (Account.Events).
+	Store store.Store
+	// Writer commits the signals reported to POST /api/v1/signals before
+	// the API acknowledges them. Nil means they are applied to the account
+	// only and acknowledged at once, without any durability; the daemon
+	// always sets it.
+	Writer *store.Writer
+	// Scheduler returns an account's probe scheduler; nil, or nil for an
+	// account, means the account has none (POST .../probe answers 409).
+	Scheduler func(account string) *probe.Scheduler
+	// Token is the bearer token of the mutating endpoints. Empty means
+	// they answer 403: the API never accepts writes without a token.
+	Token string
+	// Now is the monitor's clock.
+	Now func() time.Time
+	// Ready reports why the daemon is not ready (nil: ready).
+	Ready func() error
+	// Version is reported by /healthz.
+	Version string
+	// Dedup, when set, is the monitor's Sink (wrapping the Writer): the
+	// API tells it which signal events it commits itself, so that the
+	// copy ObserveSignal emits is not written a second time. Without it,
+	// and with the Writer as the monitor's Sink, reported signals are
+	// stored twice.
+	Dedup *signalDedup
+}
+
+// api is the handler newAPI returns.
+type api struct {
+	d   apiDeps
+	mux *http.ServeMux
+}
+
+// newAPI returns the daemon's API handler (everything but /metrics).
+func newAPI(d apiDeps) http.Handler {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	a := &api{d: d, mux: http.NewServeMux()}
+	routes := []struct {
+		method, path string
+		mutating     bool
+		fn           func(r *http.Request) (int, any, error)
+	}{
+		{http.MethodGet, "/healthz", false, a.healthz},
+		{http.MethodGet, "/readyz", false, a.readyz},
+		{http.MethodGet, "/api/v1/accounts", false, a.accounts},
+		{http.MethodGet, "/api/v1/accounts/{name}", false, a.account},
+		{http.MethodGet, "/api/v1/accounts/{name}/events", false, a.events},
+		{http.MethodPost, "/api/v1/accounts/{name}/probe", true, a.probe},
+		{http.MethodPost, "/api/v1/signals", true, a.signals},
+	}
+	for _, rt := range routes {
+		a.mux.Handle(rt.method+" "+rt.path, a.wrap(rt.mutating, rt.fn))
+		// The same path without a method catches every other method.
+		allow := rt.method
+		if rt.method == http.MethodGet {
+			allow = "GET, HEAD"
+		}
+		a.mux.HandleFunc(rt.path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			writeAPIJSON(w, http.StatusMethodNotAllowed, apiError{fmt.Sprintf("method %s not allowed; use %s", r.Method, rt.method)})
+		})
+	}
+	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeAPIJSON(w, http.StatusNotFound, apiError{"no such endpoint"})
+	})
+	return a
+}
+
+// ServeHTTP sets the headers every answer carries and routes.
+func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	a.mux.ServeHTTP(w, r)
+}
+
+// wrap turns an endpoint function into a handler, checking the origin and
+// the token of mutating endpoints first, so that an unauthenticated caller
+// learns nothing about accounts.
+func (a *api) wrap(mutating bool, fn func(r *http.Request) (int, any, error)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if mutating {
+			// Browsers send Origin; this API's clients are programs.
+			// Refusing it keeps a web page from posting to a loopback API.
+			if r.Header.Get("Origin") != "" {
+				writeAPIJSON(w, http.StatusForbidden, apiError{"requests from web pages are not accepted"})
+				return
+			}
+			if a.d.Token == "" {
+				writeAPIJSON(w, http.StatusForbidden, apiError{"API token not configured; set http.token_env or http.token_file to enable this endpoint"})
+				return
+			}
+			if msg := a.checkToken(r); msg != "" {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="safetyd"`)
+				writeAPIJSON(w, http.StatusUnauthorized, apiError{msg})
+				return
+			}
+			r.Body = http.MaxBytesReader(w, r.Body, maxAPIBody)
+		}
+		status, v, err := fn(r)
+		if err != nil {
+			writeAPIError(w, err)
+			return
+		}
+		writeAPIJSON(w, status, v)
+	})
+}
+
+// checkToken returns why the request is not authorised, or "".
+func (a *api) checkToken(r *http.Request) string {
+	hdr := r.Header.Get("Authorization")
+	if hdr == "" {
+		return "missing Authorization header; send Authorization: Bearer <token>"
+	}
+	scheme, got, _ := strings.Cut(hdr, " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "Authorization must use the Bearer scheme"
+	}
+	// Constant time: the token is the only thing guarding the API.
+	if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(a.d.Token)) != 1 {
+		return "invalid bearer token"
+	}
+	return ""
+}
+
+// apiError is every error answer.
+type apiError struct {
+	Error string `json:"error"`
+}
+
+// apiHTTPError is an error with the status it is answered with.
+type apiHTTPError struct {
+	status int
+	msg    string
+}
+
+func (e *apiHTTPError) Error() string { return e.msg }
+
+func apiErrorf(status int, format string, args ...any) error {
+	return &apiHTTPError{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+func apiBadRequest(format string, args ...any) error {
+	return apiErrorf(http.StatusBadRequest, format, args...)
+}
+
+func writeAPIJSON(w http.ResponseWriter, status int, v any) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		status = http.StatusInternalServerError
+		b.Reset()
+		b.WriteString(`{"error":"internal error: cannot encode the response"}` + "\n")
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(b.Bytes())
+}
+
+func writeAPIError(w http.ResponseWriter, err error) {
+	var he *apiHTTPError
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &he):
+		writeAPIJSON(w, he.status, apiError{he.msg})
+	case errors.As(err, &tooBig):
+		writeAPIJSON(w, http.StatusRequestEntityTooLarge, apiError{fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit)})
+	case errors.Is(err, store.ErrClosed), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		writeAPIJSON(w, http.StatusServiceUnavailable, apiError{"not stored: " + err.Error()})
+	default:
+		writeAPIJSON(w, http.StatusInternalServerError, apiError{"internal error: " + err.Error()})
+	}
+}
+
+// decodeAPIBody reads exactly one JSON object into v, refusing unknown
+// fields and trailing data. An empty body is allowed when emptyOK.
+func decodeAPIBody(r *http.Request, v any, emptyOK bool) error {
+	b, err := io.ReadAll(r.Body) // bounded by MaxBytesReader
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(b)) == 0 {
+		if emptyOK {
+			return nil
+		}
+		return apiBadRequest("request body is empty; send a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return apiBodyError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return apiBadRequest("request body: unexpected data after the JSON object")
+	}
+	return nil
+}
+
+func apiBodyError(err error) error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return apiBadRequest("request body: truncated JSON")
+	case errors.As(err, &syn):
+		return apiBadRequest("request body: invalid JSON at byte %d: %s", syn.Offset, syn.Error())
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return apiBadRequest("request body must be a JSON object, got %s", typ.Value)
+		}
+		return apiBadRequest("field %q must be %s, got %s", typ.Field, apiJSONKind(typ.Type), typ.Value)
+	}
+	// DisallowUnknownFields reports `json: unknown field "x"` as a plain error.
+	return apiBadRequest("request body: %s", strings.TrimPrefix(err.Error(), "json: "))
+}
+
+func apiJSONKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	}
+	return "a " + t.Kind().String()
+}
+
+// lookup finds a monitored account. A name that is not a valid account
+// name is refused without repeating it (it may be a phone number); a valid
+// one is not secret and is named in the 404.
+func (a *api) lookup(name, field string) (*monitor.Account, error) {
+	if err := monitor.ValidateName(name); err != nil {
+		if field == "" {
+			return nil, apiBadRequest("invalid account name (letters, digits, '.', '_', '-', '@', at most %d bytes, not a phone number)", monitor.MaxNameLength)
+		}
+		return nil, apiBadRequest("%s: invalid account name (letters, digits, '.', '_', '-', '@', at most %d bytes, not a phone number)", field, monitor.MaxNameLength)
+	}
+	acct, ok := a.d.Monitor.Lookup(name)
+	if !ok {
+		if field == "" {
+			return nil, apiErrorf(http.StatusNotFound, "no account %q", name)
+		}
+		return nil, apiErrorf(http.StatusNotFound, "%s: no account %q", field, name)
+	}
+	return acct, nil
+}
+
+// Health.
+
+type statusResponse struct {
+	Status  string `json:"status"`
+	Version string `json:"version,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+func (a *api) healthz(*http.Request) (int, any, error) {
+	return http.StatusOK, statusResponse{Status: "ok", Version: a.d.Version}, nil
+}
+
+func (a *api) readyz(*http.Request) (int, any, error) {
+	if a.d.Ready != nil {
+		if err := a.d.Ready(); err != nil {
+			return http.StatusServiceUnavailable, statusResponse{Status: "not ready", Reason: err.Error()}, nil
+		}
+	}
+	return http.StatusOK, statusResponse{Status: "ready"}, nil
+}
+
+// Accounts.
+
+// spamBotView is the last SpamBot answer as the API shows it.
+type spamBotView struct {
+	State spambot.State `json:"state"`
+	Until time.Time     `json:"until,omitzero"`
+	At    time.Time     `json:"at"`
+}
+
+// accountView is an account in the list.
+type accountView struct {
+	Name       string              `json:"name"`
+	State      monitor.State       `json:"state"`
+	Since      time.Time           `json:"since"`
+	Until      time.Time           `json:"until,omitzero"`
+	Reason     string              `json:"reason,omitempty"`
+	Risk       float64             `json:"risk"`
+	FloodWaits []monitor.FloodWait `json:"flood_waits"`
+	Limit      monitor.Limit       `json:"limit"`
+	Freeze     monitor.Freeze      `json:"freeze"`
+	SpamBot    *spamBotView        `json:"spambot"`
+}
+
+// accountDetail is one account: the list view plus the last signal, the
+// risk inputs and the instant the snapshot describes.
+type accountDetail struct {
+	accountView
+	LastSignal *monitor.Event      `json:"last_signal"`
+	RiskInputs []monitor.RiskInput `json:"risk_inputs"`
+	At         time.Time           `json:"at"`
+}
+
+func viewOf(s monitor.Snapshot) accountView {
+	v := accountView{
+		Name: s.Account, State: s.State, Since: s.Since, Until: s.Until, Reason: s.Reason,
+		Risk: s.Risk, FloodWaits: s.FloodWaits, Limit: s.Limit, Freeze: s.Freeze,
+	}
+	if v.FloodWaits == nil {
+		v.FloodWaits = []monitor.FloodWait{}
+	}
+	if sb := s.SpamBot; sb != nil {
+		v.SpamBot = &spamBotView{State: sb.State, Until: sb.Until, At: sb.At}
+	}
+	return v
+}
+
+func detailOf(s monitor.Snapshot) accountDetail {
+	d := accountDetail{accountView: viewOf(s), LastSignal: s.LastSignal, RiskInputs: s.RiskInputs, At: s.At}
+	if d.RiskInputs == nil {
+		d.RiskInputs = []monitor.RiskInput{}
+	}
+	return d
+}
+
+type accountsResponse struct {
+	Accounts []accountView `json:"accounts"`
+}
+
+func (a *api) accounts(*http.Request) (int, any, error) {
+	accts := a.d.Monitor.Accounts() // sorted by name
+	out := accountsResponse{Accounts: make([]accountView, 0, len(accts))}
+	for _, acct := range accts {
+		out.Accounts = append(out.Accounts, viewOf(acct.Snapshot()))
+	}
+	return http.StatusOK, out, nil
+}
+
+func (a *api) account(r *http.Request) (int, any, error) {
+	acct, err := a.lookup(r.PathValue("name"), "")
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, detailOf(acct.Snapshot()), nil
+}
+
+type eventsResponse struct {
+	Events []monitor.Event `json:"events"`
+}
+
+func (a *api) events(r *http.Request) (int, any, error) {
+	acct, err := a.lookup(r.PathValue("name"), "")
+	if err != nil {
+		return 0, nil, err
+	}
+	q := r.URL.Query()
+	since := a.d.Now().Add(-defaultEventsWindow)
+	if v := q.Get("since"); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return 0, nil, apiBadRequest("since: invalid time; use RFC 3339, e.g. 2026-01-02T15:04:05Z")
+		}
+		since = t
+	}
+	limit := defaultEventsLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxEventsLimit {
+			return 0, nil, apiBadRequest("limit: must be an integer from 1 to %d", maxEventsLimit)
+		}
+		limit = n
+	}
+	var evs []monitor.Event
+	if a.d.Store != nil {
+		evs, err = a.d.Store.Events(r.Context(), acct.Name(), since, limit)
+		if err != nil {
+			return 0, nil, fmt.Errorf("read events: %w", err)
+		}
+	} else {
+		for _, e := range acct.Events() {
+			if !e.Time.Before(since) && len(evs) < limit {
+				evs = append(evs, e)
+			}
+		}
+	}
+	if evs == nil {
+		evs = []monitor.Event{}
+	}
+	return http.StatusOK, eventsResponse{Events: evs}, nil
+}
+
+// Probes.
+
+type probeRequest struct {
+	Probe string `json:"probe"`
+}
+
+type probeResponse struct {
+	Probe  string    `json:"probe"`
+	RunsAt time.Time `json:"runs_at"`
+}
+
+var probeKindRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
+
+func (a *api) probe(r *http.Request) (int, any, error) {
+	acct, err := a.lookup(r.PathValue("name"), "")
+	if err != nil {
+		return 0, nil, err
+	}
+	var req probeRequest
+	if err := decodeAPIBody(r, &req, true); err != nil {
+		return 0, nil, err
+	}
+	kind := req.Probe
+	if kind == "" {
+		kind = monitor.ProbeSpamBot
+	}
+	if !probeKindRE.MatchString(kind) {
+		return 0, nil, apiBadRequest("probe: unknown probe kind")
+	}
+	var s *probe.Scheduler
+	if a.d.Scheduler != nil {
+		s = a.d.Scheduler(acct.Name())
+	}
+	if s == nil {
+		return 0, nil, apiErrorf(http.StatusConflict, "account %q has no probe scheduler", acct.Name())
+	}
+	at, err := s.Request(kind)
+	if errors.Is(err, probe.ErrUnknownProbe) {
+		return 0, nil, apiBadRequest("probe: unknown probe kind %q for account %q", kind, acct.Name())
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusAccepted, probeResponse{Probe: kind, RunsAt: at}, nil
+}
+
+// Signals.
+
+// signalInput is one reported RPC error.
+type signalInput struct {
+	Account string `json:"account"`
+	Method  string `json:"method"`
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Time    string `json:"time"`
+}
+
+// signalsRequest is one signal or a batch of them.
+// (The fields are repeated rather than embedded so that decoding errors
+// name them plainly.)
+type signalsRequest struct {
+	Account string        `json:"account"`
+	Method  string        `json:"method"`
+	Code    int           `json:"code"`
+	Message string        `json:"message"`
+	Time    string        `json:"time"`
+	Signals []signalInput `json:"signals"`
+}
+
+type signalsResponse struct {
+	Accepted int `json:"accepted"`
+}
+
+// tlMethod is a TL method name: namespace.method.
+var tlMethod = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*\.[A-Za-z][A-Za-z0-9_]*$`)
+
+// validSignal is a checked signal, ready to apply.
+type validSignal struct {
+	acct   *monitor.Account
+	t      time.Time
+	method string
+	sig    signal.Signal
+}
+
+func (a *api) checkSignal(in signalInput, field string, now time.Time) (validSignal, error) {
+	var v validSignal
+	at := func(name string) string {
+		if field == "" {
+			return name
+		}
+		return field + "." + name
+	}
+	if in.Account == "" {
+		return v, apiBadRequest("%s: required", at("account"))
+	}
+	acct, err := a.lookup(in.Account, at("account"))
+	if err != nil {
+		return v, err
+	}
+	switch {
+	case in.Method == "":
+		return v, apiBadRequest("%s: required (the TL method name, e.g. messages.sendMessage)", at("method"))
+	case len(in.Method) > maxMethodLength || !tlMethod.MatchString(in.Method):
+		return v, apiBadRequest("%s: must be a TL method name such as messages.sendMessage (at most %d bytes)", at("method"), maxMethodLength)
+	case in.Code == 0:
+		return v, apiBadRequest("%s: required and not zero (the RPC error code, e.g. 420)", at("code"))
+	case in.Code < -999 || in.Code > 999:
+		return v, apiBadRequest("%s: must be an RPC error code between -999 and 999", at("code"))
+	case in.Message == "":
+		return v, apiBadRequest("%s: required (the RPC error message, e.g. FLOOD_WAIT_30)", at("message"))
+	case len(in.Message) > maxMessageLength || !isRPCMessage(in.Message):
+		return v, apiBadRequest("%s: must be an RPC error message of A-Z, 0-9 and _ (at most %d bytes)", at("message"), maxMessageLength)
+	}
+	t := now
+	if in.Time != "" {
+		t, err = time.Parse(time.RFC3339Nano, in.Time)
+		if err != nil {
+			return v, apiBadRequest("%s: invalid time; use RFC 3339, e.g. 2026-01-02T15:04:05Z", at("time"))
+		}
+		if t.After(now.Add(maxSignalSkew)) {
+			return v, apiBadRequest("%s: more than %s in the future", at("time"), maxSignalSkew)
+		}
+	}
+	s := signal.Parse(in.Code, in.Message)
+	if s.Kind == signal.None {
+		return v, apiBadRequest("%s: not an RPC error", at("message"))
+	}
+	return validSignal{acct: acct, t: t, method: in.Method, sig: s}, nil
+}
+
+func isRPCMessage(s string) bool {
+	for _, r := range s {
+		if !(r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// signals validates every reported signal, applies them to their accounts
+// and, with a Writer, answers only once their events are committed.
+func (a *api) signals(r *http.Request) (int, any, error) {
+	var req signalsRequest
+	if err := decodeAPIBody(r, &req, false); err != nil {
+		return 0, nil, err
+	}
+	one := signalInput{Account: req.Account, Method: req.Method, Code: req.Code, Message: req.Message, Time: req.Time}
+	single := one != (signalInput{})
+	var inputs []signalInput
+	field := func(i int) string { return "" }
+	switch {
+	case req.Signals != nil && single:
+		return 0, nil, apiBadRequest("send either one signal's fields or \"signals\", not both")
+	case req.Signals != nil:
+		if len(req.Signals) == 0 {
+			return 0, nil, apiBadRequest("signals: empty")
+		}
+		if len(req.Signals) > maxSignalBatch {
+			return 0, nil, apiBadRequest("signals: %d signals, at most %d per request", len(req.Signals), maxSignalBatch)
+		}
+		inputs = req.Signals
+		field = func(i int) string { return fmt.Sprintf("signals[%d]", i) }
+	default:
+		inputs = []signalInput{one}
+	}
+	now := a.d.Now()
+	valid := make([]validSignal, 0, len(inputs))
+	for i, in := range inputs {
+		v, err := a.checkSignal(in, field(i), now)
+		if err != nil {
+			return 0, nil, err
+		}
+		valid = append(valid, v)
+	}
+
+	evs := make([]monitor.Event, 0, len(valid))
+	for _, v := range valid {
+		if a.d.Dedup != nil && a.d.Writer != nil {
+			a.d.Dedup.expect(v.acct.Name(), v.t, v.method, v.sig)
+		}
+		v.acct.ObserveSignal(v.t, v.method, v.sig)
+		evs = append(evs, signalEvent(v))
+	}
+	if a.d.Writer != nil {
+		if err := a.d.Writer.Commit(r.Context(), evs); err != nil {
+			return 0, nil, fmt.Errorf("store signals: %w", err)
+		}
+	}
+	return http.StatusAccepted, signalsResponse{Accepted: len(evs)}, nil
+}
+
+// signalEvent returns the event ObserveSignal just emitted for v: the
+// account's last signal when it is that one, else (another signal of the
+// account came in between) an event built from the account's state now.
+func signalEvent(v validSignal) monitor.Event {
+	s := v.acct.Snapshot()
+	if ls := s.LastSignal; ls != nil && ls.Time.Equal(v.t) && ls.Method == v.method && ls.Signal == v.sig {
+		return *ls
+	}
+	return monitor.Event{
+		Time: v.t, Account: v.acct.Name(), Type: monitor.EventSignal, Method: v.method, Signal: v.sig,
+		From: s.State, State: s.State, Until: s.Until, Risk: s.Risk, Reason: v.sig.Type + " on " + v.method,
+	}
+}
+
+// signalDedup is a monitor.Sink for the daemon: it passes every event to
+// next except the signal events the API commits itself through
+// Writer.Commit, so that a reported signal is stored once. Wiring:
+//
+//	dedup := newSignalDedup(writer)
+//	mon, _ := monitor.New(monitor.Options{Sink: dedup, ...})
+//	newAPI(apiDeps{Writer: writer, Dedup: dedup, ...})
+type signalDedup struct {
+	next monitor.Sink
+
+	mu      sync.Mutex
+	pending map[dedupKey]int
+}
+
+type dedupKey struct {
+	account, method string
+	t               int64
+	sig             signal.Signal
+}
+
+func newSignalDedup(next monitor.Sink) *signalDedup {
+	return &signalDedup{next: next, pending: map[dedupKey]int{}}
+}
+
+// expect tells d that the API commits the signal event ObserveSignal is
+// about to emit for these arguments.
+func (d *signalDedup) expect(account string, t time.Time, method string, s signal.Signal) {
+	k := dedupKey{account: account, method: method, t: t.UnixNano(), sig: s}
+	d.mu.Lock()
+	d.pending[k]++
+	d.mu.Unlock()
+}
+
+// Record implements monitor.Sink.
+func (d *signalDedup) Record(e monitor.Event) {
+	if e.Type == monitor.EventSignal {
+		k := dedupKey{account: e.Account, method: e.Method, t: e.Time.UnixNano(), sig: e.Signal}
+		d.mu.Lock()
+		n, ok := d.pending[k]
+		if ok {
+			if n <= 1 {
+				delete(d.pending, k)
+			} else {
+				d.pending[k] = n - 1
+			}
+		}
+		d.mu.Unlock()
+		if ok {
+			return
+		}
+	}
+	d.next.Record(e)
+}
