@@ -6,13 +6,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"reflect"
 	"strings"
 	"time"
 
 	"github.com/gotd/td/tgerr"
+
+	"github.com/tgsafety/tgsafety/monitor/jsonbody"
 )
 
 // The HTTP control API: the Go control API as JSON over HTTP, so that a
@@ -234,82 +234,24 @@ func invalid(err error) error {
 	return &httpError{status: http.StatusBadRequest, msg: strings.TrimPrefix(err.Error(), "testserver: ")}
 }
 
-// decodeBody reads exactly one JSON object into v, refusing unknown fields
-// and trailing data: a typo in a field name must fail loudly, not be
-// ignored and leave a test silently testing something else.
-func decodeBody(r *http.Request, v any) error {
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return bodyError(err)
-	}
-	var extra json.RawMessage
-	switch err := dec.Decode(&extra); {
-	case errors.Is(err, io.EOF):
-		return nil
-	case isTooBig(err):
-		return err
-	default:
-		return badRequest("request body: unexpected data after the JSON object")
-	}
-}
+// decodeBody reads exactly one JSON object into v (jsonbody.Decode: no
+// unknown fields, no trailing data), answering problems as 400s.
+func decodeBody(r *http.Request, v any) error { return asBadRequest(jsonbody.Decode(r.Body, v, false)) }
 
-func isTooBig(err error) bool {
-	var tooBig *http.MaxBytesError
-	return errors.As(err, &tooBig)
-}
-
-// bodyError turns a decoding error into a message naming the problem and,
-// where there is one, the field.
-func bodyError(err error) error {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case isTooBig(err):
-		return err
-	case errors.Is(err, io.EOF):
-		return badRequest("request body is empty; send a JSON object")
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return badRequest("request body: truncated JSON")
-	case errors.As(err, &syn):
-		return badRequest("request body: invalid JSON at byte %d: %s", syn.Offset, syn.Error())
-	case errors.As(err, &typ):
-		if typ.Field == "" {
-			return badRequest("request body must be a JSON object, got %s", typ.Value)
-		}
-		return badRequest("field %q must be %s, got %s", typ.Field, jsonKind(typ.Type), typ.Value)
+// asBadRequest gives a jsonbody problem this API's 400; an oversized body
+// stays a *http.MaxBytesError (413).
+func asBadRequest(err error) error {
+	var br *jsonbody.BadRequest
+	if errors.As(err, &br) {
+		return badRequest("%s", br.Msg)
 	}
-	// DisallowUnknownFields reports `json: unknown field "x"` as a plain error.
-	return badRequest("request body: %s", strings.TrimPrefix(err.Error(), "json: "))
-}
-
-func jsonKind(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "an integer"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	}
-	return "a " + t.Kind().String()
+	return err
 }
 
 // noBody accepts an empty body or an empty JSON object, for endpoints that
 // take no parameters; anything else is an error, as elsewhere.
 func noBody(r *http.Request) error {
-	b, err := io.ReadAll(r.Body) // bounded by MaxBytesReader
-	if err != nil {
-		return err
-	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		return nil
-	}
-	r.Body = io.NopCloser(bytes.NewReader(b))
-	return decodeBody(r, &struct{}{})
+	return asBadRequest(jsonbody.Decode(r.Body, &struct{}{}, true))
 }
 
 // parseDuration reads an optional Go duration ("" is zero) for field.

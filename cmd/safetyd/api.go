@@ -7,9 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -17,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tgsafety/tgsafety/monitor"
+	"github.com/tgsafety/tgsafety/monitor/jsonbody"
 	"github.com/tgsafety/tgsafety/monitor/probe"
 	"github.com/tgsafety/tgsafety/monitor/signal"
 	"github.com/tgsafety/tgsafety/monitor/spambot"
@@ -231,65 +230,16 @@ func writeAPIError(w http.ResponseWriter, err error) {
 	}
 }
 
-// decodeAPIBody reads exactly one JSON object into v, refusing unknown
-// fields and trailing data. An empty body is allowed when emptyOK.
+// decodeAPIBody reads exactly one JSON object into v (jsonbody.Decode: no
+// unknown fields, no trailing data); an empty body is allowed when
+// emptyOK. Problems are answered as 400s, an oversized body as 413.
 func decodeAPIBody(r *http.Request, v any, emptyOK bool) error {
-	b, err := io.ReadAll(r.Body) // bounded by MaxBytesReader
-	if err != nil {
-		return err
+	err := jsonbody.Decode(r.Body, v, emptyOK)
+	var br *jsonbody.BadRequest
+	if errors.As(err, &br) {
+		return apiBadRequest("%s", br.Msg)
 	}
-	if len(bytes.TrimSpace(b)) == 0 {
-		if emptyOK {
-			return nil
-		}
-		return apiBadRequest("request body is empty; send a JSON object")
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return apiBodyError(err)
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return apiBadRequest("request body: unexpected data after the JSON object")
-	}
-	return nil
-}
-
-func apiBodyError(err error) error {
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return apiBadRequest("request body: truncated JSON")
-	case errors.As(err, &syn):
-		return apiBadRequest("request body: invalid JSON at byte %d: %s", syn.Offset, syn.Error())
-	case errors.As(err, &typ):
-		if typ.Field == "" {
-			return apiBadRequest("request body must be a JSON object, got %s", typ.Value)
-		}
-		return apiBadRequest("field %q must be %s, got %s", typ.Field, apiJSONKind(typ.Type), typ.Value)
-	}
-	// DisallowUnknownFields reports `json: unknown field "x"` as a plain error.
-	return apiBadRequest("request body: %s", strings.TrimPrefix(err.Error(), "json: "))
-}
-
-func apiJSONKind(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.String:
-		return "a string"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "an integer"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.Slice:
-		return "an array"
-	case reflect.Struct, reflect.Map:
-		return "an object"
-	}
-	return "a " + t.Kind().String()
+	return err
 }
 
 // lookup finds a monitored account. A name that is not a valid account
