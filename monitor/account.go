@@ -32,7 +32,10 @@ type Account struct {
 	// needsSuccess is set while a successful call would change the state
 	// (nothing seen yet, or banned/dead), so the success path can skip mu.
 	needsSuccess atomic.Bool
-	signals      []prometheus.Counter // by signal.Kind
+	// waitCount mirrors len(waits), so FloodWaitUntil (the guard asks on
+	// every call) skips the lock when no method has a wait recorded.
+	waitCount atomic.Int32
+	signals   []prometheus.Counter // by signal.Kind
 
 	mu          sync.Mutex
 	seen        bool
@@ -246,6 +249,7 @@ func (a *Account) observeSignalLocked(t time.Time, method string, s signal.Signa
 		if f == nil {
 			f = &methodFacts{}
 			a.waits[method] = f
+			a.waitCount.Store(int32(len(a.waits)))
 		}
 		end := t.Add(s.Wait)
 		if !f.until.After(at) {
@@ -402,6 +406,7 @@ func (a *Account) pruneLocked(t time.Time) {
 			delete(a.waits, m)
 		}
 	}
+	a.waitCount.Store(int32(len(a.waits)))
 	if a.limit != nil && !a.limit.permanent && !a.limit.until.After(t) {
 		a.limit = nil
 	}
@@ -608,6 +613,9 @@ func (a *Account) Restricted(now time.Time) (limited, frozen bool) {
 // FloodWaitUntil returns when the active flood wait on method ends, or the
 // zero time when there is none.
 func (a *Account) FloodWaitUntil(method string, now time.Time) time.Time {
+	if a.waitCount.Load() == 0 {
+		return time.Time{}
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if f := a.waits[method]; f != nil && f.until.After(now) {

@@ -30,6 +30,7 @@ func (a *Account) Restore(s Snapshot, recent []Event) {
 		a.waits[w.Method] = &methodFacts{since: w.Since, until: w.Until, wait: w.Wait, typ: w.Type,
 			reason: w.Type + " of " + w.Wait.String() + " on " + w.Method}
 	}
+	a.waitCount.Store(int32(len(a.waits)))
 	if l := s.Limit; l.Active {
 		a.limit = &limitFacts{since: l.Since, until: l.Until, permanent: l.Permanent, untilKnown: l.UntilKnown, reason: l.Reason}
 	}

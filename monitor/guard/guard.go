@@ -182,6 +182,7 @@ type budget struct {
 	adult  []limits.Limit
 	young  []limits.Limit // adult when the profile has no young limits
 	keep   limits.Keep    // the history Tracker.Record needs
+	series *limits.Series // this action's history in the tracker: no lookup by name per call
 }
 
 // Guard keeps one account inside its budgets. It is safe for concurrent
@@ -237,7 +238,8 @@ func New(acct *monitor.Account, opts Options) (*Guard, error) {
 	byName := map[limits.Action]*budget{}
 	for _, a := range scaled.ActionNames() {
 		ap := scaled.Actions[a]
-		b := &budget{action: a, adult: ap.Limits, young: ap.Limits, keep: limits.KeepFor(ap.Limits, ap.Young)}
+		b := &budget{action: a, adult: ap.Limits, young: ap.Limits, keep: limits.KeepFor(ap.Limits, ap.Young),
+			series: g.tracker.Series(a)}
 		if len(ap.Young) > 0 {
 			b.young = ap.Young
 		}
@@ -408,7 +410,7 @@ func (g *Guard) checkLocked(p *plan, now time.Time) verdict {
 			continue
 		}
 		ls := g.limitsFor(b, now)
-		res := g.tracker.Check(now, b.action, ls, u.n+g.inflight[u.a])
+		res := b.series.Check(now, ls, u.n+g.inflight[u.a])
 		if !res.Allowed {
 			v := verdict{reason: ReasonBudget, action: u.a, limit: res.Limit, n: u.n}
 			if res.Retry.After(now) {
@@ -449,7 +451,7 @@ func (g *Guard) settle(p *plan, ok bool) {
 	for _, u := range p.uses[:p.k] {
 		g.inflight[u.a] -= u.n
 		if b := g.budgets[u.a]; ok && b != nil {
-			g.tracker.Record(now, b.action, u.n, b.keep)
+			b.series.Record(now, u.n, b.keep)
 			g.last = now
 		}
 	}
@@ -622,7 +624,7 @@ func (g *Guard) Used() map[limits.Action]float64 {
 
 func (g *Guard) usedLocked(b *budget, now time.Time) float64 {
 	hi := 0.0
-	for _, f := range g.tracker.Used(now, b.action, g.limitsFor(b, now)) {
+	for _, f := range b.series.Used(now, g.limitsFor(b, now)) {
 		hi = math.Max(hi, f)
 	}
 	return hi

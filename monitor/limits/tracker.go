@@ -8,19 +8,27 @@ import (
 // for concurrent use: the test server's policy and the guard keep one per
 // account under their own lock.
 type Tracker struct {
-	// events holds action times (Unix nanoseconds: cheaper to compare than
-	// time.Time) per action, oldest first, pruned to the longest window
-	// that applies. Pruning reslices; append copies only the live part
-	// when it outgrows the array, so recording is amortised O(1).
-	events map[Action]*[]int64 // a pointer, so Record never reassigns the map
+	series map[Action]*Series
 }
 
 // NewTracker returns an empty tracker.
-func NewTracker() *Tracker { return &Tracker{events: map[Action]*[]int64{}} }
+func NewTracker() *Tracker { return &Tracker{series: map[Action]*Series{}} }
+
+// Series returns the history of one action, creating it. A caller that
+// checks the same action on every call keeps the pointer instead of
+// looking the action up by name each time.
+func (t *Tracker) Series(a Action) *Series {
+	s := t.series[a]
+	if s == nil {
+		s = &Series{}
+		t.series[a] = s
+	}
+	return s
+}
 
 func (t *Tracker) history(a Action) []int64 {
-	if h := t.events[a]; h != nil {
-		return *h
+	if s := t.series[a]; s != nil {
+		return s.evs
 	}
 	return nil
 }
@@ -38,7 +46,53 @@ type Verdict struct {
 
 // Check reports whether n more actions at now stay within limits.
 func (t *Tracker) Check(now time.Time, a Action, limits []Limit, n int) Verdict {
-	evs := t.history(a)
+	return check(t.history(a), now, limits, n)
+}
+
+// Used returns, for each limit, the fraction of it used at now (0-1+).
+func (t *Tracker) Used(now time.Time, a Action, limits []Limit) []float64 {
+	return used(t.history(a), now, limits)
+}
+
+// Record counts n actions at now, keeping only what keep says matters.
+func (t *Tracker) Record(now time.Time, a Action, n int, keep Keep) {
+	t.Series(a).Record(now, n, keep)
+}
+
+// Count returns how many actions happened after from.
+func (t *Tracker) Count(a Action, from time.Time) int {
+	return countAfter(t.history(a), from.UnixNano())
+}
+
+// Series is the history of one action: times in Unix nanoseconds (cheaper
+// to compare than time.Time), oldest first. Pruning compacts in place and
+// append copies only the live part when it outgrows the array, so
+// recording is amortised O(1) and does not allocate once warm.
+type Series struct {
+	evs []int64
+}
+
+// Check reports whether n more actions at now stay within limits.
+func (s *Series) Check(now time.Time, limits []Limit, n int) Verdict {
+	return check(s.evs, now, limits, n)
+}
+
+// Used returns, for each limit, the fraction of it used at now (0-1+).
+func (s *Series) Used(now time.Time, limits []Limit) []float64 { return used(s.evs, now, limits) }
+
+// Record counts n actions at now, keeping only what keep says matters.
+func (s *Series) Record(now time.Time, n int, keep Keep) {
+	evs, ns := s.evs, now.UnixNano()
+	for i := 0; i < n; i++ {
+		if len(evs) == cap(evs) && len(evs) > 0 {
+			evs = compact(evs, ns, keep)
+		}
+		evs = append(evs, ns)
+	}
+	s.evs = evs
+}
+
+func check(evs []int64, now time.Time, limits []Limit, n int) Verdict {
 	ns := now.UnixNano()
 	for _, l := range limits {
 		inWindow := countAfter(evs, ns-int64(l.Window))
@@ -59,33 +113,13 @@ func (t *Tracker) Check(now time.Time, a Action, limits []Limit, n int) Verdict 
 	return Verdict{Allowed: true}
 }
 
-// Used returns, for each limit, the fraction of it used at now (0-1+).
-func (t *Tracker) Used(now time.Time, a Action, limits []Limit) []float64 {
+func used(evs []int64, now time.Time, limits []Limit) []float64 {
 	out := make([]float64, len(limits))
-	evs, ns := t.history(a), now.UnixNano()
+	ns := now.UnixNano()
 	for i, l := range limits {
 		out[i] = float64(countAfter(evs, ns-int64(l.Window))) / float64(l.Max)
 	}
 	return out
-}
-
-// Record counts n actions at now, keeping only what keep says matters.
-// It does not allocate once an action's history has reached its working
-// size: a full array is compacted in place when that frees at least half.
-func (t *Tracker) Record(now time.Time, a Action, n int, keep Keep) {
-	h := t.events[a]
-	if h == nil {
-		h = new([]int64)
-		t.events[a] = h
-	}
-	evs, ns := *h, now.UnixNano()
-	for i := 0; i < n; i++ {
-		if len(evs) == cap(evs) && len(evs) > 0 {
-			evs = compact(evs, ns, keep)
-		}
-		evs = append(evs, ns)
-	}
-	*h = evs
 }
 
 // compact drops events outside the window, in place, unless that frees
@@ -98,11 +132,6 @@ func compact(evs []int64, now int64, keep Keep) []int64 {
 		return evs
 	}
 	return evs[:copy(evs, evs[start:])]
-}
-
-// Count returns how many actions happened after from.
-func (t *Tracker) Count(a Action, from time.Time) int {
-	return countAfter(t.history(a), from.UnixNano())
 }
 
 // Keep is how much history a tracker needs for a set of limits: their
