@@ -38,15 +38,14 @@ func (p *fakeProbe) Run(context.Context) error {
 }
 
 type apiFixture struct {
-	t      *testing.T
-	clk    *vclock.Clock
-	mon    *monitor.Monitor
-	st     *store.SQLite
-	w      *store.Writer
-	sched  *probe.Scheduler
-	h      http.Handler
-	ready  error
-	closed bool
+	t     *testing.T
+	clk   *vclock.Clock
+	mon   *monitor.Monitor
+	st    *store.SQLite
+	w     *store.Writer
+	sched *probe.Scheduler
+	h     http.Handler
+	ready error
 }
 
 func newAPIFixture(t *testing.T, mutate func(*apiDeps)) *apiFixture {
