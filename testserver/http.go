@@ -1,9 +1,7 @@
 package testserver
 
 import (
-	"bytes"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -195,18 +193,7 @@ type errorBody struct {
 	Error string `json:"error"`
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false) // answers are read by programs and people, not browsers
-	if err := enc.Encode(v); err != nil {
-		status = http.StatusInternalServerError
-		b.Reset()
-		b.WriteString(`{"error":"internal error: cannot encode the response"}` + "\n")
-	}
-	w.WriteHeader(status)
-	_, _ = w.Write(b.Bytes())
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { jsonbody.Write(w, status, v) }
 
 // writeError maps an error to its status. Errors of the Go control API
 // carry a "testserver: " prefix meant for Go callers; it is dropped here.

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -202,18 +200,7 @@ func apiBadRequest(format string, args ...any) error {
 	return apiErrorf(http.StatusBadRequest, format, args...)
 }
 
-func writeAPIJSON(w http.ResponseWriter, status int, v any) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		status = http.StatusInternalServerError
-		b.Reset()
-		b.WriteString(`{"error":"internal error: cannot encode the response"}` + "\n")
-	}
-	w.WriteHeader(status)
-	_, _ = w.Write(b.Bytes())
-}
+func writeAPIJSON(w http.ResponseWriter, status int, v any) { jsonbody.Write(w, status, v) }
 
 func writeAPIError(w http.ResponseWriter, err error) {
 	var he *apiHTTPError

@@ -1,4 +1,4 @@
-// Package jsonbody decodes the JSON bodies of tgsafety's HTTP APIs (the
+// Package jsonbody reads and writes the JSON bodies of tgsafety's HTTP APIs (the
 // daemon's API and the test server's control API) strictly and explains
 // what is wrong: a typo in a field name must fail loudly, not be ignored
 // and leave a caller silently doing something else.
@@ -91,4 +91,20 @@ func kind(t reflect.Type) string {
 		return "an object"
 	}
 	return "a " + t.Kind().String()
+}
+
+// Write answers v as JSON with status. HTML is not escaped: the answers
+// are read by programs and people, not rendered by browsers. If v cannot be
+// encoded the answer is a 500 with a JSON error, never half a body.
+func Write(w http.ResponseWriter, status int, v any) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		status = http.StatusInternalServerError
+		b.Reset()
+		b.WriteString(`{"error":"internal error: cannot encode the response"}` + "\n")
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(b.Bytes())
 }

@@ -63,3 +63,16 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestWrite(t *testing.T) {
+	w := httptest.NewRecorder()
+	Write(w, http.StatusAccepted, map[string]string{"a": "<b>"})
+	if w.Code != http.StatusAccepted || w.Body.String() != "{\"a\":\"<b>\"}\n" {
+		t.Fatalf("%d %q", w.Code, w.Body.String())
+	}
+	w = httptest.NewRecorder()
+	Write(w, http.StatusOK, func() {})
+	if w.Code != http.StatusInternalServerError || !strings.Contains(w.Body.String(), `"error"`) {
+		t.Fatalf("unencodable: %d %q", w.Code, w.Body.String())
+	}
+}
