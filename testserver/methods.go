@@ -591,7 +591,10 @@ func (s *Server) channelsJoinChannel(c *call) (bin.Encoder, error) {
 	}
 	ch.members[a.u.id] = true
 	a.joined[ch.id] = true
-	return &tg.Updates{Chats: []tg.ChatClass{ch.tgChannel()}, Date: int(c.now.Unix())}, nil
+	// In the layer gotd v0.161 speaks, channels.joinChannel answers
+	// messages.chatInviteJoinResultOk wrapping the updates; gotd decodes
+	// nothing else.
+	return &tg.MessagesChatInviteJoinResultOk{Updates: &tg.Updates{Chats: []tg.ChatClass{ch.tgChannel()}, Date: int(c.now.Unix())}}, nil
 }
 
 func (s *Server) channelsInviteToChannel(c *call) (bin.Encoder, error) {
