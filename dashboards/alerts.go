@@ -153,7 +153,7 @@ func Alerts() []Alert {
 		},
 		{
 			Name: "TgsafetyStoreFailing", Group: groupDaemon, Severity: SeverityWarning, For: 0,
-			Expr: "sum by (job, instance) (increase(" + store.MetricWriteErrors.Name + "[15m]) + increase(" + store.MetricDroppedEvents.Name + "[15m])) > 0",
+			Expr:        "sum by (job, instance) (increase(" + store.MetricWriteErrors.Name + "[15m]) + increase(" + store.MetricDroppedEvents.Name + "[15m])) > 0",
 			Summary:     "safetyd is losing history events.",
 			Description: `safetyd on {{ $labels.instance }} failed to store {{ $value | humanize }} events or batches in the last 15 minutes: the history (and the state restored after a restart) has gaps. Metrics and alerts are not affected.`,
 		},

@@ -26,7 +26,7 @@ const (
 	// FleetUID is the Fleet overview dashboard's uid.
 	FleetUID = "tgsafety-fleet"
 	// AccountUID is the Account detail dashboard's uid.
-	AccountUID = "tgsafety-account"
+	AccountUID  = "tgsafety-account"
 	titlePrefix = "tgsafety / "
 )
 

@@ -346,14 +346,14 @@ func TestQueriesNameExportedMetricsAndLabels(t *testing.T) {
 func TestCheckExprCatchesMistakes(t *testing.T) {
 	reg := realRegistry(t)
 	for expr, want := range map[string]string{
-		`tgsafety_no_such_metric`:                                         "unknown metric tgsafety_no_such_metric",
-		`tgsafety_account_risk_score{phone="1"}`:                          "has no label phone",
-		`rate(tgsafety_account_risk_score[5m])`:                           "rate() over tgsafety_account_risk_score, a gauge",
-		`increase(tgsafety_budget_used_ratio[5m])`:                        "increase() over tgsafety_budget_used_ratio, a gauge",
-		`sum by (method) (tgsafety_account_risk_score)`:                   "grouping by method",
-		`tgsafety_flood_wait_seconds{account="a"}`:                        "unknown metric tgsafety_flood_wait_seconds",
+		`tgsafety_no_such_metric`:                                                                    "unknown metric tgsafety_no_such_metric",
+		`tgsafety_account_risk_score{phone="1"}`:                                                     "has no label phone",
+		`rate(tgsafety_account_risk_score[5m])`:                                                      "rate() over tgsafety_account_risk_score, a gauge",
+		`increase(tgsafety_budget_used_ratio[5m])`:                                                   "increase() over tgsafety_budget_used_ratio, a gauge",
+		`sum by (method) (tgsafety_account_risk_score)`:                                              "grouping by method",
+		`tgsafety_flood_wait_seconds{account="a"}`:                                                   "unknown metric tgsafety_flood_wait_seconds",
 		`histogram_quantile(0.9, rate(tgsafety_rpc_duration_seconds_bucket{le="1", state="x"}[5m]))`: "has no label state",
-		`sum(foo(tgsafety_account_risk_score))`:                           "unknown function foo",
+		`sum(foo(tgsafety_account_risk_score))`:                                                      "unknown function foo",
 	} {
 		got := strings.Join(checkExpr(reg, expr, nil), "; ")
 		if !strings.Contains(got, want) {

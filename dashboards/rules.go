@@ -213,10 +213,10 @@ type grafanaProvisionRule struct {
 }
 
 type grafanaProvisionQuery struct {
-	RefID             string                 `yaml:"refId"`
-	RelativeTimeRange map[string]int64       `yaml:"relativeTimeRange,omitempty"`
-	DatasourceUID     string                 `yaml:"datasourceUid"`
-	Model             map[string]any         `yaml:"model"`
+	RefID             string           `yaml:"refId"`
+	RelativeTimeRange map[string]int64 `yaml:"relativeTimeRange,omitempty"`
+	DatasourceUID     string           `yaml:"datasourceUid"`
+	Model             map[string]any   `yaml:"model"`
 }
 
 // GrafanaProvisioning renders the rule groups as a Grafana alerting

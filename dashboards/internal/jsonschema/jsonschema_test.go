@@ -49,16 +49,16 @@ func TestValid(t *testing.T) {
 
 func TestViolations(t *testing.T) {
 	for doc, want := range map[string]string{
-		`{}`:                                  `required property "type" missing`,
-		`{"type":""}`:                         `shorter than 1`,
-		`{"type":"a","id":1.5}`:               `$.id: type number, want integer`,
-		`{"type":"a","id":-1}`:                `< minimum 0`,
-		`{"type":"a","mode":""}`:              `$.mode: "" is not one of`,
-		`{"type":"a","other":1}`:              `property "other" is not allowed`,
+		`{}`:                                   `required property "type" missing`,
+		`{"type":""}`:                          `shorter than 1`,
+		`{"type":"a","id":1.5}`:                `$.id: type number, want integer`,
+		`{"type":"a","id":-1}`:                 `< minimum 0`,
+		`{"type":"a","mode":""}`:               `$.mode: "" is not one of`,
+		`{"type":"a","other":1}`:               `property "other" is not allowed`,
 		`{"type":"a","steps":[{"value":"x"}]}`: `$.steps[0].value: type string`,
-		`{"type":"a","x":"s"}`:                `matches no anyOf branch`,
-		`{"type":"a","k":"other"}`:            `want const "fixed"`,
-		`{"type":"a","extra":{"a":1}}`:        `$.extra.a: type number, want string`,
+		`{"type":"a","x":"s"}`:                 `matches no anyOf branch`,
+		`{"type":"a","k":"other"}`:             `want const "fixed"`,
+		`{"type":"a","extra":{"a":1}}`:         `$.extra.a: type number, want string`,
 	} {
 		errs := check(t, doc)
 		if len(errs) == 0 {
