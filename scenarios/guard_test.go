@@ -23,7 +23,7 @@ type outcome struct {
 	bannedAt int
 }
 
-func coldDMs(t *testing.T, w *world, opts telegram.Options, n int) outcome {
+func coldDMs(t *testing.T, w *simWorld, opts telegram.Options, n int) outcome {
 	var o outcome
 	names := w.srv.Usernames(n)
 	step := 24 * time.Hour / time.Duration(n)
@@ -65,7 +65,7 @@ func coldDMs(t *testing.T, w *world, opts telegram.Options, n int) outcome {
 // budget are refused locally instead.
 func TestGuardPreventsPeerFlood(t *testing.T) {
 	t.Run("without guard", func(t *testing.T) {
-		w := newWorld(t)
+		w := newSim(t)
 		acct, opts := w.account(t, "naive", "9996630001")
 		o := coldDMs(t, w, opts, 200)
 		// The default profile allows 40 cold DMs a day (simulated spam
@@ -81,7 +81,7 @@ func TestGuardPreventsPeerFlood(t *testing.T) {
 		t.Logf("without guard: %+v", o)
 	})
 	t.Run("with guard", func(t *testing.T) {
-		w := newWorld(t)
+		w := newSim(t)
 		acct, opts := w.account(t, "guarded", "9996630002")
 		g, err := guard.New(acct, guard.Options{Profile: w.srv.Profile(), Created: w.srv.Clock().Now().Add(-adult), Registerer: w.reg})
 		if err != nil {

@@ -16,14 +16,14 @@ import (
 
 const adult = 2 * 365 * 24 * time.Hour
 
-// world is a test server plus a monitor on the same virtual clock.
-type world struct {
+// simWorld is a test server plus a monitor on the same virtual clock.
+type simWorld struct {
 	srv *testserver.Server
 	mon *monitor.Monitor
 	reg *prometheus.Registry
 }
 
-func newWorld(t *testing.T) *world {
+func newSim(t *testing.T) *simWorld {
 	t.Helper()
 	srv, err := testserver.New(testserver.Options{Users: 400})
 	if err != nil {
@@ -36,12 +36,12 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &world{srv: srv, mon: mon, reg: reg}
+	return &simWorld{srv: srv, mon: mon, reg: reg}
 }
 
 // account creates a simulated adult account and returns client options
 // with a provisioned session and the monitor's middleware.
-func (w *world) account(t *testing.T, name, phone string) (*monitor.Account, telegram.Options) {
+func (w *simWorld) account(t *testing.T, name, phone string) (*monitor.Account, telegram.Options) {
 	t.Helper()
 	if _, err := w.srv.CreateAccount(testserver.AccountSpec{Phone: phone, Age: adult}); err != nil {
 		t.Fatal(err)
@@ -61,31 +61,17 @@ func (w *world) account(t *testing.T, name, phone string) (*monitor.Account, tel
 	return acct, opts
 }
 
-var errFnFailed = errors.New("test failed inside the client callback")
-
-// run connects a real gotd client and runs fn on it. fn runs on a gotd
-// goroutine; a t.Fatal there is turned into a failure of the test.
+// run connects a real gotd client (scenarios.RunClient) and runs fn on
+// it; a t.Fatal inside fn fails the test instead of hanging the client.
 func run(t *testing.T, opts telegram.Options, fn func(ctx context.Context, api *tg.Client)) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a failure guard only
 	defer cancel()
-	c := telegram.NewClient(17349, "not-a-real-hash", opts)
-	err := c.Run(ctx, func(ctx context.Context) error {
-		done := make(chan error, 1)
-		go func() {
-			ok := false
-			defer func() {
-				if !ok {
-					done <- errFnFailed
-				}
-			}()
-			fn(ctx, c.API())
-			ok = true
-			done <- nil
-		}()
-		return <-done
+	err := RunClient(ctx, opts, func(ctx context.Context, c *telegram.Client) error {
+		fn(ctx, c.API())
+		return nil
 	})
-	if errors.Is(err, errFnFailed) {
+	if errors.Is(err, ErrClientFuncAborted) {
 		t.FailNow()
 	}
 	if err != nil {

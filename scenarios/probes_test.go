@@ -16,7 +16,7 @@ import (
 )
 
 func TestSpamBotProbeFreeForNewAccount(t *testing.T) {
-	w := newWorld(t)
+	w := newSim(t)
 	acct, opts := w.account(t, "fresh", "9996631001")
 	run(t, opts, func(ctx context.Context, api *tg.Client) {
 		p := probe.NewSpamBot(acct, api, spambot.ProberOptions{})
@@ -34,7 +34,7 @@ func TestSpamBotProbeFreeForNewAccount(t *testing.T) {
 }
 
 func TestSpamBotProbeLimitedUntilAfterPeerFlood(t *testing.T) {
-	w := newWorld(t)
+	w := newSim(t)
 	acct, opts := w.account(t, "spammy", "9996631002")
 	var floodAt time.Time
 	run(t, opts, func(ctx context.Context, api *tg.Client) {
@@ -72,7 +72,7 @@ func TestSpamBotProbeLimitedUntilAfterPeerFlood(t *testing.T) {
 }
 
 func TestFrozenAccountProbesAgree(t *testing.T) {
-	w := newWorld(t)
+	w := newSim(t)
 	acct, opts := w.account(t, "frozen", "9996631003")
 	deletion := w.srv.Clock().Now().Add(14 * 24 * time.Hour)
 	if err := w.srv.Freeze("9996631003", deletion); err != nil {
@@ -109,7 +109,7 @@ func TestFrozenAccountProbesAgree(t *testing.T) {
 }
 
 func TestSpamBotSilenceIsUnknownNeverFree(t *testing.T) {
-	w := newWorld(t)
+	w := newSim(t)
 	acct, opts := w.account(t, "quiet", "9996631004")
 	w.srv.SilenceSpamBot(true)
 	run(t, opts, func(ctx context.Context, api *tg.Client) {
@@ -139,7 +139,7 @@ func TestSpamBotSilenceIsUnknownNeverFree(t *testing.T) {
 }
 
 func TestSelfHooksSeeBanOnReconnect(t *testing.T) {
-	w := newWorld(t)
+	w := newSim(t)
 	acct, opts := w.account(t, "banned", "9996631005")
 	opts.NoUpdates = false
 	opts.UpdateHandler = noUpdates{}
@@ -170,7 +170,7 @@ func TestSelfHooksSeeBanOnReconnect(t *testing.T) {
 }
 
 func TestSessionsProbeSeesNewSession(t *testing.T) {
-	w := newWorld(t)
+	w := newSim(t)
 	acct, opts := w.account(t, "multi", "9996631006")
 	run(t, opts, func(ctx context.Context, api *tg.Client) {
 		p := &probe.Sessions{Account: acct, API: api}
@@ -198,7 +198,7 @@ type noUpdates struct{}
 func (noUpdates) Handle(context.Context, tg.UpdatesClass) error { return nil }
 
 // gauge finds one series of a gathered metric by account (and second label value).
-func gauge(t *testing.T, w *world, name, account, second string) *constCollector {
+func gauge(t *testing.T, w *simWorld, name, account, second string) *constCollector {
 	t.Helper()
 	mfs, err := w.reg.Gather()
 	if err != nil {
@@ -231,7 +231,7 @@ func gauge(t *testing.T, w *world, name, account, second string) *constCollector
 // keep coming): SpamBot is asked at most once per 30 min floor, read from
 // the times of the account's SpamBot probe events.
 func TestSchedulerNeverAsksSpamBotMoreOftenThanTheFloor(t *testing.T) {
-	w := newWorld(t)
+	w := newSim(t)
 	acct, opts := w.account(t, "stormy", "9996631007")
 	run(t, opts, func(ctx context.Context, api *tg.Client) {
 		sched := probe.NewScheduler(acct, probe.Options{Seed: 1})

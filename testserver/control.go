@@ -280,6 +280,19 @@ func (s *Server) Usernames(n int) []string {
 	return out
 }
 
+// ChannelUsernames returns the usernames of every public channel and
+// group, in creation order: the three channels, the three groups, then
+// the Options.Groups extra groups.
+func (s *Server) ChannelUsernames() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, len(s.w.chanOrder))
+	for i, c := range s.w.chanOrder {
+		out[i] = c.username
+	}
+	return out
+}
+
 // AccountStatus is the simulation's view of an account, for assertions.
 type AccountStatus struct {
 	UserID       int64

@@ -44,6 +44,10 @@ type Options struct {
 	Profile *limits.Profile
 	// Users is the size of the seeded population. Defaults to 1000.
 	Users int
+	// Groups adds this many public groups (sim_pub_000, ...) to the three
+	// channels and three groups every world has, for scenarios that join
+	// more than six. Defaults to 0.
+	Groups int
 	// Seed makes the population and the simulated spam reports
 	// reproducible. Defaults to 1.
 	Seed uint64
@@ -78,6 +82,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Users < 0 {
 		return fmt.Errorf("testserver: Users must not be negative, got %d", o.Users)
+	}
+	if o.Groups < 0 {
+		return fmt.Errorf("testserver: Groups must not be negative, got %d", o.Groups)
 	}
 	if o.Seed == 0 {
 		o.Seed = 1
@@ -130,7 +137,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		opts: opts, clock: opts.Clock, profile: opts.Profile, log: opts.Logger,
 		mem: newMemListener(),
-		w:   newWorld(opts.Seed, opts.Users, opts.Clock.Now()),
+		w:   newWorld(opts.Seed, opts.Users, opts.Groups, opts.Clock.Now()),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.methods = s.routes()

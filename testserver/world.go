@@ -95,6 +95,7 @@ type world struct {
 	byPhone    map[string]*user
 	channels   map[int64]*channel
 	chanByName map[string]*channel
+	chanOrder  []*channel           // creation order, for ChannelUsernames
 	keys       map[[8]byte]*account // auth key id -> signed-in account
 	codes      map[string]string    // phone_code_hash -> phone
 	loginTrack map[string]*limits.Tracker
@@ -110,7 +111,7 @@ type world struct {
 var firstNames = []string{"Anna", "Boris", "Chen", "Dana", "Emil", "Fatima", "Goran", "Hana", "Ivan", "Julia",
 	"Kofi", "Lena", "Marco", "Nadia", "Oleg", "Priya", "Quinn", "Rosa", "Sami", "Tara"}
 
-func newWorld(seed uint64, population int, now time.Time) *world {
+func newWorld(seed uint64, population, groups int, now time.Time) *world {
 	w := &world{
 		nextID:     1_000_000,
 		users:      map[int64]*user{},
@@ -147,6 +148,12 @@ func newWorld(seed uint64, population int, now time.Time) *world {
 	for i, name := range []string{"sim_group_a", "sim_group_b", "sim_group_c"} {
 		w.addChannel(name, "Simulated group "+name, false, now.AddDate(-2, 0, 0), i)
 	}
+	// Extra groups come last so that the rest of the world (population,
+	// mutual-contact choices) is the same with or without them.
+	for i := 0; i < groups; i++ {
+		name := fmt.Sprintf("sim_pub_%03d", i)
+		w.addChannel(name, "Simulated group "+name, false, now.AddDate(-1, 0, 0), i)
+	}
 	return w
 }
 
@@ -167,6 +174,7 @@ func (w *world) addChannel(username, title string, broadcast bool, created time.
 		broadcast: broadcast, created: created, members: map[int64]bool{}}
 	w.channels[c.id] = c
 	w.chanByName[strings.ToLower(username)] = c
+	w.chanOrder = append(w.chanOrder, c)
 	return c
 }
 
