@@ -1,0 +1,803 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gotd/td/tgerr"
+	"golang.org/x/net/html"
+
+	"github.com/tgsafety/tgsafety/monitor"
+	"github.com/tgsafety/tgsafety/monitor/signal"
+	"github.com/tgsafety/tgsafety/monitor/spambot"
+	"github.com/tgsafety/tgsafety/monitor/store"
+	"github.com/tgsafety/tgsafety/monitor/vclock"
+)
+
+// Timeline: pure layout.
+
+var tlFrom = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+
+const tlDay = 24 * time.Hour
+
+func stateEvent(t time.Time, from, to monitor.State, risk float64) monitor.Event {
+	return monitor.Event{Time: t, Type: monitor.EventState, From: from, State: to, Risk: risk}
+}
+
+func signalEventAt(t time.Time, state monitor.State, risk float64) monitor.Event {
+	return monitor.Event{Time: t, Type: monitor.EventSignal, Method: "messages.sendMessage",
+		Signal: signal.Parse(400, "PEER_FLOOD"), From: state, State: state, Risk: risk}
+}
+
+func drawDay(events []monitor.Event, st monitor.State, risk float64) timelineSVG {
+	return timeline(timelineInput{Events: events, State: st, Risk: risk, From: tlFrom, To: tlFrom.Add(tlDay), Width: 1000, Height: 200})
+}
+
+// xAt is where the plot puts an instant of the day.
+func xAt(tl timelineSVG, d time.Duration) float64 {
+	return tl.PlotX + tl.PlotW*float64(d)/float64(tlDay)
+}
+
+func near(a, b float64) bool { return math.Abs(a-b) < 0.11 }
+
+type seg struct {
+	st       monitor.State
+	from, to time.Duration
+}
+
+func checkSegments(t *testing.T, tl timelineSVG, want []seg) {
+	t.Helper()
+	if len(tl.Segments) != len(want) {
+		t.Fatalf("%d segments %+v, want %+v", len(tl.Segments), tl.Segments, want)
+	}
+	for i, w := range want {
+		s := tl.Segments[i]
+		if s.State != w.st || !s.From.Equal(tlFrom.Add(w.from)) || !s.To.Equal(tlFrom.Add(w.to)) {
+			t.Errorf("segment %d = %v %v..%v, want %v %v..%v", i, s.State, s.From, s.To, w.st, tlFrom.Add(w.from), tlFrom.Add(w.to))
+		}
+		if !near(s.X, xAt(tl, w.from)) || !near(s.X+s.W, xAt(tl, w.to)) {
+			t.Errorf("segment %d spans x %v..%v, want %v..%v", i, s.X, s.X+s.W, xAt(tl, w.from), xAt(tl, w.to))
+		}
+	}
+}
+
+func TestTimelineSegmentBoundaries(t *testing.T) {
+	tl := drawDay([]monitor.Event{
+		stateEvent(tlFrom.Add(2*time.Hour), monitor.OK, monitor.Throttled, 5),
+		stateEvent(tlFrom.Add(3*time.Hour), monitor.Throttled, monitor.OK, 4),
+		signalEventAt(tlFrom.Add(10*time.Hour), monitor.Limited, 60),
+		stateEvent(tlFrom.Add(10*time.Hour), monitor.OK, monitor.Limited, 60),
+	}, monitor.Limited, 58)
+	checkSegments(t, tl, []seg{
+		{monitor.OK, 0, 2 * time.Hour},
+		{monitor.Throttled, 2 * time.Hour, 3 * time.Hour},
+		{monitor.OK, 3 * time.Hour, 10 * time.Hour},
+		{monitor.Limited, 10 * time.Hour, tlDay},
+	})
+	// The band covers the plot exactly, without gaps or overlaps.
+	if first, last := tl.Segments[0], tl.Segments[len(tl.Segments)-1]; first.X != tl.PlotX || !near(last.X+last.W, tl.PlotX+tl.PlotW) {
+		t.Errorf("band spans %v..%v, plot %v..%v", first.X, last.X+last.W, tl.PlotX, tl.PlotX+tl.PlotW)
+	}
+	if got := tl.States(); !slices.Equal(got, []monitor.State{monitor.Limited, monitor.Throttled, monitor.OK}) {
+		t.Errorf("legend %v", got)
+	}
+	// Input order does not matter (the ring and the store are merged).
+	shuffled := drawDay([]monitor.Event{
+		stateEvent(tlFrom.Add(10*time.Hour), monitor.OK, monitor.Limited, 60),
+		stateEvent(tlFrom.Add(3*time.Hour), monitor.Throttled, monitor.OK, 4),
+		stateEvent(tlFrom.Add(2*time.Hour), monitor.OK, monitor.Throttled, 5),
+	}, monitor.Limited, 58)
+	if len(shuffled.Segments) != 4 || shuffled.Segments[1].State != monitor.Throttled {
+		t.Errorf("unsorted input: %+v", shuffled.Segments)
+	}
+}
+
+func TestTimelineStateBeforeWindow(t *testing.T) {
+	want := []seg{{monitor.Limited, 0, 6 * time.Hour}, {monitor.OK, 6 * time.Hour, tlDay}}
+	before := stateEvent(tlFrom.Add(-5*time.Hour), monitor.Unknown, monitor.Limited, 60)
+	inside := stateEvent(tlFrom.Add(6*time.Hour), monitor.Limited, monitor.OK, 40)
+	// From the last state event before the window...
+	checkSegments(t, drawDay([]monitor.Event{before, inside}, monitor.OK, 30), want)
+	// ...or, without it, from the state the first one in the window left.
+	checkSegments(t, drawDay([]monitor.Event{inside}, monitor.OK, 30), want)
+	// Only an event before the window: its state lasts the whole window.
+	checkSegments(t, drawDay([]monitor.Event{before}, monitor.Limited, 60), []seg{{monitor.Limited, 0, tlDay}})
+	// An event exactly at the window's start is the starting state.
+	checkSegments(t, drawDay([]monitor.Event{stateEvent(tlFrom, monitor.OK, monitor.Frozen, 90)}, monitor.Frozen, 90),
+		[]seg{{monitor.Frozen, 0, tlDay}})
+}
+
+func TestTimelineEmptyHistory(t *testing.T) {
+	tl := drawDay(nil, monitor.Watch, 12)
+	checkSegments(t, tl, []seg{{monitor.Watch, 0, tlDay}})
+	if len(tl.Risk) != 1 || tl.Risk[0].Risk != 12 || !near(tl.Risk[0].X, tl.PlotX+tl.PlotW) || !near(tl.Risk[0].Y, tl.RiskY+tl.RiskH*0.88) {
+		t.Fatalf("risk %+v, want one point at the right edge at 12", tl.Risk)
+	}
+	if tl.Missing != nil {
+		t.Errorf("missing span %+v", tl.Missing)
+	}
+}
+
+func TestTimelineIgnoresNonStateEventsForTheBand(t *testing.T) {
+	// A signal reported late carries the state after it was applied, not
+	// the state at its time: only state events move the band.
+	tl := drawDay([]monitor.Event{signalEventAt(tlFrom.Add(time.Hour), monitor.Limited, 60)}, monitor.OK, 10)
+	checkSegments(t, tl, []seg{{monitor.OK, 0, tlDay}})
+	if len(tl.Risk) == 0 || tl.Risk[0].Risk != 60 {
+		t.Errorf("the signal's risk is not on the line: %+v", tl.Risk)
+	}
+}
+
+func TestTimelineRiskClamped(t *testing.T) {
+	tl := drawDay([]monitor.Event{
+		signalEventAt(tlFrom.Add(1*time.Hour), monitor.OK, 150),
+		signalEventAt(tlFrom.Add(2*time.Hour), monitor.OK, -20),
+		signalEventAt(tlFrom.Add(3*time.Hour), monitor.OK, math.NaN()),
+		signalEventAt(tlFrom.Add(4*time.Hour), monitor.OK, math.Inf(1)),
+	}, monitor.OK, 30)
+	var risks []float64
+	for _, p := range tl.Risk {
+		if p.Y < tl.RiskY || p.Y > tl.RiskY+tl.RiskH || p.X < tl.PlotX || p.X > tl.PlotX+tl.PlotW {
+			t.Errorf("point %+v outside the plot", p)
+		}
+		risks = append(risks, p.Risk)
+	}
+	// 100, fall to 0, NaN skipped, +Inf is 100 (a step up from 0), then
+	// down to 30 at the end.
+	if want := []float64{100, 0, 0, 100, 30}; !slices.Equal(risks, want) {
+		t.Errorf("risks %v, want %v", risks, want)
+	}
+	if strings.Contains(tl.RiskPoints, "NaN") || strings.Contains(tl.RiskPoints, "Inf") || strings.Contains(tl.RiskPoints, "-") {
+		t.Errorf("points %q", tl.RiskPoints)
+	}
+}
+
+func TestTimelineRiskSteps(t *testing.T) {
+	tl := drawDay([]monitor.Event{
+		signalEventAt(tlFrom.Add(1*time.Hour), monitor.OK, 10),
+		signalEventAt(tlFrom.Add(5*time.Hour), monitor.OK, 50),
+		stateEvent(tlFrom.Add(9*time.Hour), monitor.OK, monitor.OK, 20),
+	}, monitor.OK, 20)
+	type pt struct {
+		at   time.Duration
+		risk float64
+	}
+	var got []pt
+	for _, p := range tl.Risk {
+		got = append(got, pt{p.T.Sub(tlFrom), p.Risk})
+	}
+	// The rise at 5h is a step (held at 10 until then); the fall to 20 a
+	// slope; 20 at 9h and at the end are distinct points, same height.
+	want := []pt{{time.Hour, 10}, {5 * time.Hour, 10}, {5 * time.Hour, 50}, {9 * time.Hour, 20}, {tlDay, 20}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("vertices %v, want %v", got, want)
+	}
+	if n := len(strings.Fields(tl.RiskPoints)); n != len(want) {
+		t.Errorf("points attribute has %d points: %q", n, tl.RiskPoints)
+	}
+	x0, y0 := xAt(tl, time.Hour), tl.RiskY+tl.RiskH*0.9
+	if p := tl.Risk[0]; !near(p.X, x0) || !near(p.Y, y0) {
+		t.Errorf("first point %v,%v, want %v,%v", p.X, p.Y, x0, y0)
+	}
+}
+
+func TestTimelineEventsOutsideWindow(t *testing.T) {
+	tl := drawDay([]monitor.Event{
+		// Before the window: 80, falling to 40 at 12h; the line enters
+		// the window halfway, at 60.
+		signalEventAt(tlFrom.Add(-12*time.Hour), monitor.OK, 80),
+		stateEvent(tlFrom.Add(12*time.Hour), monitor.OK, monitor.Watch, 40),
+		// After the window: ignored by the band and the line.
+		stateEvent(tlFrom.Add(tlDay+time.Hour), monitor.Watch, monitor.Banned, 100),
+	}, monitor.Watch, 35)
+	checkSegments(t, tl, []seg{{monitor.OK, 0, 12 * time.Hour}, {monitor.Watch, 12 * time.Hour, tlDay}})
+	if len(tl.Risk) != 3 {
+		t.Fatalf("risk %+v", tl.Risk)
+	}
+	if p := tl.Risk[0]; !p.T.Equal(tlFrom) || p.Risk != 60 || p.X != tl.PlotX {
+		t.Errorf("the line enters at %+v, want 60 at the window's start", p)
+	}
+	if p := tl.Risk[2]; !p.T.Equal(tlFrom.Add(tlDay)) || p.Risk != 35 {
+		t.Errorf("the line ends at %+v, want the current risk at the end", p)
+	}
+	// Only events before the window: the line starts at the window's
+	// edge, interpolated towards the current value.
+	tl = drawDay([]monitor.Event{signalEventAt(tlFrom.Add(-tlDay), monitor.OK, 50)}, monitor.OK, 30)
+	if len(tl.Risk) != 2 || tl.Risk[0].Risk != 40 || tl.Risk[1].Risk != 30 {
+		t.Errorf("risk %+v, want 40 then 30", tl.Risk)
+	}
+}
+
+func TestTimelineDegenerate(t *testing.T) {
+	tl := timeline(timelineInput{State: monitor.OK, Risk: 5, From: tlFrom, To: tlFrom, Width: 1000, Height: 200})
+	if len(tl.Segments) != 0 || len(tl.Risk) != 0 || tl.RiskPoints != "" {
+		t.Errorf("empty window drew %+v", tl)
+	}
+	tl = timeline(timelineInput{State: monitor.OK, From: tlFrom, To: tlFrom.Add(time.Hour), Width: 10, Height: 10})
+	if len(tl.Segments) != 0 {
+		t.Errorf("no room, yet drew %+v", tl.Segments)
+	}
+}
+
+func TestTimelineMissingSpan(t *testing.T) {
+	tl := timeline(timelineInput{State: monitor.OK, From: tlFrom, To: tlFrom.Add(tlDay), Width: 1000, Height: 200,
+		MissingFrom: tlFrom.Add(-time.Hour), MissingTo: tlFrom.Add(2 * time.Hour)})
+	m := tl.Missing
+	if m == nil || !m.From.Equal(tlFrom) || !m.To.Equal(tlFrom.Add(2*time.Hour)) || m.X != tl.PlotX || !near(m.X+m.W, xAt(tl, 2*time.Hour)) {
+		t.Fatalf("missing %+v", m)
+	}
+	tl = timeline(timelineInput{State: monitor.OK, From: tlFrom, To: tlFrom.Add(tlDay), Width: 1000, Height: 200,
+		MissingFrom: tlFrom.Add(-3 * time.Hour), MissingTo: tlFrom.Add(-time.Hour)})
+	if tl.Missing != nil {
+		t.Errorf("a span before the window is shaded: %+v", tl.Missing)
+	}
+}
+
+func TestTimelineTimeAxis(t *testing.T) {
+	tl := drawDay(nil, monitor.OK, 0)
+	var labels []string
+	for _, tk := range tl.XTicks {
+		labels = append(labels, tk.Label)
+	}
+	want := []string{"Mar 1", "03:00", "06:00", "09:00", "12:00", "15:00", "18:00", "21:00", "Mar 2"}
+	if !slices.Equal(labels, want) {
+		t.Errorf("labels %v, want %v", labels, want)
+	}
+	if tl.XTicks[0].Pos != tl.PlotX || !near(tl.XTicks[4].Pos, xAt(tl, 12*time.Hour)) {
+		t.Errorf("ticks at %+v", tl.XTicks)
+	}
+	// A window that does not start on the hour is labelled on round UTC
+	// times, also when the instants come in another zone.
+	zone := time.FixedZone("UTC+3", 3*3600)
+	from := time.Date(2026, 3, 1, 10, 17, 0, 0, time.UTC).In(zone)
+	ts := timelineTimes(from, from.Add(time.Hour))
+	if len(ts) == 0 || ts[0].label != "10:30" || !ts[0].t.Equal(time.Date(2026, 3, 1, 10, 30, 0, 0, time.UTC)) || len(ts) > timelineMaxTicks {
+		t.Errorf("1h window from 10:17 UTC: %+v", ts)
+	}
+	// Weeks start on Mondays (the zero time was one): 2026-03-02.
+	ts = timelineTimes(tlFrom, tlFrom.Add(30*tlDay))
+	if len(ts) == 0 || len(ts) > timelineMaxTicks || ts[0].label != "Mar 2" {
+		t.Errorf("30d window: %+v", ts)
+	}
+	if got := len(tl.YTicks); got != 3 || tl.YTicks[0].Label != "0" || tl.YTicks[2].Pos != tl.RiskY {
+		t.Errorf("risk axis %+v", tl.YTicks)
+	}
+}
+
+func TestCompactDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "0s", 42 * time.Second: "42s", 90 * time.Second: "1m30s", 5 * time.Minute: "5m",
+		time.Hour + 5*time.Minute: "1h05m", 3 * time.Hour: "3h", 50 * time.Hour: "2d2h", 48 * time.Hour: "2d",
+		1499 * time.Millisecond: "1s",
+	} {
+		if got := compactDuration(d); got != want {
+			t.Errorf("compactDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+	now := tlFrom
+	if got := statusWhen(now, now.Add(-3*time.Hour)); got.Rel != "3h ago" || got.Abs != "2026-02-28 21:00:00 UTC" {
+		t.Errorf("past: %+v", got)
+	}
+	if got := statusWhen(now, now.Add(90*time.Second)); got.Rel != "in 1m30s" {
+		t.Errorf("future: %+v", got)
+	}
+	if got := statusWhen(now, time.Time{}); got != (statusTime{}) {
+		t.Errorf("zero: %+v", got)
+	}
+}
+
+// Pages, on a real monitor, clock and SQLite store (the API's fixture).
+
+type statusResult struct {
+	code   int
+	header http.Header
+	body   string
+}
+
+func newStatusFor(f *apiFixture, mutate func(*statusDeps)) *statusPage {
+	d := statusDeps{Monitor: f.mon, Store: f.st, Now: f.clk.Now, Version: "test-version"}
+	if mutate != nil {
+		mutate(&d)
+	}
+	return newStatusPage(d).(*statusPage)
+}
+
+func statusDo(t *testing.T, h http.Handler, method, path string) statusResult {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
+	res := statusResult{code: rec.Code, header: rec.Header(), body: rec.Body.String()}
+	if ct := res.header.Get("Content-Type"); ct != "text/html; charset=utf-8" {
+		t.Errorf("%s %s: Content-Type %q", method, path, ct)
+	}
+	if csp := res.header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") {
+		t.Errorf("%s %s: CSP %q", method, path, csp)
+	}
+	if method != http.MethodHead {
+		checkWellFormed(t, res.body)
+	}
+	return res
+}
+
+func statusGet(t *testing.T, h http.Handler, path string, code int) *html.Node {
+	t.Helper()
+	res := statusDo(t, h, http.MethodGet, path)
+	if res.code != code {
+		t.Fatalf("GET %s: status %d, want %d; body %s", path, res.code, code, res.body)
+	}
+	doc, err := html.Parse(strings.NewReader(res.body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+// htmlVoid are the elements that have no end tag.
+var htmlVoid = map[string]bool{"area": true, "base": true, "br": true, "col": true, "embed": true, "hr": true,
+	"img": true, "input": true, "link": true, "meta": true, "source": true, "track": true, "wbr": true}
+
+// checkWellFormed checks that every element the page opens is closed, in
+// order, and that it has no script and no external reference: html.Parse
+// alone would repair a broken page silently.
+func checkWellFormed(t *testing.T, body string) {
+	t.Helper()
+	z := html.NewTokenizer(strings.NewReader(body))
+	var stack []string
+	for {
+		tt := z.Next()
+		switch tt {
+		case html.ErrorToken:
+			if z.Err() != io.EOF {
+				t.Fatalf("tokenize: %v", z.Err())
+			}
+			if len(stack) != 0 {
+				t.Fatalf("unclosed elements %v", stack)
+			}
+			return
+		case html.StartTagToken:
+			tok := z.Token()
+			if tok.Data == "script" || tok.Data == "iframe" || tok.Data == "object" {
+				t.Fatalf("page has a <%s>", tok.Data)
+			}
+			for _, a := range tok.Attr {
+				if strings.HasPrefix(a.Key, "on") || (a.Key == "src" || a.Key == "href") && strings.Contains(a.Val, "//") {
+					t.Fatalf("<%s %s=%q>", tok.Data, a.Key, a.Val)
+				}
+			}
+			if !htmlVoid[tok.Data] {
+				stack = append(stack, tok.Data)
+			}
+		case html.EndTagToken:
+			tok := z.Token()
+			if len(stack) == 0 || stack[len(stack)-1] != tok.Data {
+				t.Fatalf("</%s> closes %v", tok.Data, stack)
+			}
+			stack = stack[:len(stack)-1]
+		}
+	}
+}
+
+func attr(n *html.Node, key string) string {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return a.Val
+		}
+	}
+	return ""
+}
+
+func findAll(n *html.Node, match func(*html.Node) bool) []*html.Node {
+	var out []*html.Node
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode && match(n) {
+			out = append(out, n)
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(n)
+	return out
+}
+
+func byAttr(key string) func(*html.Node) bool {
+	return func(n *html.Node) bool { return attr(n, key) != "" }
+}
+
+func byID(id string) func(*html.Node) bool {
+	return func(n *html.Node) bool { return attr(n, "id") == id }
+}
+
+func text(n *html.Node) string {
+	var b strings.Builder
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.TextNode {
+			b.WriteString(n.Data)
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(n)
+	return b.String()
+}
+
+func lookupAccount(t *testing.T, f *apiFixture, name string) *monitor.Account {
+	t.Helper()
+	a, err := f.mon.Account(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func classify(code int, msg string) signal.Signal { return signal.Classify(tgerr.New(code, msg)) }
+
+func TestStatusFleet(t *testing.T) {
+	f := newAPIFixture(t, nil) // alpha, bravo, charlie
+	alpha := lookupAccount(t, f, "alpha")
+	alpha.ObserveSignal(apiEpoch, "messages.sendMessage", classify(400, "PEER_FLOOD"))
+	alpha.ObserveSignal(apiEpoch, "messages.sendMessage", classify(400, "PEER_FLOOD"))
+	lookupAccount(t, f, "bravo").ObserveSignal(apiEpoch, "messages.sendMessage", classify(420, "FLOOD_WAIT_30"))
+	lookupAccount(t, f, "delta").ObserveSpamBot(apiEpoch, spambot.Result{State: spambot.Free})
+	lookupAccount(t, f, "echo").ObserveSignal(apiEpoch, "users.getUsers", classify(401, "USER_DEACTIVATED_BAN"))
+	lookupAccount(t, f, "foxtrot").ObserveSignal(apiEpoch, "messages.sendMessage", classify(400, "PEER_FLOOD"))
+	f.clk.Advance(10 * time.Second)
+	p := newStatusFor(f, nil)
+
+	doc := statusGet(t, p, "/", http.StatusOK)
+	rows := findAll(doc, func(n *html.Node) bool { return n.Data == "tr" && attr(n, "data-account") != "" })
+	var order []string
+	for _, r := range rows {
+		name := attr(r, "data-account")
+		order = append(order, name)
+		s := lookupAccount(t, f, name).Snapshot()
+		if got := attr(r, "data-state"); got != s.State.String() {
+			t.Errorf("%s: row says %s, snapshot %s", name, got, s.State)
+		}
+		if risk := findAll(r, byAttr("data-risk")); len(risk) != 1 || attr(risk[0], "data-risk") != strconv.FormatFloat(s.Risk, 'f', 1, 64) {
+			t.Errorf("%s: risk cell does not show %v", name, s.Risk)
+		}
+		links := findAll(r, func(n *html.Node) bool { return n.Data == "a" })
+		if len(links) != 1 || attr(links[0], "href") != "./accounts/"+name {
+			t.Errorf("%s: links %v", name, links)
+		}
+	}
+	// Severity, then risk (alpha has two PEER_FLOODs, foxtrot one), then
+	// name; unknown ranks above ok.
+	if want := []string{"echo", "alpha", "foxtrot", "bravo", "charlie", "delta"}; !slices.Equal(order, want) {
+		t.Fatalf("rows %v, want %v", order, want)
+	}
+	counts := map[string]string{}
+	for _, n := range findAll(doc, byAttr("data-count")) {
+		counts[attr(n, "data-state")] = attr(n, "data-count")
+	}
+	want := map[string]string{"banned": "1", "dead": "0", "frozen": "0", "limited": "2", "throttled": "1", "watch": "0", "unknown": "1", "ok": "1", "all": "6"}
+	if fmt.Sprint(counts) != fmt.Sprint(want) {
+		t.Errorf("counts %v, want %v", counts, want)
+	}
+	body := statusDo(t, p, http.MethodGet, "/").body
+	for _, s := range []string{"FLOOD_WAIT (30s) on messages.sendMessage", "free", "USER_DEACTIVATED_BAN on users.getUsers", "test-version", `http-equiv="refresh"`} {
+		if !strings.Contains(body, s) {
+			t.Errorf("fleet page lacks %q", s)
+		}
+	}
+
+	// The state filter.
+	doc = statusGet(t, p, "/?state=limited", http.StatusOK)
+	order = nil
+	for _, r := range findAll(doc, byAttr("data-account")) {
+		order = append(order, attr(r, "data-account"))
+	}
+	if !slices.Equal(order, []string{"alpha", "foxtrot"}) {
+		t.Errorf("?state=limited shows %v", order)
+	}
+	statusGet(t, p, "/?state=nope", http.StatusBadRequest)
+	// A row's link leads to its account page.
+	statusGet(t, p, "/accounts/echo", http.StatusOK)
+}
+
+// svgStates returns the states of the timeline's band, left to right.
+func svgStates(t *testing.T, doc *html.Node) []string {
+	t.Helper()
+	svgs := findAll(doc, byID("timeline"))
+	if len(svgs) != 1 || svgs[0].Data != "svg" {
+		t.Fatalf("no <svg id=timeline>: %v", svgs)
+	}
+	var out []string
+	for _, r := range findAll(svgs[0], func(n *html.Node) bool { return n.Data == "rect" && attr(n, "data-state") != "" }) {
+		out = append(out, attr(r, "data-state"))
+	}
+	return out
+}
+
+func TestStatusAccountTimeline(t *testing.T) {
+	f := newAPIFixture(t, nil)
+	alpha := lookupAccount(t, f, "alpha")
+	alpha.ObserveSpamBot(apiEpoch, spambot.Result{State: spambot.Free}) // unknown -> ok
+	f.clk.Advance(time.Hour)
+	alpha.ObserveSignal(f.clk.Now(), "messages.sendMessage", classify(420, "FLOOD_WAIT_60")) // -> throttled
+	f.clk.Advance(2 * time.Minute)
+	alpha.Refresh() // -> ok at +1h01m
+	f.clk.Advance(2 * time.Hour)
+	alpha.ObserveSignal(f.clk.Now(), "messages.sendMessage", classify(400, "PEER_FLOOD")) // -> limited
+	f.clk.Advance(3 * time.Hour)
+	// Everything the monitor recorded is in the store.
+	if err := f.w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	p := newStatusFor(f, nil)
+	doc := statusGet(t, p, "/accounts/alpha", http.StatusOK)
+	if got, want := svgStates(t, doc), []string{"unknown", "ok", "throttled", "ok", "limited"}; !slices.Equal(got, want) {
+		t.Errorf("band %v, want %v", got, want)
+	}
+	s := alpha.Snapshot()
+	if st := findAll(doc, byID("state")); len(st) != 1 || text(st[0]) != "limited" {
+		t.Errorf("state %v", st)
+	}
+	if r := findAll(doc, byID("risk")); len(r) != 1 || text(r[0]) != strconv.FormatFloat(s.Risk, 'f', 1, 64) {
+		t.Errorf("risk does not show %v", s.Risk)
+	}
+	lines := findAll(doc, func(n *html.Node) bool { return n.Data == "polyline" })
+	if len(lines) != 1 || len(strings.Fields(attr(lines[0], "points"))) < 3 {
+		t.Errorf("risk line %v", lines)
+	}
+	evs := alpha.Events()
+	rows := findAll(doc, byAttr("data-type"))
+	if len(rows) != len(evs) || attr(rows[0], "data-type") != evs[len(evs)-1].Type.String() {
+		t.Errorf("%d event rows, %d events; newest first", len(rows), len(evs))
+	}
+	body := statusDo(t, p, http.MethodGet, "/accounts/alpha").body
+	for _, want := range []string{"PEER_FLOOD on messages.sendMessage", "(assumed: PEER_FLOOD does not say)", ">UTC</text>", "history from store"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("account page lacks %q", want)
+		}
+	}
+
+	// A shorter window starts after the unknown spell; the last hour is
+	// all limited.
+	doc = statusGet(t, p, "/accounts/alpha?window=6h", http.StatusOK)
+	if got, want := svgStates(t, doc), []string{"ok", "throttled", "ok", "limited"}; !slices.Equal(got, want) {
+		t.Errorf("6h band %v, want %v", got, want)
+	}
+	doc = statusGet(t, p, "/accounts/alpha?window=1h", http.StatusOK)
+	if got, want := svgStates(t, doc), []string{"limited"}; !slices.Equal(got, want) {
+		t.Errorf("1h band %v, want %v", got, want)
+	}
+	statusGet(t, p, "/accounts/alpha?window=5y", http.StatusBadRequest)
+
+	// An account with no history is one segment in its current state.
+	doc = statusGet(t, p, "/accounts/charlie", http.StatusOK)
+	if got := svgStates(t, doc); !slices.Equal(got, []string{"unknown"}) {
+		t.Errorf("charlie band %v", got)
+	}
+}
+
+// TestStatusHistoryFromStore shows the page reads the store: the ring (256
+// events) no longer holds the throttled spell, the store does.
+func TestStatusHistoryFromStore(t *testing.T) {
+	f := newAPIFixture(t, nil)
+	alpha := lookupAccount(t, f, "alpha")
+	alpha.ObserveSignal(f.clk.Now(), "messages.sendMessage", classify(420, "FLOOD_WAIT_60"))
+	f.clk.Advance(2 * time.Minute)
+	alpha.Refresh()
+	for range 300 {
+		f.clk.Advance(10 * time.Second)
+		alpha.ObserveSignal(f.clk.Now(), "messages.getHistory", classify(500, "RPC_CALL_FAIL")) // transient: no state change
+	}
+	if err := f.w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if evs := alpha.Events(); evs[0].Type != monitor.EventSignal || evs[0].Signal.Kind != signal.Transient {
+		t.Fatalf("the ring still holds the start: %+v", evs[0])
+	}
+
+	doc := statusGet(t, newStatusFor(f, nil), "/accounts/alpha", http.StatusOK)
+	if got, want := svgStates(t, doc), []string{"unknown", "throttled", "ok"}; !slices.Equal(got, want) {
+		t.Errorf("with the store: band %v, want %v", got, want)
+	}
+	doc = statusGet(t, newStatusFor(f, func(d *statusDeps) { d.Store = nil }), "/accounts/alpha", http.StatusOK)
+	if got, want := svgStates(t, doc), []string{"ok"}; !slices.Equal(got, want) {
+		t.Errorf("from memory: band %v, want %v", got, want)
+	}
+
+	// A store query cut by its limit, followed by a ring that starts
+	// later: the span between is shaded, not drawn as quiet.
+	p := newStatusFor(f, nil)
+	p.historyLimit = 5
+	res := statusDo(t, p, http.MethodGet, "/accounts/alpha")
+	if res.code != http.StatusOK || !strings.Contains(res.body, `class="missing"`) || !strings.Contains(res.body, "the window&#39;s first 5 events") {
+		t.Errorf("truncated history not marked: %d %s", res.code, res.body)
+	}
+	h := p.history(context.Background(), alpha, apiEpoch.Add(-time.Hour))
+	if ring := alpha.Events(); !h.MissingFrom.Before(h.MissingTo) || !h.MissingTo.Equal(ring[0].Time) || h.InWindow != 5+len(ring) {
+		t.Errorf("history %+v", h)
+	}
+}
+
+// TestStatusHistoryCompletedFromRing shows events the writer has not
+// stored yet still reach the page: here the store holds none of them.
+func TestStatusHistoryCompletedFromRing(t *testing.T) {
+	f := newAPIFixture(t, nil)
+	empty, err := store.OpenSQLite(filepath.Join(t.TempDir(), "empty.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = empty.Close() })
+	alpha := lookupAccount(t, f, "alpha")
+	alpha.ObserveSignal(apiEpoch, "messages.sendMessage", classify(400, "PEER_FLOOD"))
+	f.clk.Advance(time.Hour)
+	p := newStatusFor(f, func(d *statusDeps) { d.Store = empty })
+	doc := statusGet(t, p, "/accounts/alpha", http.StatusOK)
+	if got := svgStates(t, doc); !slices.Equal(got, []string{"unknown", "limited"}) {
+		t.Errorf("band %v", got)
+	}
+	if rows := findAll(doc, byAttr("data-type")); len(rows) != len(alpha.Events()) {
+		t.Errorf("%d event rows, want the ring's %d", len(rows), len(alpha.Events()))
+	}
+}
+
+// failingStore is a store whose history cannot be read.
+type failingStore struct{ store.Store }
+
+func (failingStore) Events(context.Context, string, time.Time, int) ([]monitor.Event, error) {
+	return nil, errors.New("disk on fire")
+}
+
+func TestStatusStoreErrorDegrades(t *testing.T) {
+	f := newAPIFixture(t, nil)
+	alpha := lookupAccount(t, f, "alpha")
+	alpha.ObserveSignal(apiEpoch, "messages.sendMessage", classify(400, "PEER_FLOOD"))
+	f.clk.Advance(time.Hour)
+	p := newStatusFor(f, func(d *statusDeps) { d.Store = failingStore{f.st} })
+	doc := statusGet(t, p, "/accounts/alpha", http.StatusOK)
+	if got := svgStates(t, doc); !slices.Equal(got, []string{"unknown", "limited"}) {
+		t.Errorf("band %v", got)
+	}
+	if !strings.Contains(text(doc), "disk on fire") {
+		t.Error("the store error is not shown")
+	}
+}
+
+func TestStatusEscaping(t *testing.T) {
+	f := newAPIFixture(t, nil)
+	const hostileMethod = `<script>alert("m")</script>`
+	lookupAccount(t, f, "alpha").ObserveSignal(apiEpoch, hostileMethod, classify(400, "PEER_FLOOD"))
+	lookupAccount(t, f, "bravo").ObserveFreeze(apiEpoch, monitor.FreezeStatus{Known: true, Frozen: true,
+		Since: apiEpoch, Until: apiEpoch.Add(14 * tlDay), AppealURL: `javascript:alert("a")`})
+	lookupAccount(t, f, "charlie").ObserveSpamBot(apiEpoch, spambot.Result{State: spambot.Unknown, Reason: `<img src=x onerror=alert(1)>" '`})
+	p := newStatusFor(f, nil)
+
+	for _, path := range []string{"/", "/accounts/alpha", "/accounts/bravo", "/accounts/charlie", "/accounts/%3Cscript%3E", "/%3Cb%3Ex"} {
+		res := statusDo(t, p, http.MethodGet, path) // checks no <script>, no on* attribute
+		for _, bad := range []string{"<script", "<img", "javascript:"} {
+			if strings.Contains(res.body, bad) {
+				t.Errorf("%s: %q unescaped", path, bad)
+			}
+		}
+	}
+	if body := statusDo(t, p, http.MethodGet, "/").body; !strings.Contains(body, "on &lt;script&gt;alert(&#34;m&#34;)&lt;/script&gt;") {
+		t.Errorf("fleet page does not show the hostile method escaped:\n%s", body)
+	}
+	if body := statusDo(t, p, http.MethodGet, "/accounts/charlie").body; !strings.Contains(body, "&lt;img src=x onerror=alert(1)&gt;&#34; &#39;") {
+		t.Errorf("SpamBot reason not shown escaped:\n%s", body)
+	}
+	doc := statusGet(t, p, "/accounts/bravo", http.StatusOK)
+	links := findAll(doc, func(n *html.Node) bool { return n.Data == "a" && text(n) == "appeal" })
+	if len(links) != 1 || attr(links[0], "href") != "#ZgotmplZ" {
+		t.Errorf("appeal link %v not neutralised", links)
+	}
+}
+
+func TestStatusErrors(t *testing.T) {
+	f := newAPIFixture(t, nil)
+	p := newStatusFor(f, nil)
+	doc := statusGet(t, p, "/accounts/zulu", http.StatusNotFound)
+	if !strings.Contains(text(doc), `No account "zulu"`) {
+		t.Errorf("404 does not name the account: %s", text(doc))
+	}
+	res := statusDo(t, p, http.MethodGet, "/accounts/%2B79161234567")
+	if res.code != http.StatusNotFound || strings.Contains(res.body, "9161234567") {
+		t.Errorf("phone-like name: %d, echoed: %v", res.code, strings.Contains(res.body, "9161234567"))
+	}
+	// The 404 page links back to the fleet relative to where it is.
+	for path, back := range map[string]string{"/nope": "./", "/accounts/": "../", "/accounts/alpha/": "../../", "/accounts/alpha/events": "../../", "/index.html": "./"} {
+		doc := statusGet(t, p, path, http.StatusNotFound)
+		links := findAll(doc, func(n *html.Node) bool { return n.Data == "a" && text(n) == "Back to the fleet" })
+		if len(links) != 1 || attr(links[0], "href") != back {
+			t.Errorf("%s: back link %v, want %q", path, links, back)
+		}
+	}
+	for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch} {
+		for _, path := range []string{"/", "/accounts/alpha", "/nope"} {
+			res := statusDo(t, p, m, path)
+			if res.code != http.StatusMethodNotAllowed || res.header.Get("Allow") != "GET, HEAD" || !strings.Contains(res.body, "Method not allowed") {
+				t.Errorf("%s %s: %d Allow %q", m, path, res.code, res.header.Get("Allow"))
+			}
+		}
+	}
+	for _, path := range []string{"/", "/accounts/alpha"} {
+		if res := statusDo(t, p, http.MethodHead, path); res.code != http.StatusOK {
+			t.Errorf("HEAD %s: %d", path, res.code)
+		}
+	}
+}
+
+func TestStatusNeedsClock(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("no panic without Now")
+		}
+	}()
+	newStatusPage(statusDeps{Monitor: newAPIFixture(t, nil).mon})
+}
+
+// manyAccounts adds n accounts to mon, a tenth of them limited and a
+// tenth throttled.
+func manyAccounts(tb testing.TB, mon *monitor.Monitor, n int) {
+	for i := range n {
+		a, err := mon.Account(fmt.Sprintf("acct-%04d", i))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		switch i % 10 {
+		case 0:
+			a.ObserveSignal(apiEpoch, "messages.sendMessage", classify(400, "PEER_FLOOD"))
+		case 1:
+			a.ObserveSignal(apiEpoch, "messages.sendMessage", classify(420, "FLOOD_WAIT_600"))
+		default:
+			a.ObserveSpamBot(apiEpoch, spambot.Result{State: spambot.Free})
+		}
+	}
+}
+
+func TestStatusFleetThousand(t *testing.T) {
+	f := newAPIFixture(t, nil)
+	manyAccounts(t, f.mon, 1000)
+	p := newStatusFor(f, nil)
+	doc := statusGet(t, p, "/", http.StatusOK)
+	rows := findAll(doc, byAttr("data-account"))
+	if len(rows) != 1003 || attr(rows[0], "data-state") != "limited" {
+		t.Fatalf("%d rows, first %s", len(rows), attr(rows[0], "data-state"))
+	}
+	counts := map[string]string{}
+	for _, n := range findAll(doc, byAttr("data-count")) {
+		counts[attr(n, "data-state")] = attr(n, "data-count")
+	}
+	if counts["limited"] != "100" || counts["throttled"] != "100" || counts["ok"] != "800" || counts["unknown"] != "3" {
+		t.Errorf("counts %v", counts)
+	}
+}
+
+// BenchmarkStatusFleet renders the fleet page of 1,000 accounts.
+func BenchmarkStatusFleet(b *testing.B) {
+	clk := vclock.New(apiEpoch)
+	mon, err := monitor.New(monitor.Options{Clock: clk})
+	if err != nil {
+		b.Fatal(err)
+	}
+	manyAccounts(b, mon, 1000)
+	clk.Advance(time.Minute)
+	p := newStatusPage(statusDeps{Monitor: mon, Now: clk.Now})
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		p.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+		if rec.Code != http.StatusOK {
+			b.Fatal(rec.Code)
+		}
+	}
+}
