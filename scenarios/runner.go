@@ -512,4 +512,3 @@ func spamBotOf(s monitor.Snapshot) string {
 	}
 	return s.SpamBot.State.String()
 }
-
