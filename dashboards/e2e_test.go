@@ -1,0 +1,316 @@
+package dashboards
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestEndToEndWithPrometheus runs `safetyd demo` (simulated accounts
+// through the daemon's real wiring), lets Debian's Prometheus scrape it
+// every second with the generated rule file loaded, and requires, within
+// a minute: every rule group healthy and evaluated, TgsafetyAccountBanned
+// and TgsafetyAccountLimited firing for the demo's banned and limited
+// accounts, and every dashboard query (panels and variables) returning
+// data at some point of the run.
+func TestEndToEndWithPrometheus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test skipped in -short mode")
+	}
+	if _, err := os.Stat(filepath.Join("..", "cmd", "safetyd", "demo.go")); err != nil {
+		t.Skip("safetyd demo does not exist yet (cmd/safetyd/demo.go)")
+	}
+	promBin := requireBinary(t, "prometheus")
+	dir := t.TempDir()
+	start := time.Now()
+
+	// The daemon's demo, built from this tree.
+	demoBin := filepath.Join(dir, "safetyd")
+	build := exec.Command("go", "build", "-o", demoBin, "./cmd/safetyd")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/safetyd: %v\n%s", err, out)
+	}
+	demoAddr := freeAddr(t)
+	// At 3000 virtual seconds per second the demo's accounts are limited,
+	// frozen, banned and dead within about 20 s (a simulated day takes 29 s).
+	demo := startProcess(t, filepath.Join(dir, "demo.log"), demoBin, "demo",
+		"--listen", demoAddr, "--speed", "3000", "--accounts", "12", "--quiet")
+	waitHTTP(t, "http://"+demoAddr+"/readyz", 30*time.Second, demo)
+	t.Logf("demo ready after %v", time.Since(start).Round(time.Millisecond))
+
+	// Prometheus scraping it every second, with the committed rule file.
+	rules, err := filepath.Abs(filepath.Join("generated", PrometheusRulesFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+  - %q
+scrape_configs:
+  - job_name: tgsafety
+    static_configs:
+      - targets: [%q]
+`, rules, demoAddr)
+	cfgPath := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	promAddr := freeAddr(t)
+	prom := startProcess(t, filepath.Join(dir, "prometheus.log"), promBin,
+		"--config.file="+cfgPath, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
+		"--web.listen-address="+promAddr, "--log.level=warn")
+	api := "http://" + promAddr
+	waitHTTP(t, api+"/-/ready", 30*time.Second, prom)
+	promStart := time.Now()
+
+	// What must eventually hold.
+	pending := map[string]string{} // query description -> PromQL
+	for _, q := range dashboardQueries(t) {
+		expr := e2eVariables.Replace(q.expr)
+		if q.variable {
+			m := labelValuesRE.FindStringSubmatch(expr)
+			expr = m[1]
+		}
+		pending[q.where] = expr
+	}
+	nQueries := len(pending)
+	wantAlerts := map[string]bool{"TgsafetyAccountBanned": false, "TgsafetyAccountLimited": false}
+	var rulesOK bool
+	var lastProblem string
+
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		rulesOK, lastProblem = rulesHealthy(t, api, promStart)
+		for name := range wantAlerts {
+			wantAlerts[name] = wantAlerts[name] || alertFiring(t, api, name)
+		}
+		for where, expr := range pending {
+			if hasData(t, api, expr, promStart) {
+				delete(pending, where)
+			}
+		}
+		fired := wantAlerts["TgsafetyAccountBanned"] && wantAlerts["TgsafetyAccountLimited"]
+		if rulesOK && fired && len(pending) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			var missing []string
+			for where, expr := range pending {
+				missing = append(missing, where+": "+expr)
+			}
+			sort.Strings(missing)
+			t.Fatalf("after %v: rules healthy %v (%s); alerts fired %v; %d of %d dashboard queries never returned data:\n%s\ndemo log: %s\nprometheus log: %s",
+				time.Since(start).Round(time.Second), rulesOK, lastProblem, wantAlerts, len(missing), nQueries,
+				strings.Join(missing, "\n"), tail(filepath.Join(dir, "demo.log")), tail(filepath.Join(dir, "prometheus.log")))
+		}
+		time.Sleep(time.Second) // polling two external processes, with a deadline
+	}
+	t.Logf("all %d dashboard queries returned data, every rule group healthy, banned and limited alerts firing, %v after start",
+		nQueries, time.Since(start).Round(time.Millisecond))
+}
+
+// e2eVariables are the Grafana variables for the end-to-end queries: all
+// jobs, instances and accounts, and a rate interval of five 1 s scrapes
+// (Grafana would use at least four).
+var e2eVariables = strings.NewReplacer(
+	"$__rate_interval", "5s",
+	"$job", ".+", "$instance", ".+", "$account", ".+",
+)
+
+// freeAddr returns a loopback address with a port that was free a moment
+// ago (the processes under test take a fixed --listen address).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// process is a started external process; done closes when it exits.
+type process struct {
+	name string
+	done chan struct{}
+}
+
+// startProcess starts a command with its output in logPath and stops it
+// (SIGINT, then SIGKILL after 5 s) when the test ends.
+func startProcess(t *testing.T, logPath, bin string, args ...string) process {
+	t.Helper()
+	log, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", bin, err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		log.Close()
+	})
+	return process{name: filepath.Base(bin), done: done}
+}
+
+// waitHTTP polls url until it answers 200, failing if the process exits
+// or the deadline passes.
+func waitHTTP(t *testing.T, url string, within time.Duration, p process) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("%s exited before %s was ready", p.name, url)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready within %v (last error %v)", url, within, err)
+		}
+		time.Sleep(100 * time.Millisecond) // polling an external process, with a deadline
+	}
+}
+
+func getJSON(t *testing.T, u string, v any) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", u, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// hasData reports whether a range query over the run returns any sample.
+func hasData(t *testing.T, api, expr string, from time.Time) bool {
+	t.Helper()
+	var r struct {
+		Status string `json:"status"`
+		Error  string `json:"error"`
+		Data   struct {
+			Result []json.RawMessage `json:"result"`
+		} `json:"data"`
+	}
+	q := url.Values{
+		"query": {expr},
+		"start": {strconv.FormatInt(from.Unix(), 10)},
+		"end":   {strconv.FormatInt(time.Now().Unix(), 10)},
+		"step":  {"1"},
+	}
+	if err := getJSON(t, api+"/api/v1/query_range?"+q.Encode(), &r); err != nil {
+		t.Fatalf("query %s: %v", expr, err)
+	}
+	return r.Status == "success" && len(r.Data.Result) > 0
+}
+
+// rulesHealthy reports whether Prometheus loaded every generated group
+// with every alert, and evaluated each rule without error since start.
+func rulesHealthy(t *testing.T, api string, since time.Time) (bool, string) {
+	t.Helper()
+	var r struct {
+		Data struct {
+			Groups []struct {
+				Name  string `json:"name"`
+				Rules []struct {
+					Name           string    `json:"name"`
+					Health         string    `json:"health"`
+					LastError      string    `json:"lastError"`
+					LastEvaluation time.Time `json:"lastEvaluation"`
+				} `json:"rules"`
+			} `json:"groups"`
+		} `json:"data"`
+	}
+	if err := getJSON(t, api+"/api/v1/rules", &r); err != nil {
+		t.Fatal(err)
+	}
+	loaded := map[string]bool{}
+	for _, g := range r.Data.Groups {
+		for _, rule := range g.Rules {
+			if rule.Health != "ok" || !rule.LastEvaluation.After(since) {
+				return false, fmt.Sprintf("%s/%s health %q %s, last evaluated %v", g.Name, rule.Name, rule.Health, rule.LastError, rule.LastEvaluation)
+			}
+			loaded[g.Name+"/"+rule.Name] = true
+		}
+	}
+	for _, a := range Alerts() {
+		if !loaded[a.Group+"/"+a.Name] {
+			return false, a.Group + "/" + a.Name + " not loaded"
+		}
+	}
+	return true, ""
+}
+
+// alertFiring reports whether an alert of that name is firing for one of
+// the demo's accounts.
+func alertFiring(t *testing.T, api, name string) bool {
+	t.Helper()
+	var r struct {
+		Data struct {
+			Alerts []struct {
+				Labels map[string]string `json:"labels"`
+				State  string            `json:"state"`
+			} `json:"alerts"`
+		} `json:"data"`
+	}
+	if err := getJSON(t, api+"/api/v1/alerts", &r); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range r.Data.Alerts {
+		if a.Labels["alertname"] == name && a.State == "firing" && strings.HasPrefix(a.Labels["account"], "demo-") {
+			return true
+		}
+	}
+	return false
+}
+
+// tail is the end of a log file, for failure messages.
+func tail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(b)
+}
