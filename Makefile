@@ -10,7 +10,7 @@ BENCHCOUNT  ?= 10
 # apt-get needs root; use sudo when not root and sudo exists.
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
-.PHONY: all test deps unit fuzz bench lint demo
+.PHONY: all test deps unit fuzz bench lint demo dashboards
 
 all: lint test
 
@@ -46,6 +46,10 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt needed:"; echo "$$out"; exit 1; }
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
+
+## dashboards: regenerate the Grafana dashboards and alert rules in dashboards/generated/ (commit them).
+dashboards:
+	$(GO) run ./dashboards/gen dashboards/generated
 
 ## demo: show the monitor at work on virtual time (replaced by `safetyd demo` once the daemon exists).
 demo:
