@@ -1,5 +1,7 @@
 package dashboards
 
+//lint:file-ignore SA1019 dashboard v1 is deprecated in favour of v2, but v1 JSON is what Grafana import, file provisioning and /api/dashboards/db take (docs/dashboards.md).
+
 import (
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 )
