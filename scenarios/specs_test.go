@@ -145,4 +145,3 @@ func summary(r *sc.Report) string {
 	}
 	return strings.Join(out, "\n")
 }
-

@@ -1,11 +1,16 @@
 // Command scenario-run runs tgsafety's behaviour scenarios and serves the
 // test server to other processes.
 //
+//	scenario-run run [--target testserver|staging] [--junit FILE] [--json FILE] [--label-filter EXPR] PATH...
+//	                                               run scenario files or folders (docs/scenarios.md)
+//	scenario-run list PATH...                      list the scenarios in files or folders
 //	scenario-run serve --key-out key.pem [flags]   serve the simulated Telegram over TCP
 //	scenario-run version                           print the version
 //
-// Exit status: 0 on success, 2 for a usage error (unknown command, bad
-// flag, unreadable file named by a flag), 1 for any other failure.
+// Exit status: 0 on success (for run: every expectation held), 2 for a
+// usage error (unknown command, bad flag, unreadable file named by a flag,
+// a production target), 1 for any other failure (a failed expectation, an
+// invalid scenario file).
 package main
 
 import (
@@ -20,11 +25,12 @@ var version = "dev"
 const usage = `usage: scenario-run <command> [flags]
 
 commands:
+  run      run scenario files or folders and report (docs/scenarios.md)
+  list     list the scenarios in files or folders
   serve    serve the simulated Telegram (testserver) over TCP until SIGINT/SIGTERM
   version  print the version
 
-Run "scenario-run serve -h" for the serve flags. (run and list are not built
-yet; see docs/architecture.md)
+Run "scenario-run run -h" or "scenario-run serve -h" for their flags.
 `
 
 func main() {
@@ -40,6 +46,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	switch cmd, rest := args[0], args[1:]; cmd {
+	case "run":
+		return runCommand(rest, stdout, stderr)
+	case "list":
+		return listCommand(rest, stdout, stderr)
 	case "serve":
 		return serveCommand(rest, stdout, stderr)
 	case "version":

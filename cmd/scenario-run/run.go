@@ -1,0 +1,272 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/onsi/ginkgo/v2/reporters"
+	"github.com/onsi/ginkgo/v2/types"
+
+	"github.com/tgsafety/tgsafety/scenarios"
+)
+
+// runConfig is the parsed `run` command line.
+type runConfig struct {
+	target   scenarios.Target
+	junit    string
+	jsonOut  string
+	filter   types.LabelFilter
+	filterTx string
+	timeout  time.Duration
+	paths    []string
+}
+
+func parseRun(args []string, stderr io.Writer) (*runConfig, error) {
+	fs := flag.NewFlagSet("scenario-run run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	target := fs.String("target", "testserver", "where to run: testserver (simulated, virtual time) or staging (Telegram's test DCs; scenarios labelled staging only)")
+	cfg := &runConfig{}
+	fs.StringVar(&cfg.junit, "junit", "", "write a JUnit XML report to this file")
+	fs.StringVar(&cfg.jsonOut, "json", "", "write the reports as JSON to this file")
+	fs.StringVar(&cfg.filterTx, "label-filter", "", "run only scenarios whose labels match, Ginkgo syntax: 'sim && !slow'")
+	fs.DurationVar(&cfg.timeout, "timeout", 2*time.Minute, "real-time limit per scenario")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: scenario-run run [--target testserver|staging] [--junit FILE] [--json FILE] [--label-filter EXPR] PATH...")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, usagef("%v", err)
+	}
+	t, err := scenarios.ParseTarget(*target)
+	if err != nil {
+		return nil, usagef("--target: %v", err)
+	}
+	cfg.target = t
+	if cfg.filterTx != "" {
+		f, err := types.ParseLabelFilter(cfg.filterTx)
+		if err != nil {
+			return nil, usagef("--label-filter: %v", err)
+		}
+		cfg.filter = f
+	}
+	cfg.paths = fs.Args()
+	if len(cfg.paths) == 0 {
+		return nil, usagef("run: name at least one scenario file or folder (e.g. scenarios/library)")
+	}
+	return cfg, nil
+}
+
+// runCommand runs `scenario-run run`: progress and the reports go to
+// stdout, problems to stderr. Exit 0 only when every expectation of every
+// scenario that ran held.
+func runCommand(args []string, stdout, stderr io.Writer) int {
+	cfg, err := parseRun(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		return failCmd(stderr, "run", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ok, err := runScenarios(ctx, cfg, os.Getenv, stdout)
+	if err != nil {
+		return failCmd(stderr, "run", err)
+	}
+	if !ok {
+		return 1
+	}
+	return 0
+}
+
+// runScenarios loads every file first (a bad file stops the run before
+// anything runs), then runs the selected ones and writes the reports.
+func runScenarios(ctx context.Context, cfg *runConfig, getenv func(string) string, out io.Writer) (bool, error) {
+	files, err := scenarios.Find(cfg.paths...)
+	if err != nil {
+		return false, usagef("%v", err)
+	}
+	var list []*scenarios.Scenario
+	var bad []string
+	for _, f := range files {
+		s, err := scenarios.Load(f)
+		if err != nil {
+			bad = append(bad, err.Error())
+			continue
+		}
+		list = append(list, s)
+	}
+	if len(bad) > 0 {
+		return false, fmt.Errorf("invalid scenario files:\n%s", strings.Join(bad, "\n"))
+	}
+	opts := scenarios.Options{Target: cfg.target, Progress: out, Timeout: cfg.timeout}
+	if cfg.target == scenarios.TargetStaging {
+		st, err := scenarios.StagingFromEnv(getenv)
+		if err != nil {
+			return false, fmt.Errorf("--target staging: %w", err)
+		}
+		opts.Staging = st
+	}
+	r, err := scenarios.NewRunner(opts)
+	if err != nil {
+		return false, err
+	}
+	var reports []*scenarios.Report
+	allOK := true
+	for _, s := range list {
+		if cfg.filter != nil && !cfg.filter(s.Labels) {
+			fmt.Fprintf(out, "- %s: not selected by --label-filter %q (labels %s)\n", s.Name, cfg.filterTx, strings.Join(s.Labels, ", "))
+			continue
+		}
+		rep, err := r.Run(ctx, s)
+		if err != nil {
+			return false, err
+		}
+		reports = append(reports, rep)
+		if rep.Skipped == "" && !rep.Passed {
+			allOK = false
+		}
+	}
+	fmt.Fprintln(out)
+	for _, rep := range reports {
+		if err := rep.WriteText(out); err != nil {
+			return false, err
+		}
+		fmt.Fprintln(out)
+	}
+	passed, failed, skipped := 0, 0, 0
+	for _, rep := range reports {
+		switch {
+		case rep.Skipped != "":
+			skipped++
+		case rep.Passed:
+			passed++
+		default:
+			failed++
+		}
+	}
+	fmt.Fprintf(out, "%d scenario(s): %d passed, %d failed, %d skipped\n", len(reports), passed, failed, skipped)
+	if cfg.jsonOut != "" {
+		b, err := json.MarshalIndent(reports, "", "  ")
+		if err != nil {
+			return false, err
+		}
+		if err := os.WriteFile(cfg.jsonOut, append(b, '\n'), 0o644); err != nil {
+			return false, err
+		}
+	}
+	if cfg.junit != "" {
+		if err := writeJUnit(cfg.junit, reports); err != nil {
+			return false, err
+		}
+	}
+	if len(reports) == 0 {
+		fmt.Fprintln(out, "no scenario ran")
+	}
+	return allOK, nil
+}
+
+// writeJUnit writes one test case per scenario in Ginkgo's JUnit types,
+// so CI shows scenario-run and `go test ./scenarios/` the same way.
+func writeJUnit(path string, reports []*scenarios.Report) error {
+	suite := reporters.JUnitTestSuite{Name: "tgsafety scenarios", Package: "scenarios",
+		Timestamp: time.Now().UTC().Format("2006-01-02T15:04:05")}
+	for _, rep := range reports {
+		tc := reporters.JUnitTestCase{Name: rep.Name, Classname: rep.File, Status: "passed", Time: rep.Wall.Seconds()}
+		var text strings.Builder
+		_ = rep.WriteText(&text)
+		tc.SystemOut = text.String()
+		switch {
+		case rep.Skipped != "":
+			tc.Status = "skipped"
+			tc.Skipped = &reporters.JUnitSkipped{Message: rep.Skipped}
+			suite.Skipped++
+		case !rep.Passed:
+			tc.Status = "failed"
+			var msgs []string
+			for _, f := range rep.Failures {
+				msgs = append(msgs, f.Error())
+			}
+			tc.Failure = &reporters.JUnitFailure{Message: msgs[0], Type: "failed", Description: strings.Join(msgs, "\n")}
+			suite.Failures++
+		}
+		suite.Tests++
+		suite.Time += tc.Time
+		suite.TestCases = append(suite.TestCases, tc)
+	}
+	all := reporters.JUnitTestSuites{Tests: suite.Tests, Failures: suite.Failures, Time: suite.Time,
+		TestSuites: []reporters.JUnitTestSuite{suite}}
+	b, err := xml.MarshalIndent(all, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append([]byte(xml.Header), append(b, '\n')...), 0o644)
+}
+
+// listCommand runs `scenario-run list`: one line per scenario with its
+// labels, accounts, steps and expectations.
+func listCommand(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "usage: scenario-run list PATH...")
+		return 2
+	}
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
+		fmt.Fprintln(stdout, "usage: scenario-run list PATH...")
+		return 0
+	}
+	files, err := scenarios.Find(args...)
+	if err != nil {
+		return failCmd(stderr, "list", usagef("%v", err))
+	}
+	status := 0
+	for _, f := range files {
+		s, err := scenarios.Load(f)
+		if err != nil {
+			fmt.Fprintf(stderr, "%v\n", err)
+			status = 1
+			continue
+		}
+		var names []string
+		for _, a := range s.Accounts {
+			names = append(names, a.Name)
+		}
+		fmt.Fprintf(stdout, "%-34s [%s] %s: accounts %s, %d steps, %d expectations\n", s.Name,
+			strings.Join(s.Labels, ","), f, strings.Join(names, ","), len(s.Steps), len(s.Expect))
+		if s.Description != "" {
+			fmt.Fprintf(stdout, "    %s\n", firstSentence(s.Description))
+		}
+	}
+	return status
+}
+
+func firstSentence(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if i := strings.Index(s, ". "); i > 0 {
+		return s[:i+1]
+	}
+	return s
+}
+
+// failCmd reports err for a subcommand and returns its exit status: 2 for
+// a usage error, 1 otherwise.
+func failCmd(stderr io.Writer, cmd string, err error) int {
+	fmt.Fprintf(stderr, "scenario-run %s: %v\n", cmd, err)
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
