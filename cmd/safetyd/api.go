@@ -12,7 +12,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tgsafety/tgsafety/monitor"
+	"github.com/tgsafety/tgsafety/monitor/daemon"
 	"github.com/tgsafety/tgsafety/monitor/jsonbody"
 	"github.com/tgsafety/tgsafety/monitor/probe"
 	"github.com/tgsafety/tgsafety/monitor/signal"
@@ -76,6 +79,9 @@ type apiDeps struct {
 	// and with the Writer as the monitor's Sink, reported signals are
 	// stored twice.
 	Dedup *signalDedup
+	// Ingest counts reported signals by result
+	// (tgsafety_ingest_signals_total); nil counts nothing.
+	Ingest *prometheus.CounterVec
 }
 
 // api is the handler newAPI returns.
@@ -531,10 +537,32 @@ func isRPCMessage(s string) bool {
 
 // signals validates every reported signal, applies them to their accounts
 // and, with a Writer, answers only once their events are committed.
+// countIngest adds n signals with the given result to the ingest counter.
+func (a *api) countIngest(result string, n int) {
+	if a.d.Ingest != nil && n > 0 {
+		a.d.Ingest.WithLabelValues(result).Add(float64(n))
+	}
+}
+
 func (a *api) signals(r *http.Request) (int, any, error) {
+	status, body, n, err := a.ingest(r)
+	switch {
+	case err == nil:
+		a.countIngest(daemon.IngestAccepted, n)
+	case errors.As(err, new(*apiHTTPError)) || errors.As(err, new(*http.MaxBytesError)):
+		a.countIngest(daemon.IngestRejected, max(n, 1))
+	default:
+		a.countIngest(daemon.IngestFailed, max(n, 1))
+	}
+	return status, body, err
+}
+
+// ingest is POST /api/v1/signals; n is how many signals the request
+// carried, once that is known.
+func (a *api) ingest(r *http.Request) (status int, body any, n int, err error) {
 	var req signalsRequest
 	if err := decodeAPIBody(r, &req, false); err != nil {
-		return 0, nil, err
+		return 0, nil, 0, err
 	}
 	one := signalInput{Account: req.Account, Method: req.Method, Code: req.Code, Message: req.Message, Time: req.Time}
 	single := one != (signalInput{})
@@ -542,13 +570,13 @@ func (a *api) signals(r *http.Request) (int, any, error) {
 	field := func(i int) string { return "" }
 	switch {
 	case req.Signals != nil && single:
-		return 0, nil, apiBadRequest("send either one signal's fields or \"signals\", not both")
+		return 0, nil, 1, apiBadRequest("send either one signal's fields or \"signals\", not both")
 	case req.Signals != nil:
 		if len(req.Signals) == 0 {
-			return 0, nil, apiBadRequest("signals: empty")
+			return 0, nil, 0, apiBadRequest("signals: empty")
 		}
 		if len(req.Signals) > maxSignalBatch {
-			return 0, nil, apiBadRequest("signals: %d signals, at most %d per request", len(req.Signals), maxSignalBatch)
+			return 0, nil, len(req.Signals), apiBadRequest("signals: %d signals, at most %d per request", len(req.Signals), maxSignalBatch)
 		}
 		inputs = req.Signals
 		field = func(i int) string { return fmt.Sprintf("signals[%d]", i) }
@@ -560,7 +588,7 @@ func (a *api) signals(r *http.Request) (int, any, error) {
 	for i, in := range inputs {
 		v, err := a.checkSignal(in, field(i), now)
 		if err != nil {
-			return 0, nil, err
+			return 0, nil, len(inputs), err
 		}
 		valid = append(valid, v)
 	}
@@ -575,10 +603,10 @@ func (a *api) signals(r *http.Request) (int, any, error) {
 	}
 	if a.d.Writer != nil {
 		if err := a.d.Writer.Commit(r.Context(), evs); err != nil {
-			return 0, nil, fmt.Errorf("store signals: %w", err)
+			return 0, nil, len(evs), fmt.Errorf("store signals: %w", err)
 		}
 	}
-	return http.StatusAccepted, signalsResponse{Accepted: len(evs)}, nil
+	return http.StatusAccepted, signalsResponse{Accepted: len(evs)}, len(evs), nil
 }
 
 // signalEvent returns the event ObserveSignal just emitted for v: the

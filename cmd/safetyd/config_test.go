@@ -801,9 +801,19 @@ func TestCommands(t *testing.T) {
 	if code, out, _ := runCmd("version"); code != 0 || out != "safetyd dev\n" {
 		t.Errorf("version: %d %q", code, out)
 	}
-	for _, cmd := range []string{"run", "login", "demo"} {
-		if code, _, errOut := runCmd(cmd); code != 2 || errOut != "safetyd "+cmd+": not implemented yet\n" {
-			t.Errorf("%s: %d %q", cmd, code, errOut)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run"}, "run: --config FILE is required"},
+		{[]string{"login", "--config", "x.yaml"}, "login: --config FILE and --account NAME are required"},
+		{[]string{"demo", "--accounts", "0"}, "demo: --accounts 0: want 1 to 5000"},
+		{[]string{"demo", "--speed", "0.5"}, "demo: --speed 0.5: want 1 to 100000"},
+		{[]string{"demo", "--listen", "0.0.0.0:9464"}, "the demo serves loopback addresses only"},
+		{[]string{"demo", "extra"}, `demo: unexpected argument "extra"`},
+	} {
+		if code, _, errOut := runCmd(tc.args...); code != 2 || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: %d %q, want 2 and %q", tc.args, code, errOut, tc.want)
 		}
 	}
 	if code, _, errOut := runCmd(); code != 2 || !strings.HasPrefix(errOut, "usage: safetyd") {

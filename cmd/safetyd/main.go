@@ -2,11 +2,14 @@
 //
 // Commands:
 //
-//	safetyd version
+//	safetyd run --config FILE
+//	safetyd login --config FILE --account NAME
 //	safetyd check-config --config FILE [--resolve-secrets] [--print]
+//	safetyd demo [--listen ADDR] [--accounts N] [--speed X] [--for DURATION]
+//	safetyd version
 //
-// run, login and demo arrive with the daemon issue; until then they exit
-// with status 2. The configuration is described in docs/configuration.md.
+// The configuration is described in docs/configuration.md, operations in
+// docs/operations.md and the HTTP interface in docs/api.md.
 package main
 
 import (
@@ -25,12 +28,18 @@ func main() {
 const usage = `usage: safetyd <command> [flags]
 
 commands:
+  run --config FILE
+                 monitor the configured accounts until SIGTERM (SIGHUP reloads)
+  login --config FILE --account NAME
+                 sign an account in from the terminal and store its session
   check-config --config FILE [--resolve-secrets] [--print]
                  validate a configuration file and explain its problems
+  demo [--listen ADDR] [--accounts N] [--speed X] [--for DURATION]
+                 simulated accounts on an in-process test server, monitored
+                 by the daemon's own code, on sped-up time
   version        print the version
 
-not implemented yet: run, login, demo (see docs/architecture.md)
-configuration: docs/configuration.md
+configuration: docs/configuration.md   operations: docs/operations.md
 `
 
 // run is the whole program: it dispatches args (without the program name)
@@ -50,10 +59,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "check-config":
 		return checkConfig(args[1:], stdout, stderr)
-	case "run", "login", "demo":
-		// The daemon issue adds these commands.
-		fmt.Fprintf(stderr, "safetyd %s: not implemented yet\n", cmd)
-		return 2
+	case "run":
+		return runDaemon(args[1:], stdout, stderr)
+	case "demo":
+		return demo(args[1:], stdout, stderr)
+	case "login":
+		return login(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -1,0 +1,363 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	ossignal "os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/gotd/td/session"
+	"github.com/gotd/td/tg"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/tgsafety/tgsafety/monitor"
+	"github.com/tgsafety/tgsafety/monitor/vclock"
+	"github.com/tgsafety/tgsafety/testserver"
+)
+
+// Demo defaults.
+const (
+	defaultDemoAccounts = 12
+	// defaultDemoSpeed shows a simulated day in under three minutes.
+	defaultDemoSpeed = 500
+	// demoTick is how often (real time) the demo's virtual clock moves.
+	demoTick = 20 * time.Millisecond
+	// maxDemoAccounts bounds --accounts (the scale measurement uses 1,000).
+	maxDemoAccounts = 5000
+	// demoAPIID is any api_id: the test server does not check it.
+	demoAPIID = 17349
+)
+
+// demoOptions are the demo's flags.
+type demoOptions struct {
+	Listen   string
+	Accounts int
+	Speed    float64
+	// For stops the demo after this much virtual time; 0 runs until
+	// SIGINT/SIGTERM.
+	For time.Duration
+	// Store is the history database; empty means a temporary one.
+	Store string
+	// Traffic false runs no simulated applications: probes only (the
+	// scale measurement's "at rest").
+	Traffic bool
+	Quiet   bool
+	Token   string
+	Seed    uint64
+}
+
+// demo is "safetyd demo": the test server in-process with simulated
+// accounts, monitored through the daemon's own wiring (service), with
+// virtual time running --speed times faster than real time.
+func demo(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o demoOptions
+	fs.StringVar(&o.Listen, "listen", DefaultListen, "HTTP `ADDR` for the status page, API and /metrics")
+	fs.IntVar(&o.Accounts, "accounts", defaultDemoAccounts, "simulated accounts (`N`); account i runs behaviour i mod 12")
+	fs.Float64Var(&o.Speed, "speed", defaultDemoSpeed, "virtual seconds per real second (`X`)")
+	fs.DurationVar(&o.For, "for", 0, "stop after this much virtual time (`DURATION`, e.g. 24h); 0 runs until Ctrl-C")
+	fs.StringVar(&o.Store, "store", "", "history database `FILE` (default: a temporary one, removed at exit)")
+	fs.BoolVar(&o.Traffic, "traffic", true, "run the simulated applications (false: probes only)")
+	fs.BoolVar(&o.Quiet, "quiet", false, "no live summary on stdout")
+	fs.StringVar(&o.Token, "token", "", "API token for the mutating endpoints (default: from TGSAFETY_API_TOKEN; none: read-only API)")
+	fs.Uint64Var(&o.Seed, "seed", 1, "simulation seed")
+	if code, ok := parseFlags(fs, args, "usage: safetyd demo [--listen ADDR] [--accounts N] [--speed X] [--for DURATION]", stderr); !ok {
+		return code
+	}
+	if o.Accounts < 1 || o.Accounts > maxDemoAccounts {
+		fmt.Fprintf(stderr, "demo: --accounts %d: want 1 to %d\n", o.Accounts, maxDemoAccounts)
+		return 2
+	}
+	if o.Speed < 1 || o.Speed > 100000 {
+		fmt.Fprintf(stderr, "demo: --speed %g: want 1 to 100000\n", o.Speed)
+		return 2
+	}
+	if ok, err := listenLoopback(o.Listen); err != nil {
+		fmt.Fprintf(stderr, "demo: --listen %s: %v\n", quote(o.Listen), err)
+		return 2
+	} else if !ok {
+		fmt.Fprintf(stderr, "demo: --listen %s: the demo serves loopback addresses only\n", quote(o.Listen))
+		return 2
+	}
+	if o.Token == "" {
+		o.Token = os.Getenv("TGSAFETY_API_TOKEN")
+	}
+	ctx, stop := ossignal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := runDemo(ctx, o, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, "demo:", err)
+		return 1
+	}
+	return 0
+}
+
+// demoAccount is one simulated account.
+type demoAccount struct {
+	name  string
+	phone string
+	b     behaviour
+	next  int
+}
+
+func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
+	dir, err := os.MkdirTemp("", "safetyd-demo-")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	if o.Store == "" {
+		o.Store = filepath.Join(dir, "history.db")
+	}
+
+	// Start the virtual clock at the real time (whole seconds), so that
+	// the status page's times look like times.
+	clk := vclock.New(time.Now().UTC().Truncate(time.Second))
+	srv, err := testserver.New(testserver.Options{Clock: clk, Users: 1000, Seed: o.Seed})
+	if err != nil {
+		return err
+	}
+	srv.Start()
+	defer func() { _ = srv.Close() }()
+
+	cfg := DefaultConfig()
+	cfg.SessionsDir = filepath.Join(dir, "sessions")
+	cfg.Store.Path = o.Store
+	cfg.HTTP.Listen = o.Listen
+	cfg.Profile = srv.Profile()
+	behaviours := demoBehaviours()
+	accts := map[string]*demoAccount{}
+	start := clk.Now()
+	for i := range o.Accounts {
+		b := behaviours[i%len(behaviours)]
+		a := &demoAccount{name: fmt.Sprintf("demo-%02d-%s", i+1, b.Name), phone: fmt.Sprintf("99966%05d", i+1), b: b}
+		spec := b.Spec
+		spec.Phone, spec.FirstName = a.phone, "Demo"
+		if _, err := srv.CreateAccount(spec); err != nil {
+			return err
+		}
+		data, err := srv.Session(a.phone)
+		if err != nil {
+			return err
+		}
+		// The production path reads sessions from 0600 files.
+		loader := session.Loader{Storage: sessionFile{path: cfg.SessionPath(a.name)}}
+		if err := loader.Save(ctx, data); err != nil {
+			return err
+		}
+		accts[a.name] = a
+		cfg.Accounts = append(cfg.Accounts, AccountConfig{
+			Name: a.name, Phone: NewSecret("+" + a.phone), DC: DCTest, Tags: []string{"demo", b.Name}, Created: start.Add(-spec.Age),
+		})
+	}
+
+	// The terminal shows state changes itself; the log keeps errors only.
+	level := zap.NewAtomicLevelAt(zapcore.ErrorLevel)
+	log := newLogger(stderr, level)
+	out := &demoOutput{w: stdout, quiet: o.Quiet, start: start, accts: accts}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx) // --for ends the demo through cancel
+	defer cancel()
+
+	return serve(ctx, daemonSetup{
+		Config: cfg, Log: log, Level: level, Token: o.Token,
+		Connect: func(a AccountConfig) (connection, error) {
+			opts := srv.ClientOptions()
+			opts.SessionStorage = sessionFile{path: cfg.SessionPath(a.Name)}
+			return connection{APIID: demoAPIID, APIHash: "0123456789abcdef0123456789abcdef", Options: opts}, nil
+		},
+		Tune: func(so *serviceOptions) {
+			so.Clock = clk
+			so.SnapshotEvery = 10 * time.Minute
+			if o.Traffic {
+				so.Drive = func(ctx context.Context, name string, api *tg.Client) error {
+					a := accts[name]
+					return a.b.Run(ctx, &driveEnv{api: api, clock: clk, srv: srv, phone: a.phone, next: &a.next})
+				}
+			}
+		},
+		Listening: func(addr string) { out.banner(addr, o) },
+		Started: func(_ context.Context, svc *service) {
+			out.watch(svc.Monitor())
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				runDemoClock(ctx, clk, o, srv, accts, out, cancel)
+			}()
+		},
+	})
+}
+
+// runDemoClock moves virtual time --speed times faster than real time,
+// applies the behaviours' server-side events when they are due, and ends
+// the demo after --for.
+func runDemoClock(ctx context.Context, clk *vclock.Clock, o demoOptions, srv *testserver.Server, accts map[string]*demoAccount, out *demoOutput, cancel func()) {
+	type due struct {
+		at   time.Time
+		acct *demoAccount
+	}
+	var pending []due
+	for _, a := range accts {
+		if ev := a.b.Server; ev != nil && o.Traffic {
+			pending = append(pending, due{out.start.Add(ev.At), a})
+		}
+	}
+	sort.Slice(pending, func(i, j int) bool {
+		if !pending[i].at.Equal(pending[j].at) {
+			return pending[i].at.Before(pending[j].at)
+		}
+		return pending[i].acct.name < pending[j].acct.name
+	})
+	step := time.Duration(float64(demoTick) * o.Speed)
+	t := time.NewTicker(demoTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := clk.Now().Add(step)
+		for len(pending) > 0 && !pending[0].at.After(now) {
+			p := pending[0]
+			pending = pending[1:]
+			clk.AdvanceTo(p.at)
+			err := p.acct.b.Server.Do(srv, p.acct.phone)
+			out.serverEvent(p.at, p.acct, err)
+		}
+		clk.AdvanceTo(now)
+		out.tick(now)
+		if o.For > 0 && now.Sub(out.start) >= o.For {
+			out.done(now)
+			cancel()
+			return
+		}
+	}
+}
+
+// demoOutput prints the demo's live summary.
+type demoOutput struct {
+	w     io.Writer
+	quiet bool
+	start time.Time
+	accts map[string]*demoAccount
+
+	mu       sync.Mutex
+	mon      *monitor.Monitor
+	lastLine time.Time
+}
+
+// summaryEvery is how much virtual time passes between summary lines.
+const summaryEvery = 3 * time.Hour
+
+func (d *demoOutput) printf(format string, args ...any) {
+	if d.quiet {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	fmt.Fprintf(d.w, format, args...)
+}
+
+// clock formats a virtual instant as time since the demo's start.
+func (d *demoOutput) clock(t time.Time) string {
+	el := t.Sub(d.start)
+	day := int(el / (24 * time.Hour))
+	el -= time.Duration(day) * 24 * time.Hour
+	return fmt.Sprintf("day %d %02d:%02d", day+1, int(el/time.Hour), int(el%time.Hour/time.Minute))
+}
+
+func (d *demoOutput) banner(addr string, o demoOptions) {
+	perDay := time.Duration(float64(24*time.Hour) / o.Speed).Round(time.Second)
+	d.printf("tgsafety demo: %d simulated accounts on the in-process test server; one simulated day every %s.\n", len(d.accts), perDay)
+	d.printf("status page http://%s/   API http://%s/api/v1/accounts   metrics http://%s/metrics\n", addr, addr, addr)
+	if len(d.accts) <= 24 {
+		names := make([]string, 0, len(d.accts))
+		for n := range d.accts {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			d.printf("  %-22s %s\n", n, d.accts[n].b.What)
+		}
+	}
+	if o.For > 0 {
+		d.printf("stopping after %s of simulated time; Ctrl-C stops earlier.\n", o.For)
+	} else {
+		d.printf("Ctrl-C stops the demo.\n")
+	}
+}
+
+// watch prints every state change as it happens.
+func (d *demoOutput) watch(mon *monitor.Monitor) {
+	d.mu.Lock()
+	d.mon = mon
+	d.mu.Unlock()
+	mon.Subscribe(func(e monitor.Event) {
+		if e.Type != monitor.EventState || (e.From == monitor.Unknown && e.State == monitor.OK) {
+			return // first contact of a healthy account: not news
+		}
+		why := e.Reason
+		if e.Probe != "" {
+			why = e.Probe + " probe: " + why
+		}
+		d.printf("%s  %-22s %s -> %s  (risk %.0f) %s\n", d.clock(e.Time), e.Account, e.From, e.State, e.Risk, why)
+	})
+}
+
+func (d *demoOutput) serverEvent(at time.Time, a *demoAccount, err error) {
+	if err != nil {
+		d.printf("%s  %-22s test server: %s failed: %v\n", d.clock(at), a.name, a.b.Server.What, err)
+		return
+	}
+	d.printf("%s  %-22s test server: %s\n", d.clock(at), a.name, a.b.Server.What)
+}
+
+// tick prints the per-state summary every summaryEvery of virtual time.
+func (d *demoOutput) tick(now time.Time) {
+	d.mu.Lock()
+	due := d.mon != nil && now.Sub(d.lastLine) >= summaryEvery
+	if due {
+		d.lastLine = now.Truncate(summaryEvery)
+	}
+	mon := d.mon
+	d.mu.Unlock()
+	if due {
+		d.printf("%s  == %s\n", d.clock(now), stateCounts(mon))
+	}
+}
+
+func (d *demoOutput) done(now time.Time) {
+	d.mu.Lock()
+	mon := d.mon
+	d.mu.Unlock()
+	d.printf("%s  demo finished: %s\n", d.clock(now), stateCounts(mon))
+}
+
+// stateCounts is "ok 5 · throttled 2 · ...", in the order of severity.
+func stateCounts(mon *monitor.Monitor) string {
+	if mon == nil {
+		return ""
+	}
+	n := map[monitor.State]int{}
+	for _, a := range mon.Accounts() {
+		n[a.Snapshot().State]++
+	}
+	var parts []string
+	for _, st := range monitor.States() {
+		if n[st] > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", st, n[st]))
+		}
+	}
+	return strings.Join(parts, " · ")
+}

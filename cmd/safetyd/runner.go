@@ -1,0 +1,277 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/gotd/log/logzap"
+	"github.com/gotd/td/bin"
+	"github.com/gotd/td/telegram"
+	"github.com/gotd/td/tg"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/tgsafety/tgsafety/monitor"
+	"github.com/tgsafety/tgsafety/monitor/guard"
+	"github.com/tgsafety/tgsafety/monitor/probe"
+	"github.com/tgsafety/tgsafety/monitor/signal"
+	"github.com/tgsafety/tgsafety/monitor/spambot"
+)
+
+// runner keeps one account's client running: connect, probe on schedule,
+// reconnect with backoff after failures, and stop for good when Telegram
+// says the account or its session is gone (401), because reconnecting a
+// banned account only adds failed logins to its record.
+type runner struct {
+	svc   *service
+	cfg   AccountConfig
+	acct  *monitor.Account
+	guard *guard.Guard // nil when guard.mode is off
+	sched *probe.Scheduler
+	// api reaches whichever client is connected now; probes hold it for
+	// the runner's lifetime while clients come and go.
+	api *switchInvoker
+	log *zap.Logger
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// errStopped is the reason a runner gave up; the account's state says
+// more (banned, dead).
+type errStopped struct{ why string }
+
+func (e *errStopped) Error() string { return e.why }
+
+func (s *service) newRunner(a AccountConfig, last map[string]time.Time) (*runner, error) {
+	acct, err := s.mon.Account(a.Name)
+	if err != nil {
+		return nil, err
+	}
+	r := &runner{svc: s, cfg: a, acct: acct, api: &switchInvoker{}, log: s.log.With(zap.String("account", a.Name))}
+	if gopts, ok := s.cfg.GuardOptions(a); ok {
+		gopts.Registerer = s.opts.Registry
+		gopts.Logger = s.log.Named("guard")
+		if r.guard, err = guard.New(acct, gopts); err != nil {
+			return nil, fmt.Errorf("guard: %w", err)
+		}
+	}
+	r.sched = probe.NewScheduler(acct, probe.Options{Metrics: s.rec, Logger: s.log.Named("probe")})
+	api := tg.NewClient(r.api)
+	probes := []probe.Probe{
+		probe.NewSpamBot(acct, api, spambot.ProberOptions{Clock: s.opts.Clock}),
+		&probe.Freeze{Account: acct, API: api},
+		&probe.Sessions{Account: acct, API: api},
+		&probe.Self{Account: acct, API: api},
+	}
+	schedules := s.cfg.Schedules()
+	kinds := make([]string, 0, len(probes))
+	for _, p := range probes {
+		if err := r.sched.Add(p, schedules[p.Kind()]); err != nil {
+			return nil, err
+		}
+		kinds = append(kinds, p.Kind())
+		if t, ok := last[p.Kind()]; ok && !t.IsZero() {
+			_ = r.sched.SetLast(p.Kind(), t)
+		}
+	}
+	s.rec.Seed(a.Name, kinds...)
+	s.inst.Connected.WithLabelValues(a.Name).Set(0)
+	s.inst.Restarts.WithLabelValues(a.Name)
+	return r, nil
+}
+
+func (r *runner) start(ctx context.Context) {
+	ctx, r.cancel = context.WithCancel(ctx)
+	r.done = make(chan struct{})
+	unwatch := r.sched.Watch(r.svc.mon)
+	go func() {
+		defer close(r.done)
+		defer unwatch()
+		r.loop(ctx)
+	}()
+}
+
+// stop ends the runner and waits for its client to close.
+func (r *runner) stop() {
+	r.cancel()
+	<-r.done
+	if r.guard != nil {
+		r.guard.Close()
+	}
+}
+
+// lastProbes returns when each probe last ran, for a restarted runner.
+func (r *runner) lastProbes() map[string]time.Time {
+	out := map[string]time.Time{}
+	if sb := r.acct.Snapshot().SpamBot; sb != nil {
+		out[monitor.ProbeSpamBot] = sb.At
+	}
+	for _, e := range r.acct.Events() {
+		if e.Type == monitor.EventProbe && e.Probe != "" && e.Time.After(out[e.Probe]) {
+			out[e.Probe] = e.Time
+		}
+	}
+	return out
+}
+
+// loop runs the client until ctx ends or the account stops for good.
+func (r *runner) loop(ctx context.Context) {
+	wait := r.svc.opts.MinBackoff
+	for {
+		connected, err := r.runOnce(ctx)
+		r.svc.inst.Connected.WithLabelValues(r.cfg.Name).Set(0)
+		if ctx.Err() != nil {
+			return
+		}
+		var stopped *errStopped
+		if errors.As(err, &stopped) {
+			r.log.Warn("Account stopped; not reconnecting", zap.String("reason", stopped.why))
+			return
+		}
+		if connected {
+			wait = r.svc.opts.MinBackoff
+		}
+		r.log.Info("Client stopped; restarting", zap.Error(err), zap.Duration("backoff", wait))
+		t := r.svc.opts.Wall.Timer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C():
+		}
+		r.svc.inst.Restarts.WithLabelValues(r.cfg.Name).Inc()
+		wait = min(2*wait, r.svc.opts.MaxBackoff)
+	}
+}
+
+// runOnce runs one client until it stops; connected says whether it got
+// as far as a working connection.
+func (r *runner) runOnce(ctx context.Context) (connected bool, err error) {
+	conn, err := r.svc.opts.Connect(r.cfg)
+	if err != nil {
+		return false, &errStopped{why: err.Error()}
+	}
+	if st := conn.Options.SessionStorage; st != nil {
+		if _, err := st.LoadSession(ctx); errors.Is(err, errNoSession) {
+			return false, &errStopped{why: fmt.Sprintf("no session for account %s: sign in with `safetyd login --account %s`", r.cfg.Name, r.cfg.Name)}
+		} else if err != nil {
+			return false, err
+		}
+	}
+	onSelf, onSelfErr := probe.Hooks(r.acct, r.svc.rec)
+	opts := conn.Options
+	opts.NoUpdates = false
+	opts.OnSelfSuccess = onSelf
+	opts.OnSelfError = func(ctx context.Context, err error) error {
+		_ = onSelfErr(ctx, err)
+		// A 401 here is a ban or a dead session: returning it makes gotd
+		// stop instead of reconnecting forever.
+		if stopsAccount(err) {
+			return err
+		}
+		return nil
+	}
+	opts.OnConnectionState = func(st telegram.ConnectionState) {
+		up := 0.0
+		if st == telegram.ConnectionStateReady {
+			up = 1
+		}
+		r.svc.inst.Connected.WithLabelValues(r.cfg.Name).Set(up)
+	}
+	var handler telegram.UpdateHandler = telegram.UpdateHandlerFunc(func(context.Context, tg.UpdatesClass) error { return nil })
+	mws := []telegram.Middleware{r.acct.Middleware()}
+	if r.guard != nil {
+		handler = r.guard.Handler(handler)
+		// The guard sits outside the monitor, so that a call it refuses in
+		// enforce mode never reaches Telegram and is not a signal.
+		mws = []telegram.Middleware{r.guard.Middleware(), r.acct.Middleware()}
+	}
+	opts.UpdateHandler = handler
+	opts.Middlewares = append(mws, opts.Middlewares...)
+	gl := r.svc.log.Named("gotd").With(zap.String("account", r.cfg.Name))
+	if gl.Core().Enabled(zapcore.InfoLevel) {
+		// gotd's info lines (every connect, every restart) would drown the
+		// daemon's own; its warnings and errors stay.
+		gl = gl.WithOptions(zap.IncreaseLevel(zapcore.WarnLevel))
+	}
+	opts.Logger = logzap.New(gl)
+
+	client := telegram.NewClient(conn.APIID, conn.APIHash, opts)
+	err = client.Run(ctx, func(ctx context.Context) error {
+		connected = true
+		r.api.set(client)
+		defer r.api.set(nil)
+		errc := make(chan error, 3)
+		// A banned or dead account stops its client whichever way it was
+		// found out (a probe, the self check, the application's calls).
+		unsub := r.svc.mon.Subscribe(func(e monitor.Event) {
+			if e.Account == r.cfg.Name && e.Type == monitor.EventState && (e.State == monitor.Banned || e.State == monitor.Dead) {
+				select {
+				case errc <- &errStopped{why: "account is " + e.State.String() + ": " + e.Reason}:
+				default:
+				}
+			}
+		})
+		defer unsub()
+		go func() { errc <- r.sched.Run(ctx) }()
+		if drive := r.svc.opts.Drive; drive != nil {
+			go func() { errc <- drive(ctx, r.cfg.Name, client.API()) }()
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-errc:
+			return err
+		}
+	})
+	var stopped *errStopped
+	if errors.As(err, &stopped) {
+		return connected, stopped
+	}
+	if err != nil && stopsAccount(err) {
+		s := signal.Classify(err)
+		return connected, &errStopped{why: fmt.Sprintf("Telegram answered %s (%s)", s.Type, s.Kind)}
+	}
+	return connected, err
+}
+
+// stopsAccount reports errors after which reconnecting is pointless or
+// harmful: the account is banned or deleted, or its session is revoked.
+func stopsAccount(err error) bool {
+	switch signal.Classify(err).Kind {
+	case signal.Banned, signal.Deactivated, signal.SessionDead:
+		return true
+	}
+	return false
+}
+
+// switchInvoker forwards calls to the client connected now, so that the
+// probe scheduler (and the probes' state, such as the floors) outlives
+// reconnects.
+type switchInvoker struct {
+	mu     sync.RWMutex
+	client *telegram.Client
+}
+
+var errNotConnected = errors.New("not connected")
+
+func (s *switchInvoker) set(c *telegram.Client) {
+	s.mu.Lock()
+	s.client = c
+	s.mu.Unlock()
+}
+
+// Invoke implements tg.Invoker.
+func (s *switchInvoker) Invoke(ctx context.Context, input bin.Encoder, output bin.Decoder) error {
+	s.mu.RLock()
+	c := s.client
+	s.mu.RUnlock()
+	if c == nil {
+		return errNotConnected
+	}
+	return c.Invoke(ctx, input, output)
+}

@@ -1,0 +1,409 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gotd/td/clock"
+	"github.com/gotd/td/telegram"
+	"github.com/gotd/td/tg"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/tgsafety/tgsafety/monitor"
+	"github.com/tgsafety/tgsafety/monitor/daemon"
+	"github.com/tgsafety/tgsafety/monitor/probe"
+	"github.com/tgsafety/tgsafety/monitor/store"
+)
+
+// The service is the daemon's core, shared by `safetyd run` and `safetyd
+// demo` so that the demo shows exactly the production code path: one
+// monitor, one store writer, one probe recorder, one runner (gotd client,
+// guard, probe scheduler) per account, and the HTTP interface. What
+// differs is only where clients connect to (Telegram with session files,
+// or the in-process test server) and, in the demo, the simulated
+// application traffic each account sends.
+
+// Service defaults.
+const (
+	// defaultSnapshotEvery is how often account snapshots are saved (on the
+	// monitor's clock): a crash loses at most this much of state that the
+	// event history does not already carry.
+	defaultSnapshotEvery = time.Minute
+	// defaultPruneEvery is how often events older than the retention are
+	// deleted.
+	defaultPruneEvery = time.Hour
+	// restoreWindow is how far before its snapshot an account's events are
+	// read back at start-up (for its event ring and its probes' last runs).
+	restoreWindow = 6 * time.Hour
+	// restoreEvents bounds the events restored per account, so that 1,000
+	// accounts start quickly.
+	restoreEvents = 256
+)
+
+// connection says where one account's client connects to and as what
+// application.
+type connection struct {
+	APIID   int
+	APIHash string
+	// Options carry the DC, DC list or resolver, public keys and session
+	// storage. The service sets middlewares, hooks, update handling,
+	// connection-state callback and logger.
+	Options telegram.Options
+}
+
+// serviceOptions configure a service.
+type serviceOptions struct {
+	Config *Config
+	// Clock is the monitor's, probes' and guards' clock (the system clock;
+	// the demo's sped-up virtual clock).
+	Clock clock.Clock
+	// Wall times client restarts (backoff), which wait for real network
+	// conditions even when the monitor runs on virtual time. Default
+	// clock.System.
+	Wall   clock.Clock
+	Logger *zap.Logger
+	// Registry receives every metric and is served on /metrics.
+	Registry *prometheus.Registry
+	Store    store.Store
+	Token    string
+	Version  string
+	// Connect returns an account's connection; an error stops that account
+	// only (for example a missing session file).
+	Connect func(a AccountConfig) (connection, error)
+	// Drive, when set, runs while an account's client is connected, with
+	// the client's API (through the guard and monitor middlewares): the
+	// demo's simulated application. The daemon itself sends nothing but
+	// probes.
+	Drive func(ctx context.Context, account string, api *tg.Client) error
+	// SnapshotEvery and PruneEvery default to defaultSnapshotEvery and
+	// defaultPruneEvery.
+	SnapshotEvery, PruneEvery time.Duration
+	// Backoff bounds the wait before restarting a failed client; defaults
+	// 1 s and 5 min.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// service runs the monitored fleet; see the comment at the top of the file.
+type service struct {
+	opts    serviceOptions
+	log     *zap.Logger
+	mon     *monitor.Monitor
+	writer  *store.Writer
+	dedup   *signalDedup
+	rec     *probe.Recorder
+	inst    *daemon.Instruments
+	handler http.Handler
+
+	ready  atomic.Bool
+	bg     sync.WaitGroup
+	cancel context.CancelFunc // ends what Start started, except the writer
+
+	mu      sync.Mutex
+	ctx     context.Context // the service's; runners derive from it
+	cfg     *Config
+	runners map[string]*runner
+}
+
+func newService(opts serviceOptions) (*service, error) {
+	if opts.Clock == nil {
+		opts.Clock = clock.System
+	}
+	if opts.Wall == nil {
+		opts.Wall = clock.System
+	}
+	if opts.Logger == nil {
+		opts.Logger = zap.NewNop()
+	}
+	if opts.SnapshotEvery <= 0 {
+		opts.SnapshotEvery = defaultSnapshotEvery
+	}
+	if opts.PruneEvery <= 0 {
+		opts.PruneEvery = defaultPruneEvery
+	}
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = time.Second
+	}
+	if opts.MaxBackoff < opts.MinBackoff {
+		opts.MaxBackoff = max(5*time.Minute, opts.MinBackoff)
+	}
+	if opts.Config == nil || opts.Store == nil || opts.Registry == nil || opts.Connect == nil {
+		return nil, errors.New("service: Config, Store, Registry and Connect are required")
+	}
+	reg := opts.Registry
+	if err := reg.Register(collectors.NewGoCollector()); err != nil {
+		return nil, fmt.Errorf("register Go metrics: %w", err)
+	}
+	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+		return nil, fmt.Errorf("register process metrics: %w", err)
+	}
+	s := &service{opts: opts, log: opts.Logger, cfg: opts.Config, runners: map[string]*runner{}}
+	s.writer = store.NewWriter(opts.Store, store.WriterOptions{Logger: opts.Logger.Named("store"), Registerer: reg})
+	s.dedup = newSignalDedup(s.writer)
+	var err error
+	s.mon, err = monitor.New(monitor.Options{Clock: opts.Clock, Logger: opts.Logger.Named("monitor"), Registerer: reg, Sink: s.dedup})
+	if err != nil {
+		return nil, err
+	}
+	if s.rec, err = probe.NewRecorder(reg); err != nil {
+		return nil, err
+	}
+	if s.inst, err = daemon.Register(reg, opts.Version); err != nil {
+		return nil, err
+	}
+	s.handler = s.newHandler()
+	return s, nil
+}
+
+// newHandler mounts the HTTP interface: /metrics, the JSON API with
+// /healthz and /readyz, and the status page at /.
+func (s *service) newHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{
+		ErrorLog: zap.NewStdLog(s.log.Named("metrics")), Registry: s.opts.Registry,
+	}))
+	api := newAPI(apiDeps{
+		Monitor: s.mon, Store: s.opts.Store, Writer: s.writer, Dedup: s.dedup,
+		Scheduler: s.scheduler, Token: s.opts.Token, Now: s.opts.Clock.Now,
+		Ready: s.readyErr, Version: s.opts.Version, Ingest: s.inst.Ingest,
+	})
+	mux.Handle("/api/", api)
+	mux.Handle("/healthz", api)
+	mux.Handle("/readyz", api)
+	mux.Handle("/", newStatusPage(statusDeps{Monitor: s.mon, Store: s.opts.Store, Now: s.opts.Clock.Now, Version: s.opts.Version}))
+	return mux
+}
+
+// Handler is the service's HTTP interface.
+func (s *service) Handler() http.Handler { return s.handler }
+
+// Monitor is the service's monitor.
+func (s *service) Monitor() *monitor.Monitor { return s.mon }
+
+func (s *service) readyErr() error {
+	if !s.ready.Load() {
+		return errors.New("starting: restoring state and connecting accounts")
+	}
+	return nil
+}
+
+func (s *service) scheduler(name string) *probe.Scheduler {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.runners[name]; ok {
+		return r.sched
+	}
+	return nil
+}
+
+// Start restores state from the store, starts the writer, the monitor's
+// refresh loop, snapshots, retention and every configured account, and
+// returns. Shutdown stops them; so does ctx, except the writer.
+func (s *service) Start(ctx context.Context) error {
+	snaps, err := s.opts.Store.LoadSnapshots(ctx)
+	if err != nil {
+		return fmt.Errorf("load snapshots: %w", err)
+	}
+	byName := make(map[string]monitor.Snapshot, len(snaps))
+	for _, sn := range snaps {
+		byName[sn.Account] = sn
+	}
+	last := map[string]map[string]time.Time{}
+	for _, a := range s.cfg.Accounts {
+		acct, err := s.mon.Account(a.Name)
+		if err != nil {
+			return err
+		}
+		sn, ok := byName[a.Name]
+		if !ok {
+			continue
+		}
+		evs, err := s.opts.Store.Events(ctx, a.Name, sn.At.Add(-restoreWindow), store.MaxLimit)
+		if err != nil {
+			return fmt.Errorf("load events of %s: %w", a.Name, err)
+		}
+		last[a.Name] = lastProbes(sn, evs)
+		if len(evs) > restoreEvents {
+			evs = evs[len(evs)-restoreEvents:]
+		}
+		acct.Restore(sn, evs)
+	}
+	s.log.Info("State restored", zap.Int("snapshots", len(snaps)), zap.Int("accounts", len(s.cfg.Accounts)))
+
+	ctx, s.cancel = context.WithCancel(ctx)
+	s.mu.Lock()
+	s.ctx = ctx
+	s.mu.Unlock()
+	// The writer outlives ctx: Shutdown stops it (Writer.Close) after the
+	// runners and the HTTP API, so that nothing acknowledged or observed
+	// during shutdown is left unwritten.
+	s.goBackground(func() { _ = s.writer.Run(context.WithoutCancel(ctx)) })
+	s.goBackground(func() { _ = s.mon.Run(ctx) })
+	s.goBackground(func() { s.every(ctx, s.opts.SnapshotEvery, s.saveSnapshots) })
+	s.goBackground(func() { s.every(ctx, s.opts.PruneEvery, s.prune) })
+	s.prune(ctx)
+
+	s.mu.Lock()
+	for _, a := range s.cfg.Accounts {
+		s.startLocked(a, last[a.Name])
+	}
+	s.mu.Unlock()
+	s.ready.Store(true)
+	return nil
+}
+
+// lastProbes returns when each probe kind last ran, from a snapshot and the
+// events before it, so that probe floors hold across restarts.
+func lastProbes(sn monitor.Snapshot, evs []monitor.Event) map[string]time.Time {
+	out := map[string]time.Time{}
+	if sb := sn.SpamBot; sb != nil {
+		out[monitor.ProbeSpamBot] = sb.At
+	}
+	for _, e := range evs {
+		if e.Type == monitor.EventProbe && e.Probe != "" && e.Time.After(out[e.Probe]) {
+			out[e.Probe] = e.Time
+		}
+	}
+	return out
+}
+
+func (s *service) goBackground(fn func()) {
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		fn()
+	}()
+}
+
+// every calls fn each period of the monitor's clock until ctx ends.
+func (s *service) every(ctx context.Context, period time.Duration, fn func(context.Context)) {
+	t := s.opts.Clock.Ticker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+			fn(ctx)
+		}
+	}
+}
+
+func (s *service) saveSnapshots(ctx context.Context) {
+	accts := s.mon.Accounts()
+	snaps := make([]monitor.Snapshot, 0, len(accts))
+	for _, a := range accts {
+		snaps = append(snaps, a.Snapshot())
+	}
+	if err := s.opts.Store.SaveSnapshots(ctx, snaps); err != nil && ctx.Err() == nil {
+		s.log.Warn("Cannot save snapshots", zap.Error(err))
+	}
+}
+
+func (s *service) prune(ctx context.Context) {
+	s.mu.Lock()
+	keep := s.cfg.Store.Retention.D()
+	s.mu.Unlock()
+	if keep <= 0 {
+		keep = store.DefaultRetention
+	}
+	n, err := s.opts.Store.Prune(ctx, s.opts.Clock.Now().Add(-keep))
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.log.Warn("Cannot prune old events", zap.Error(err))
+	case n > 0:
+		s.log.Info("Pruned old events", zap.Int64("events", n), zap.Duration("retention", keep))
+	}
+}
+
+// startLocked starts an account's runner; s.mu is held.
+func (s *service) startLocked(a AccountConfig, last map[string]time.Time) {
+	r, err := s.newRunner(a, last)
+	if err != nil {
+		s.log.Error("Cannot start account", zap.String("account", a.Name), zap.Error(err))
+		return
+	}
+	s.runners[a.Name] = r
+	r.start(s.ctx)
+}
+
+// stopLocked stops an account's runner and waits for it; s.mu is held.
+func (s *service) stopLocked(name string) {
+	r, ok := s.runners[name]
+	if !ok {
+		return
+	}
+	r.stop()
+	delete(s.runners, name)
+}
+
+// Reload applies a new configuration: added accounts start, removed ones
+// stop (and their metrics go), changed ones restart; the others are not
+// touched. Keys that need a restart keep their old values and are listed
+// in the plan.
+func (s *service) Reload(next *Config) ReloadPlan {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	plan := s.cfg.PlanReload(next)
+	// Keep what needs a restart; take the rest.
+	kept := *next
+	kept.Telegram, kept.SessionsDir, kept.Store, kept.HTTP = s.cfg.Telegram, s.cfg.SessionsDir, s.cfg.Store, s.cfg.HTTP
+	s.cfg = &kept
+	for _, name := range plan.Removed {
+		s.stopLocked(name)
+		s.mon.Remove(name)
+		s.rec.Forget(name)
+		s.inst.Forget(name)
+	}
+	for _, name := range plan.Changed {
+		var last map[string]time.Time
+		if r, ok := s.runners[name]; ok {
+			last = r.lastProbes()
+		}
+		s.stopLocked(name)
+		a, _ := s.cfg.Account(name)
+		s.startLocked(a, last)
+	}
+	for _, name := range plan.Added {
+		a, _ := s.cfg.Account(name)
+		if _, err := s.mon.Account(name); err != nil {
+			s.log.Error("Cannot add account", zap.String("account", name), zap.Error(err))
+			continue
+		}
+		s.startLocked(a, nil)
+	}
+	return plan
+}
+
+// Shutdown stops every account, saves final snapshots and flushes the
+// writer: everything observed before it is stored. Stop the HTTP server
+// first, so that no signal is acknowledged after the writer closes (a late
+// one gets 503, not a lost 202).
+func (s *service) Shutdown(ctx context.Context) error {
+	s.ready.Store(false)
+	s.mu.Lock()
+	names := make([]string, 0, len(s.runners))
+	for n := range s.runners {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		s.stopLocked(n)
+	}
+	s.mu.Unlock()
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.saveSnapshots(ctx)
+	err := s.writer.Close(ctx)
+	s.bg.Wait()
+	return err
+}
