@@ -53,6 +53,10 @@ type demoOptions struct {
 	Quiet   bool
 	Token   string
 	Seed    uint64
+	// atEnd, when set (tests), runs when --for has passed, before the demo
+	// shuts down, with the HTTP address: the service is still up and
+	// virtual time stands still.
+	atEnd func(addr string)
 }
 
 // demo is "safetyd demo": the test server in-process with simulated
@@ -239,6 +243,9 @@ func runDemoClock(ctx context.Context, clk *vclock.Clock, o demoOptions, srv *te
 		out.tick(now)
 		if o.For > 0 && now.Sub(out.start) >= o.For {
 			out.done(now)
+			if o.atEnd != nil {
+				o.atEnd(out.addr)
+			}
 			cancel()
 			return
 		}
@@ -255,6 +262,7 @@ type demoOutput struct {
 	mu       sync.Mutex
 	mon      *monitor.Monitor
 	lastLine time.Time
+	addr     string
 }
 
 // summaryEvery is how much virtual time passes between summary lines.
@@ -278,6 +286,9 @@ func (d *demoOutput) clock(t time.Time) string {
 }
 
 func (d *demoOutput) banner(addr string, o demoOptions) {
+	d.mu.Lock()
+	d.addr = addr
+	d.mu.Unlock()
 	perDay := time.Duration(float64(24*time.Hour) / o.Speed).Round(time.Second)
 	d.printf("tgsafety demo: %d simulated accounts on the in-process test server; one simulated day every %s.\n", len(d.accts), perDay)
 	d.printf("status page http://%s/   API http://%s/api/v1/accounts   metrics http://%s/metrics\n", addr, addr, addr)

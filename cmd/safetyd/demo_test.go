@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/tgsafety/tgsafety/monitor"
+)
+
+// getJSON fetches url into v.
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET %s: %s %s", url, resp.Status, b)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+}
+
+// scrape returns the samples at url, keyed by metric name and the values
+// of the labels account and state (empty when absent).
+func scrape(t *testing.T, url string) map[[3]string]float64 {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	dec := expfmt.NewDecoder(resp.Body, expfmt.ResponseFormat(resp.Header))
+	var fams []*dto.MetricFamily
+	for {
+		var mf dto.MetricFamily
+		if err := dec.Decode(&mf); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		fams = append(fams, &mf)
+	}
+	vec, err := expfmt.ExtractSamples(&expfmt.DecodeOptions{Timestamp: model.Now()}, fams...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[[3]string]float64{}
+	for _, s := range vec {
+		m := s.Metric
+		out[[3]string{string(m[model.MetricNameLabel]), string(m["account"]), string(m["state"])}] = float64(s.Value)
+	}
+	return out
+}
+
+// The demo, in-process, through the daemon's own wiring: after a
+// simulated day and a bit, every account state of the demo set has been
+// reached (as recorded in the history the API serves), and the API and
+// /metrics agree on each account's state and risk.
+func TestDemoReachesEveryStateAndAPIAgreesWithMetrics(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the demo for a simulated day")
+	}
+	var (
+		checked bool
+		visited = map[string]map[monitor.State]bool{}
+	)
+	o := demoOptions{
+		Listen: "127.0.0.1:0", Accounts: 12, Speed: 20000, For: 25 * time.Hour, Traffic: true, Quiet: true, Seed: 1,
+		Store: filepath.Join(t.TempDir(), "history.db"),
+	}
+	o.atEnd = func(addr string) {
+		checked = true
+		base := "http://" + addr
+		var list struct {
+			Accounts []accountView `json:"accounts"`
+		}
+		getJSON(t, base+"/api/v1/accounts", &list)
+		if len(list.Accounts) != 12 {
+			t.Errorf("API lists %d accounts, want 12", len(list.Accounts))
+		}
+		samples := scrape(t, base+"/metrics")
+		for _, a := range list.Accounts {
+			if v, ok := samples[[3]string{"tgsafety_account_state", a.Name, a.State.String()}]; !ok || v != 1 {
+				t.Errorf("%s: API says %s, metrics have %v (present %v)", a.Name, a.State, v, ok)
+			}
+			if v, ok := samples[[3]string{"tgsafety_account_risk_score", a.Name, ""}]; !ok || v != a.Risk {
+				t.Errorf("%s: API risk %v, metrics %v (present %v)", a.Name, a.Risk, v, ok)
+			}
+			var evs struct {
+				Events []monitor.Event `json:"events"`
+			}
+			getJSON(t, base+"/api/v1/accounts/"+a.Name+"/events?since=2000-01-01T00:00:00Z&limit=1000", &evs)
+			visited[a.Name] = map[monitor.State]bool{}
+			for _, e := range evs.Events {
+				if e.Type == monitor.EventState {
+					visited[a.Name][e.State] = true
+				}
+			}
+		}
+		// The status page renders the whole fleet.
+		resp, err := http.Get(base + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(body), "demo-12-spammer") {
+			t.Errorf("status page: %s", resp.Status)
+		}
+	}
+	if err := runDemo(context.Background(), o, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !checked {
+		t.Fatal("the demo ended before --for")
+	}
+	all := map[monitor.State]bool{}
+	for _, v := range visited {
+		for st := range v {
+			all[st] = true
+		}
+	}
+	for _, st := range []monitor.State{monitor.OK, monitor.Watch, monitor.Throttled, monitor.Limited, monitor.Frozen, monitor.Banned, monitor.Dead} {
+		if !all[st] {
+			t.Errorf("no demo account reached %s; visited: %v", st, visited)
+		}
+	}
+	// The behaviours that promise an outcome deliver it.
+	for name, want := range map[string]monitor.State{
+		"demo-04-banned": monitor.Banned, "demo-06-frozen": monitor.Frozen, "demo-11-revoked": monitor.Dead,
+		"demo-02-cold-dms": monitor.Limited, "demo-03-resolver": monitor.Throttled,
+	} {
+		if !visited[name][want] {
+			t.Errorf("%s never %s: %v", name, want, visited[name])
+		}
+	}
+	for _, name := range []string{"demo-01-careful", "demo-05-idle", "demo-07-steady"} {
+		for st := range visited[name] {
+			if st != monitor.OK {
+				t.Errorf("%s (a careful account) reached %s", name, st)
+			}
+		}
+	}
+}

@@ -1,0 +1,335 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gotd/td/session"
+	"go.uber.org/zap"
+
+	"github.com/tgsafety/tgsafety/monitor"
+	"github.com/tgsafety/tgsafety/monitor/signal"
+	"github.com/tgsafety/tgsafety/monitor/store"
+	"github.com/tgsafety/tgsafety/testserver"
+)
+
+
+// daemonWorld is a test server with signed-in accounts and a daemon
+// configuration pointing at it, for running serve (the production
+// wiring) in-process.
+type daemonWorld struct {
+	srv *testserver.Server
+	cfg *Config
+}
+
+func newDaemonWorld(t *testing.T, names ...string) *daemonWorld {
+	t.Helper()
+	srv, err := testserver.New(testserver.Options{Users: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Start()
+	t.Cleanup(func() { _ = srv.Close() })
+	dir := t.TempDir()
+	cfg := DefaultConfig()
+	cfg.SessionsDir = filepath.Join(dir, "sessions")
+	cfg.Store.Path = filepath.Join(dir, "history.db")
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	cfg.Profile = srv.Profile()
+	for i, n := range names {
+		phone := fmt.Sprintf("99977%05d", i+1)
+		if _, err := srv.CreateAccount(testserver.AccountSpec{Phone: phone, Age: 365 * 24 * time.Hour}); err != nil {
+			t.Fatal(err)
+		}
+		data, err := srv.Session(phone)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := session.Loader{Storage: sessionFile{path: cfg.SessionPath(n)}}
+		if err := l.Save(context.Background(), data); err != nil {
+			t.Fatal(err)
+		}
+		cfg.Accounts = append(cfg.Accounts, AccountConfig{Name: n, Phone: NewSecret("+" + phone), DC: DCTest})
+	}
+	return &daemonWorld{srv: srv, cfg: cfg}
+}
+
+// start runs serve until the returned stop is called; stop waits for the
+// ordered shutdown and fails the test if serve failed.
+func (w *daemonWorld) start(t *testing.T) (base string, svc *service, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan struct{})
+	done := make(chan error, 1)
+	var addr string
+	go func() {
+		done <- serve(ctx, daemonSetup{
+			Config: w.cfg, Log: zap.NewNop(), Level: zap.NewAtomicLevel(), Token: testToken,
+			Connect: func(a AccountConfig) (connection, error) {
+				opts := w.srv.ClientOptions()
+				opts.SessionStorage = sessionFile{path: w.cfg.SessionPath(a.Name)}
+				return connection{APIID: 1, APIHash: "0123456789abcdef0123456789abcdef", Options: opts}, nil
+			},
+			Tune:      func(o *serviceOptions) { o.Clock = w.srv.Clock() },
+			Listening: func(a string) { addr = a },
+			Started: func(_ context.Context, s *service) {
+				svc = s
+				close(started)
+			},
+		})
+	}()
+	select {
+	case <-started:
+	case err := <-done:
+		cancel()
+		t.Fatalf("serve: %v", err)
+	}
+	return "http://" + addr, svc, func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}
+}
+
+func postSignals(base string, body any) (int, []byte, error) {
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/signals", bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, out, nil
+}
+
+// A restarted daemon restores each account's state, its end and the risk
+// from the store, and a reported signal is in the history exactly once.
+func TestRestartRestoresStateFromStore(t *testing.T) {
+	w := newDaemonWorld(t, "alpha", "bravo")
+	base, _, stop := w.start(t)
+	for _, s := range []map[string]any{
+		{"account": "alpha", "method": "messages.sendMessage", "code": 400, "message": "PEER_FLOOD"},
+		{"account": "bravo", "method": "contacts.resolveUsername", "code": 420, "message": "FLOOD_WAIT_3600"},
+	} {
+		if code, body, err := postSignals(base, s); err != nil || code != http.StatusAccepted {
+			t.Fatalf("POST %v: %d %s %v", s, code, body, err)
+		}
+	}
+	before := map[string]accountView{}
+	var list struct {
+		Accounts []accountView `json:"accounts"`
+	}
+	getJSON(t, base+"/api/v1/accounts", &list)
+	for _, a := range list.Accounts {
+		before[a.Name] = a
+	}
+	if before["alpha"].State != monitor.Limited || before["bravo"].State != monitor.Throttled {
+		t.Fatalf("before restart: alpha %s, bravo %s; want limited, throttled", before["alpha"].State, before["bravo"].State)
+	}
+	stop()
+
+	base, svc, stop := w.start(t)
+	defer stop()
+	getJSON(t, base+"/api/v1/accounts", &list)
+	for _, a := range list.Accounts {
+		b := before[a.Name]
+		if a.State != b.State || !a.Since.Equal(b.Since) || !a.Until.Equal(b.Until) || a.Risk != b.Risk {
+			t.Errorf("%s after restart: %s since %s until %s risk %v; before: %s since %s until %s risk %v",
+				a.Name, a.State, a.Since, a.Until, a.Risk, b.State, b.Since, b.Until, b.Risk)
+		}
+	}
+	// Still throttled after restart: the flood wait is honoured by the
+	// monitor's FloodWaitUntil, so the guard keeps refusing the method.
+	bravo, _ := svc.Monitor().Lookup("bravo")
+	if until := bravo.FloodWaitUntil("contacts.resolveUsername", w.srv.Clock().Now()); until.IsZero() {
+		t.Error("bravo's flood wait on contacts.resolveUsername was not restored")
+	}
+	var evs struct {
+		Events []monitor.Event `json:"events"`
+	}
+	getJSON(t, base+"/api/v1/accounts/alpha/events?since=2000-01-01T00:00:00Z", &evs)
+	n := 0
+	for _, e := range evs.Events {
+		if e.Type == monitor.EventSignal && e.Signal.Kind == signal.PeerFlood {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("alpha's history has %d PEER_FLOOD signals, want exactly 1: %+v", n, evs.Events)
+	}
+}
+
+// The durability promise, with a real process: signals posted under load
+// and acknowledged (202) survive SIGKILL. Unacknowledged ones may or may
+// not be there; none may be there twice.
+func TestSIGKILLUnderIngestLosesNoAcknowledgedSignal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and kills the daemon")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "safetyd")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	port := freePort(t)
+	dbPath := filepath.Join(dir, "history.db")
+	cmd := exec.Command(bin, "demo", "--listen", port, "--accounts", "2", "--traffic=false", "--quiet",
+		"--speed", "1", "--store", dbPath, "--token", testToken)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	defer func() {
+		if !killed {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	}()
+	base := "http://" + port
+	waitReady(t, base, &stderr)
+
+	// Workers post batches of 50; each signal carries a unique wait so
+	// that rows can be matched to acknowledgements.
+	const workers, batch, minAcked = 4, 50, 3000
+	var (
+		next  atomic.Int64
+		mu    sync.Mutex
+		acked = map[int64]bool{}
+		wg    sync.WaitGroup
+		stopC = make(chan struct{})
+	)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stopC:
+					return
+				default:
+				}
+				ids := make([]int64, batch)
+				sigs := make([]map[string]any, batch)
+				for i := range sigs {
+					ids[i] = next.Add(1)
+					sigs[i] = map[string]any{"account": "demo-01-careful", "method": "messages.sendMessage", "code": 420, "message": fmt.Sprintf("FLOOD_WAIT_%d", ids[i])}
+				}
+				code, _, err := postSignals(base, map[string]any{"signals": sigs})
+				if err != nil {
+					return // the daemon is gone
+				}
+				if code == http.StatusAccepted {
+					mu.Lock()
+					for _, id := range ids {
+						acked[id] = true
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= minAcked {
+			break
+		}
+		if cmd.ProcessState != nil {
+			t.Fatalf("daemon exited early: %s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond) // polling a real process's progress, not synchronising goroutines
+	}
+	// Kill while the workers are still posting.
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	killed = true
+	_ = cmd.Wait()
+	close(stopC)
+	wg.Wait()
+
+	st, err := store.OpenSQLite(dbPath, store.Options{})
+	if err != nil {
+		t.Fatalf("reopen after SIGKILL: %v", err)
+	}
+	defer st.Close()
+	evs, err := st.Events(context.Background(), "demo-01-careful", time.Time{}, store.MaxLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := map[int64]int{}
+	for _, e := range evs {
+		if e.Type == monitor.EventSignal {
+			stored[int64(e.Signal.Wait/time.Second)]++
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	lost := 0
+	for id := range acked {
+		if stored[id] != 1 {
+			lost++
+		}
+	}
+	dups := 0
+	for _, n := range stored {
+		if n > 1 {
+			dups++
+		}
+	}
+	t.Logf("acknowledged %d, stored %d signal rows, sent %d", len(acked), len(stored), next.Load())
+	if lost > 0 || dups > 0 {
+		t.Fatalf("%d acknowledged signals missing, %d stored more than once", lost, dups)
+	}
+	if len(evs) == store.MaxLimit {
+		t.Fatalf("read %d events: the store limit cut the check short; lower minAcked", len(evs))
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	_ = ln.Close()
+	return addr
+}
+
+// waitReady polls a real process's /readyz until it answers 200.
+func waitReady(t *testing.T, base string, stderr *bytes.Buffer) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond) // polling a real process
+	}
+	t.Fatalf("daemon not ready within 60 s: %s", stderr.String())
+}
+
