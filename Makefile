@@ -52,6 +52,8 @@ lint:
 dashboards:
 	$(GO) run ./dashboards/gen dashboards/generated
 
-## demo: show the monitor at work on virtual time (replaced by `safetyd demo` once the daemon exists).
+## demo: the daemon monitoring 12 simulated accounts on the in-process test server; a simulated day in ~3 minutes.
+## Flags go in DEMOFLAGS, e.g. make demo DEMOFLAGS="--accounts 24 --speed 1000".
+DEMOFLAGS ?=
 demo:
-	$(GO) test -count=1 -run '^Example$$' -v ./monitor/
+	$(GO) run ./cmd/safetyd demo $(DEMOFLAGS)

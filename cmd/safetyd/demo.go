@@ -172,6 +172,15 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx) // --for ends the demo through cancel
 	defer cancel()
+	traffic := newTrafficSwitch()
+	atEnd := func() {
+		if o.atEnd != nil {
+			// Quiesce: no application call in flight, virtual time
+			// standing, so that every reading agrees with every other.
+			traffic.stop()
+			o.atEnd(out.addr)
+		}
+	}
 
 	return serve(ctx, daemonSetup{
 		Config: cfg, Log: log, Level: level, Token: o.Token,
@@ -184,10 +193,10 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 			so.Clock = clk
 			so.SnapshotEvery = 10 * time.Minute
 			if o.Traffic {
-				so.Drive = func(ctx context.Context, name string, api *tg.Client) error {
+				so.Drive = traffic.drive(func(ctx context.Context, name string, api *tg.Client) error {
 					a := accts[name]
 					return a.b.Run(ctx, &driveEnv{api: api, clock: clk, srv: srv, phone: a.phone, next: &a.next})
-				}
+				})
 			}
 		},
 		Listening: func(addr string) { out.banner(addr, o) },
@@ -196,7 +205,7 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				runDemoClock(ctx, clk, o, srv, accts, out, cancel)
+				runDemoClock(ctx, clk, o, srv, accts, out, atEnd, cancel)
 			}()
 		},
 	})
@@ -205,7 +214,7 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 // runDemoClock moves virtual time --speed times faster than real time,
 // applies the behaviours' server-side events when they are due, and ends
 // the demo after --for.
-func runDemoClock(ctx context.Context, clk *vclock.Clock, o demoOptions, srv *testserver.Server, accts map[string]*demoAccount, out *demoOutput, cancel func()) {
+func runDemoClock(ctx context.Context, clk *vclock.Clock, o demoOptions, srv *testserver.Server, accts map[string]*demoAccount, out *demoOutput, atEnd, cancel func()) {
 	type due struct {
 		at   time.Time
 		acct *demoAccount
@@ -243,9 +252,7 @@ func runDemoClock(ctx context.Context, clk *vclock.Clock, o demoOptions, srv *te
 		out.tick(now)
 		if o.For > 0 && now.Sub(out.start) >= o.For {
 			out.done(now)
-			if o.atEnd != nil {
-				o.atEnd(out.addr)
-			}
+			atEnd()
 			cancel()
 			return
 		}
@@ -371,4 +378,56 @@ func stateCounts(mon *monitor.Monitor) string {
 		}
 	}
 	return strings.Join(parts, " · ")
+}
+
+// trafficSwitch stops the simulated applications for good and waits until
+// none is inside a call: the daemon keeps running, with probes only.
+type trafficSwitch struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	stopped bool
+	running sync.WaitGroup
+}
+
+func newTrafficSwitch() *trafficSwitch {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &trafficSwitch{ctx: ctx, cancel: cancel}
+}
+
+// drive wraps a Drive function so that stop ends it.
+func (t *trafficSwitch) drive(fn func(ctx context.Context, name string, api *tg.Client) error) func(ctx context.Context, name string, api *tg.Client) error {
+	return func(ctx context.Context, name string, api *tg.Client) error {
+		t.mu.Lock()
+		if t.stopped {
+			t.mu.Unlock()
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		t.running.Add(1)
+		t.mu.Unlock()
+		dctx, cancel := context.WithCancel(ctx)
+		unhook := context.AfterFunc(t.ctx, cancel)
+		err := fn(dctx, name, api)
+		unhook()
+		cancel()
+		t.running.Done()
+		if t.ctx.Err() != nil && ctx.Err() == nil {
+			// Stopped by the switch, not by the client: a Drive that
+			// returned would restart the client.
+			<-ctx.Done()
+			return ctx.Err()
+		}
+		return err
+	}
+}
+
+// stop ends every running application and waits for them.
+func (t *trafficSwitch) stop() {
+	t.mu.Lock()
+	t.stopped = true
+	t.mu.Unlock()
+	t.cancel()
+	t.running.Wait()
 }
