@@ -25,7 +25,6 @@ import (
 	"github.com/tgsafety/tgsafety/testserver"
 )
 
-
 // daemonWorld is a test server with signed-in accounts and a daemon
 // configuration pointing at it, for running serve (the production
 // wiring) in-process.
@@ -332,4 +331,3 @@ func waitReady(t *testing.T, base string, stderr *bytes.Buffer) {
 	}
 	t.Fatalf("daemon not ready within 60 s: %s", stderr.String())
 }
-
