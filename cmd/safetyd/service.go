@@ -223,18 +223,23 @@ func (s *service) Start(ctx context.Context) error {
 			return err
 		}
 		sn, ok := byName[a.Name]
+		since := sn.At.Add(-restoreWindow)
 		if !ok {
-			continue
+			since = s.opts.Clock.Now().Add(-restoreWindow)
 		}
-		evs, err := s.opts.Store.Events(ctx, a.Name, sn.At.Add(-restoreWindow), store.MaxLimit)
+		evs, err := s.opts.Store.Events(ctx, a.Name, since, store.MaxLimit)
 		if err != nil {
 			return fmt.Errorf("load events of %s: %w", a.Name, err)
 		}
 		last[a.Name] = lastProbes(sn, evs)
-		if len(evs) > restoreEvents {
-			evs = evs[len(evs)-restoreEvents:]
+		ring := evs
+		if len(ring) > restoreEvents {
+			ring = ring[len(ring)-restoreEvents:]
 		}
-		acct.Restore(sn, evs)
+		if ok {
+			acct.Restore(sn, ring)
+		}
+		s.replaySignals(acct, sn.At, evs)
 	}
 	s.log.Info("State restored", zap.Int("snapshots", len(snaps)), zap.Int("accounts", len(s.cfg.Accounts)))
 
@@ -258,6 +263,27 @@ func (s *service) Start(ctx context.Context) error {
 	s.mu.Unlock()
 	s.ready.Store(true)
 	return nil
+}
+
+// replaySignals applies the stored signals after the snapshot (at) to the
+// account: after a crash, the last snapshot can be up to SnapshotEvery
+// older than the last acknowledged signal, and an acknowledged PEER_FLOOD
+// must not be forgotten by the restored state. The signal events are not
+// stored again; state changes they cause are (they may repeat ones stored
+// before the crash).
+func (s *service) replaySignals(acct *monitor.Account, at time.Time, evs []monitor.Event) {
+	n := 0
+	for _, e := range evs {
+		if e.Type != monitor.EventSignal || !e.Time.After(at) {
+			continue
+		}
+		s.dedup.expect(e.Account, e.Time, e.Method, e.Signal)
+		acct.ObserveSignal(e.Time, e.Method, e.Signal)
+		n++
+	}
+	if n > 0 {
+		s.log.Info("Replayed signals stored after the last snapshot", zap.String("account", acct.Name()), zap.Int("signals", n))
+	}
 }
 
 // lastProbes returns when each probe kind last ran, from a snapshot and the

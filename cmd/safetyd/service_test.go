@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gotd/td/session"
+	"github.com/gotd/td/tgerr"
 	"go.uber.org/zap"
 
 	"github.com/tgsafety/tgsafety/monitor"
@@ -245,6 +246,7 @@ func TestSIGKILLUnderIngestLosesNoAcknowledgedSignal(t *testing.T) {
 			}
 		}()
 	}
+	loadStart := time.Now()
 	for {
 		mu.Lock()
 		n := len(acked)
@@ -257,6 +259,7 @@ func TestSIGKILLUnderIngestLosesNoAcknowledgedSignal(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond) // polling a real process's progress, not synchronising goroutines
 	}
+	loadTime := time.Since(loadStart)
 	// Kill while the workers are still posting.
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -295,7 +298,8 @@ func TestSIGKILLUnderIngestLosesNoAcknowledgedSignal(t *testing.T) {
 			dups++
 		}
 	}
-	t.Logf("acknowledged %d, stored %d signal rows, sent %d", len(acked), len(stored), next.Load())
+	t.Logf("acknowledged %d in %s (%.0f signals/s over HTTP, batches of %d, %d workers), stored %d signal rows, sent %d",
+		len(acked), loadTime.Round(time.Millisecond), float64(len(acked))/loadTime.Seconds(), batch, workers, len(stored), next.Load())
 	if lost > 0 || dups > 0 {
 		t.Fatalf("%d acknowledged signals missing, %d stored more than once", lost, dups)
 	}
@@ -331,3 +335,50 @@ func waitReady(t *testing.T, base string, stderr *bytes.Buffer) {
 	}
 	t.Fatalf("daemon not ready within 60 s: %s", stderr.String())
 }
+
+// After a crash, the store can hold acknowledged signals newer than the
+// last snapshot (snapshots are saved every minute). Start-up applies them,
+// so that the restored state does not forget an acknowledged PEER_FLOOD,
+// and does not store the signal a second time.
+func TestStartReplaysSignalsNewerThanTheSnapshot(t *testing.T) {
+	w := newDaemonWorld(t, "alpha")
+	st, err := store.OpenSQLite(w.cfg.Store.Path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := w.srv.Clock().Now()
+	peerFlood := signal.Classify(tgerrPeerFlood())
+	ev := monitor.Event{Time: now.Add(-time.Minute), Account: "alpha", Type: monitor.EventSignal, Method: "messages.sendMessage", Signal: peerFlood}
+	if err := st.SaveSnapshots(context.Background(), []monitor.Snapshot{{Account: "alpha", State: monitor.OK, Since: now.Add(-time.Hour), At: now.Add(-2 * time.Minute)}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Append(context.Background(), []monitor.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	base, _, stop := w.start(t)
+	defer stop()
+	var a accountView
+	getJSON(t, base+"/api/v1/accounts/alpha", &a)
+	if a.State != monitor.Limited {
+		t.Fatalf("alpha is %s after start-up, want limited from the stored PEER_FLOOD", a.State)
+	}
+	var evs struct {
+		Events []monitor.Event `json:"events"`
+	}
+	getJSON(t, base+"/api/v1/accounts/alpha/events?since=2000-01-01T00:00:00Z", &evs)
+	n := 0
+	for _, e := range evs.Events {
+		if e.Type == monitor.EventSignal {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d signal events in the history, want the one stored before the crash", n)
+	}
+}
+
+func tgerrPeerFlood() error { return tgerr.New(400, "PEER_FLOOD") }
