@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,9 +16,9 @@ import (
 
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/guard"
-	"github.com/tgsafety/tgsafety/monitor/limits"
 	"github.com/tgsafety/tgsafety/monitor/signal"
 	"github.com/tgsafety/tgsafety/monitor/spambot"
+	"github.com/tgsafety/tgsafety/monitor/yamlnode"
 )
 
 // Bounds that keep a scenario a test rather than a workload: a file that
@@ -137,7 +138,7 @@ func Find(paths ...string) ([]string, error) {
 // fields are errors. The error is a ParseErrors listing every problem with
 // its line and field. Parse never panics, whatever the input.
 func Parse(data []byte, file string) (s *Scenario, err error) {
-	d := &decoder{file: file}
+	d := newDecoder(file)
 	defer func() {
 		if r := recover(); r != nil {
 			// A defect in the parser must not take a test run down with it.
@@ -155,233 +156,145 @@ func Parse(data []byte, file string) (s *Scenario, err error) {
 		return nil, ParseErrors{{File: file, Line: 1, Msg: "empty scenario (a scenario has name, accounts, steps and expect)"}}
 	}
 	s = d.scenario(doc.Content[0])
-	if len(d.errs) == 0 {
+	if len(d.Problems) == 0 {
 		d.validate(s)
 	}
-	if len(d.errs) > 0 {
-		return nil, d.errs
+	if errs := d.errs(); errs != nil {
+		return nil, errs
 	}
 	return s, nil
 }
 
-var lineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
 func (d *decoder) syntaxError(err error) *FieldError {
-	msg := err.Error()
-	if m := lineRE.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return &FieldError{File: d.file, Line: line, Msg: "YAML syntax: " + m[2]}
-	}
-	return &FieldError{File: d.file, Msg: "YAML syntax: " + strings.TrimPrefix(msg, "yaml: ")}
+	p := yamlnode.Syntax(err)
+	return &FieldError{File: d.file, Line: p.Line, Msg: p.Msg}
 }
 
-// decoder walks the YAML node tree, collecting errors with their lines.
+// decoder fills a Scenario from the YAML node tree with yamlnode, which
+// collects the errors with their lines.
 type decoder struct {
 	file string
-	errs ParseErrors
+	yamlnode.Decoder
 }
 
-func (d *decoder) errorf(n *yaml.Node, field, format string, args ...any) {
-	if len(d.errs) >= maxErrors {
-		return
-	}
-	e := &FieldError{File: d.file, Field: field, Msg: fmt.Sprintf(format, args...)}
-	if n != nil {
-		e.Line, e.Column = n.Line, n.Column
-	}
-	d.errs = append(d.errs, e)
+func newDecoder(file string) *decoder {
+	return &decoder{file: file, Decoder: yamlnode.Decoder{Max: maxErrors, ShowValues: true, Words: words}}
 }
 
-// field is one key of a mapping with its value node.
-type field struct {
-	key  *yaml.Node
-	val  *yaml.Node
-	path string
+// words keeps the wording scenario authors know ("must be ...").
+var words = yamlnode.Wording{
+	NotMapping: func(got string) string { return "must be a mapping (key: value lines), got " + got },
+	KeyNotName: func(string) string { return "keys must be plain words" },
+	Twice:      func(first int) string { return fmt.Sprintf("given twice (first on line %d)", first) },
+	Unknown: func(key, suggestion string, known []string) string {
+		msg := "unknown field (known here: " + strings.Join(known, ", ") + ")"
+		if key == "<<" {
+			msg = "YAML merge keys (<<) are not supported; write the fields out"
+		} else if suggestion != "" {
+			msg += "; did you mean " + suggestion + "?"
+		}
+		return msg
+	},
+	NotScalar:   func(_, got string) string { return "must be a single value, got " + got },
+	NotList:     func(got string) string { return "must be a list, got " + got },
+	NotInteger:  func(v string) string { return "must be a whole number, got " + v },
+	NotBool:     func(v string) string { return "must be true or false, got " + v },
+	NotDuration: func(_ string, err error) string { return err.Error() },
 }
 
-// mapping returns a mapping's fields by key, reporting unknown and
-// repeated keys. It returns nil when n is not a mapping.
-func (d *decoder) mapping(n *yaml.Node, path string, known ...string) map[string]field {
-	if !d.plain(n, path) {
+// errs returns the problems found as ParseErrors naming the file.
+func (d *decoder) errs() ParseErrors {
+	if len(d.Problems) == 0 {
 		return nil
 	}
-	if n.Kind != yaml.MappingNode {
-		d.errorf(n, path, "must be a mapping (key: value lines), got %s", kindName(n))
-		return nil
-	}
-	out := make(map[string]field, len(n.Content)/2)
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, v := n.Content[i], n.Content[i+1]
-		if k.Kind != yaml.ScalarNode {
-			d.errorf(k, path, "keys must be plain words")
-			continue
-		}
-		p := join(path, k.Value)
-		if _, dup := out[k.Value]; dup {
-			d.errorf(k, p, "given twice")
-			continue
-		}
-		if !contains(known, k.Value) {
-			d.errorf(k, p, "unknown field (known here: %s)", strings.Join(known, ", "))
-			continue
-		}
-		out[k.Value] = field{key: k, val: v, path: p}
+	out := make(ParseErrors, len(d.Problems))
+	for i, p := range d.Problems {
+		out[i] = &FieldError{File: d.file, Line: p.Line, Column: p.Column, Field: p.Path, Msg: p.Msg}
 	}
 	return out
 }
 
-// plain rejects aliases and merge keys: they make line numbers point at
-// the wrong place and can expand without bound.
-func (d *decoder) plain(n *yaml.Node, path string) bool {
-	if n.Kind == yaml.AliasNode || n.Anchor != "" {
-		d.errorf(n, path, "YAML anchors and aliases (&name, *name) are not supported; write the value out")
-		return false
-	}
-	return true
-}
+// contains is slices.Contains, short for the parser and the step runner.
+func contains(list []string, s string) bool { return slices.Contains(list, s) }
 
-func kindName(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.ScalarNode:
-		return fmt.Sprintf("%q", n.Value)
-	default:
-		return "something else"
-	}
-}
-
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func (d *decoder) scalar(f field) (string, bool) {
-	if !d.plain(f.val, f.path) {
-		return "", false
-	}
-	if f.val.Kind != yaml.ScalarNode {
-		d.errorf(f.val, f.path, "must be a single value, got %s", kindName(f.val))
-		return "", false
-	}
-	return f.val.Value, true
-}
-
-func (d *decoder) str(f field) string {
-	v, _ := d.scalar(f)
+func (d *decoder) str(f yamlnode.Field) string {
+	v, _ := d.String(f)
 	return v
 }
 
-func (d *decoder) integer(f field, lo, hi int) int {
-	v, ok := d.scalar(f)
+func (d *decoder) integer(f yamlnode.Field, lo, hi int) int {
+	n, ok := d.Int(f)
 	if !ok {
 		return 0
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		d.errorf(f.val, f.path, "must be a whole number, got %q", v)
-		return 0
-	}
 	if n < lo || n > hi {
-		d.errorf(f.val, f.path, "must be within %d-%d, got %d", lo, hi, n)
+		d.Errorf(f.Value, f.Path, "must be within %d-%d, got %d", lo, hi, n)
 		return 0
 	}
 	return n
 }
 
-func (d *decoder) boolean(f field) bool {
-	v, ok := d.scalar(f)
-	if !ok {
-		return false
-	}
-	switch v {
-	case "true":
-		return true
-	case "false":
-		return false
-	}
-	d.errorf(f.val, f.path, "must be true or false, got %q", v)
-	return false
+func (d *decoder) boolean(f yamlnode.Field) bool {
+	v, _ := d.Bool(f)
+	return v
 }
 
-func (d *decoder) float(f field, lo, hi float64) float64 {
-	v, ok := d.scalar(f)
+func (d *decoder) float(f yamlnode.Field, lo, hi float64) float64 {
+	v, ok := d.Scalar(f, "a number")
 	if !ok {
 		return 0
 	}
 	x, err := strconv.ParseFloat(v, 64)
 	if err != nil || !(x >= lo && x <= hi) {
-		d.errorf(f.val, f.path, "must be a number within %v-%v, got %q", lo, hi, v)
+		d.Errorf(f.Value, f.Path, "must be a number within %v-%v, got %q", lo, hi, v)
 		return 0
 	}
 	return x
 }
 
 // duration reads "90s", "15m", "6h", "3d" or "1d12h".
-func (d *decoder) duration(f field, allowZero bool) time.Duration {
-	v, ok := d.scalar(f)
+func (d *decoder) duration(f yamlnode.Field, allowZero bool) time.Duration {
+	x, ok := d.Duration(f)
 	if !ok {
 		return 0
 	}
-	x, err := limits.ParseDuration(v)
+	v := f.Value.Value
 	switch {
-	case err != nil:
-		d.errorf(f.val, f.path, "%v", err)
 	case x < 0 || (x == 0 && !allowZero):
-		d.errorf(f.val, f.path, "must be positive, got %q", v)
-	case x.D() > maxDuration && !strings.HasSuffix(f.path, ".age"):
-		d.errorf(f.val, f.path, "must be at most 365d, got %q", v)
+		d.Errorf(f.Value, f.Path, "must be positive, got %q", v)
+	case x.D() > maxDuration && !strings.HasSuffix(f.Path, ".age"):
+		d.Errorf(f.Value, f.Path, "must be at most 365d, got %q", v)
 	case x.D() > 20*maxDuration:
-		d.errorf(f.val, f.path, "must be at most 20 years (7300d), got %q", v)
+		d.Errorf(f.Value, f.Path, "must be at most 20 years (7300d), got %q", v)
 	default:
 		return x.D()
 	}
 	return 0
 }
 
-func (d *decoder) list(f field) []*yaml.Node {
-	if !d.plain(f.val, f.path) {
-		return nil
-	}
-	if f.val.Kind != yaml.SequenceNode {
-		d.errorf(f.val, f.path, "must be a list, got %s", kindName(f.val))
-		return nil
-	}
-	return f.val.Content
+func (d *decoder) list(f yamlnode.Field) []yamlnode.Field {
+	items, _ := d.List(f)
+	return items
 }
 
-func (d *decoder) strings(f field) []string {
-	var out []string
-	for i, n := range d.list(f) {
-		v, ok := d.scalar(field{val: n, path: fmt.Sprintf("%s[%d]", f.path, i)})
-		if ok {
-			out = append(out, v)
-		}
+// strings reads a list of strings, index for index, or nil when any item
+// was reported.
+func (d *decoder) strings(f yamlnode.Field) []string {
+	v, ok := d.Strings(f)
+	if !ok {
+		return nil
 	}
-	return out
+	return v
 }
 
-func (d *decoder) state(f field) *monitor.State {
-	v, ok := d.scalar(f)
+func (d *decoder) state(f yamlnode.Field) *monitor.State {
+	v, ok := d.Scalar(f, "a state")
 	if !ok {
 		return nil
 	}
 	st, ok := monitor.ParseState(v)
 	if !ok {
-		d.errorf(f.val, f.path, "unknown state %q (%s)", v, stateNames())
+		d.Errorf(f.Value, f.Path, "unknown state %q (%s)", v, stateNames())
 		return nil
 	}
 	return &st
@@ -395,46 +308,36 @@ func stateNames() string {
 	return strings.Join(names, ", ")
 }
 
-func (d *decoder) rng(f field, dur, integer bool) *Range {
-	v, ok := d.scalar(f)
+func (d *decoder) rng(f yamlnode.Field, dur, integer bool) *Range {
+	v, ok := d.Scalar(f, "a range")
 	if !ok {
 		return nil
 	}
 	r, err := parseRange(v, dur, integer)
 	if err != nil {
-		d.errorf(f.val, f.path, "%v", err)
+		d.Errorf(f.Value, f.Path, "%v", err)
 		return nil
 	}
 	return &r
 }
 
 // rangeMap reads {key: range}; check validates each key.
-func (d *decoder) rangeMap(f field, dur bool, check func(key string) error) map[string]Range {
-	if !d.plain(f.val, f.path) {
+func (d *decoder) rangeMap(f yamlnode.Field, dur bool, check func(key string) error) map[string]Range {
+	if n, ok := d.Resolve(f.Value, f.Path); !ok {
+		return nil
+	} else if n.Kind != yaml.MappingNode {
+		d.Errorf(n, f.Path, "must be a mapping of name: range, got %s", d.Kind(n))
 		return nil
 	}
-	if f.val.Kind != yaml.MappingNode {
-		d.errorf(f.val, f.path, "must be a mapping of name: range, got %s", kindName(f.val))
-		return nil
-	}
+	entries, _ := d.Entries(f.Value, f.Path)
 	out := map[string]Range{}
-	for i := 0; i+1 < len(f.val.Content); i += 2 {
-		k, v := f.val.Content[i], f.val.Content[i+1]
-		p := join(f.path, k.Value)
-		if k.Kind != yaml.ScalarNode {
-			d.errorf(k, f.path, "keys must be plain words")
+	for _, e := range entries {
+		if err := check(e.Key.Value); err != nil {
+			d.Errorf(e.Key, e.Path, "%v", err)
 			continue
 		}
-		if _, dup := out[k.Value]; dup {
-			d.errorf(k, p, "given twice")
-			continue
-		}
-		if err := check(k.Value); err != nil {
-			d.errorf(k, p, "%v", err)
-			continue
-		}
-		if r := d.rng(field{key: k, val: v, path: p}, dur, !dur); r != nil {
-			out[k.Value] = *r
+		if r := d.rng(e, dur, !dur); r != nil {
+			out[e.Key.Value] = *r
 		}
 	}
 	return out
@@ -444,17 +347,17 @@ var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,79}$`)
 
 func (d *decoder) scenario(n *yaml.Node) *Scenario {
 	s := &Scenario{File: d.file, Seed: 1, Users: 300, Profile: "default"}
-	m := d.mapping(n, "", "name", "description", "labels", "seed", "users", "profile", "accounts", "steps", "expect")
+	m := d.Mapping(n, "", "name", "description", "labels", "seed", "users", "profile", "accounts", "steps", "expect")
 	if m == nil {
 		return s
 	}
 	if f, ok := m["name"]; ok {
 		s.Name = d.str(f)
 		if s.Name != "" && !nameRE.MatchString(s.Name) {
-			d.errorf(f.val, f.path, "must be lower-case letters, digits and dashes (it names the spec and the JUnit test case), got %q", s.Name)
+			d.Errorf(f.Value, f.Path, "must be lower-case letters, digits and dashes (it names the spec and the JUnit test case), got %q", s.Name)
 		}
 	} else {
-		d.errorf(n, "name", "missing")
+		d.Errorf(n, "name", "missing")
 	}
 	if f, ok := m["description"]; ok {
 		s.Description = strings.TrimSpace(d.str(f))
@@ -467,7 +370,7 @@ func (d *decoder) scenario(n *yaml.Node) *Scenario {
 					s.Labels = append(s.Labels, l)
 				}
 			default:
-				d.errorf(f.val.Content[i], fmt.Sprintf("labels[%d]", i), "unknown label %q (sim, staging, slow)", l)
+				d.Errorf(f.Value.Content[i], fmt.Sprintf("labels[%d]", i), "unknown label %q (sim, staging, slow)", l)
 			}
 		}
 	}
@@ -484,29 +387,29 @@ func (d *decoder) scenario(n *yaml.Node) *Scenario {
 		s.Profile = d.str(f)
 	}
 	if f, ok := m["accounts"]; ok {
-		for i, an := range d.list(f) {
-			s.Accounts = append(s.Accounts, d.account(an, fmt.Sprintf("accounts[%d]", i)))
+		for _, an := range d.list(f) {
+			s.Accounts = append(s.Accounts, d.account(an.Value, an.Path))
 		}
 	} else {
-		d.errorf(n, "accounts", "missing (at least one account)")
+		d.Errorf(n, "accounts", "missing (at least one account)")
 	}
 	if f, ok := m["steps"]; ok {
-		for i, sn := range d.list(f) {
-			if st := d.step(sn, fmt.Sprintf("steps[%d]", i)); st != nil {
+		for _, sn := range d.list(f) {
+			if st := d.step(sn.Value, sn.Path); st != nil {
 				s.Steps = append(s.Steps, st)
 			}
 		}
 	} else {
-		d.errorf(n, "steps", "missing (at least one step)")
+		d.Errorf(n, "steps", "missing (at least one step)")
 	}
 	if f, ok := m["expect"]; ok {
-		for i, en := range d.list(f) {
-			if e := d.expectation(en, fmt.Sprintf("expect[%d]", i), false); e != nil {
+		for _, en := range d.list(f) {
+			if e := d.expectation(en.Value, en.Path, false); e != nil {
 				s.Expect = append(s.Expect, e)
 			}
 		}
 	} else {
-		d.errorf(n, "expect", "missing (a scenario without expectations tests nothing)")
+		d.Errorf(n, "expect", "missing (a scenario without expectations tests nothing)")
 	}
 	return s
 }
@@ -514,17 +417,17 @@ func (d *decoder) scenario(n *yaml.Node) *Scenario {
 func (d *decoder) account(n *yaml.Node, path string) *Account {
 	a := &Account{Line: n.Line, Age: 730 * 24 * time.Hour, Lang: "en", Client: ClientNaive,
 		FloodWait: FloodWaitSpec{MaxWait: time.Minute, MaxRetries: 5}}
-	m := d.mapping(n, path, "name", "age", "lang", "premium", "contacts", "client", "floodwait", "guard", "probes")
+	m := d.Mapping(n, path, "name", "age", "lang", "premium", "contacts", "client", "floodwait", "guard", "probes")
 	if m == nil {
 		return a
 	}
 	if f, ok := m["name"]; ok {
 		a.Name = d.str(f)
 		if err := monitor.ValidateName(a.Name); a.Name != "" && err != nil {
-			d.errorf(f.val, f.path, "%v", err)
+			d.Errorf(f.Value, f.Path, "%v", err)
 		}
 	} else {
-		d.errorf(n, join(path, "name"), "missing")
+		d.Errorf(n, yamlnode.Join(path, "name"), "missing")
 	}
 	if f, ok := m["age"]; ok {
 		a.Age = d.duration(f, true)
@@ -532,7 +435,7 @@ func (d *decoder) account(n *yaml.Node, path string) *Account {
 	if f, ok := m["lang"]; ok {
 		a.Lang = d.str(f)
 		if a.Lang != "en" && a.Lang != "ru" {
-			d.errorf(f.val, f.path, "must be en or ru (the languages the simulated SpamBot speaks), got %q", a.Lang)
+			d.Errorf(f.Value, f.Path, "must be en or ru (the languages the simulated SpamBot speaks), got %q", a.Lang)
 		}
 	}
 	if f, ok := m["premium"]; ok {
@@ -546,11 +449,11 @@ func (d *decoder) account(n *yaml.Node, path string) *Account {
 		case ClientNaive, ClientFloodWait:
 			a.Client = v
 		default:
-			d.errorf(f.val, f.path, "must be naive or floodwait, got %q", v)
+			d.Errorf(f.Value, f.Path, "must be naive or floodwait, got %q", v)
 		}
 	}
 	if f, ok := m["floodwait"]; ok {
-		fm := d.mapping(f.val, f.path, "max_wait", "max_retries")
+		fm := d.Mapping(f.Value, f.Path, "max_wait", "max_retries")
 		if g, ok := fm["max_wait"]; ok {
 			a.FloodWait.MaxWait = d.duration(g, false)
 		}
@@ -560,12 +463,12 @@ func (d *decoder) account(n *yaml.Node, path string) *Account {
 	}
 	if f, ok := m["guard"]; ok {
 		a.Guard = &GuardSpec{Mode: guard.Enforce, Margin: guard.DefaultMargin}
-		gm := d.mapping(f.val, f.path, "mode", "margin", "max_wait")
+		gm := d.Mapping(f.Value, f.Path, "mode", "margin", "max_wait")
 		if g, ok := gm["mode"]; ok {
 			v := d.str(g)
 			mode, err := guard.ParseMode(v)
 			if err != nil {
-				d.errorf(g.val, g.path, "must be enforce or observe, got %q", v)
+				d.Errorf(g.Value, g.Path, "must be enforce or observe, got %q", v)
 			}
 			a.Guard.Mode = mode
 		}
@@ -578,18 +481,18 @@ func (d *decoder) account(n *yaml.Node, path string) *Account {
 	}
 	if f, ok := m["probes"]; ok {
 		a.Probes = &ProbesSpec{Schedules: map[string]ProbeSchedule{}}
-		pm := d.mapping(f.val, f.path, monitor.ProbeSpamBot, monitor.ProbeFreeze, monitor.ProbeSessions, "watch")
+		pm := d.Mapping(f.Value, f.Path, monitor.ProbeSpamBot, monitor.ProbeFreeze, monitor.ProbeSessions, "watch")
 		for _, kind := range []string{monitor.ProbeSpamBot, monitor.ProbeFreeze, monitor.ProbeSessions} {
 			g, ok := pm[kind]
 			if !ok {
 				continue
 			}
 			var ps ProbeSchedule
-			sm := d.mapping(g.val, g.path, "interval", "jitter", "floor")
+			sm := d.Mapping(g.Value, g.Path, "interval", "jitter", "floor")
 			if h, ok := sm["interval"]; ok {
 				ps.Interval = d.duration(h, false)
 			} else {
-				d.errorf(g.val, join(g.path, "interval"), "missing (the scheduler needs a regular run)")
+				d.Errorf(g.Value, yamlnode.Join(g.Path, "interval"), "missing (the scheduler needs a regular run)")
 			}
 			if h, ok := sm["jitter"]; ok {
 				ps.Jitter = d.duration(h, true)
@@ -598,7 +501,7 @@ func (d *decoder) account(n *yaml.Node, path string) *Account {
 				ps.Floor = d.duration(h, true)
 			}
 			if ps.Interval > 0 && ps.Interval < ps.Floor {
-				d.errorf(g.val, g.path, "interval %s is below the floor %s", ps.Interval, ps.Floor)
+				d.Errorf(g.Value, g.Path, "interval %s is below the floor %s", ps.Interval, ps.Floor)
 			}
 			a.Probes.Schedules[kind] = ps
 		}
@@ -606,7 +509,7 @@ func (d *decoder) account(n *yaml.Node, path string) *Account {
 			a.Probes.Watch = d.boolean(g)
 		}
 		if len(a.Probes.Schedules) == 0 && pm != nil {
-			d.errorf(f.val, f.path, "name at least one probe (spambot, freeze, sessions)")
+			d.Errorf(f.Value, f.Path, "name at least one probe (spambot, freeze, sessions)")
 		}
 	}
 	return a
@@ -648,11 +551,11 @@ func StepKinds() []StepKind {
 }
 
 func (d *decoder) step(n *yaml.Node, path string) *Step {
-	if !d.plain(n, path) {
+	if _, ok := d.Resolve(n, path); !ok {
 		return nil
 	}
 	if n.Kind != yaml.MappingNode || len(n.Content) != 2 {
-		d.errorf(n, path, "a step is one key naming what happens (login, send, advance, ...), got %s", kindName(n))
+		d.Errorf(n, path, "a step is one key naming what happens (login, send, advance, ...), got %s", d.Kind(n))
 		return nil
 	}
 	k, v := n.Content[0], n.Content[1]
@@ -663,14 +566,14 @@ func (d *decoder) step(n *yaml.Node, path string) *Step {
 		for _, s := range StepKinds() {
 			names = append(names, string(s))
 		}
-		d.errorf(k, path, "unknown step %q (%s)", k.Value, strings.Join(names, ", "))
+		d.Errorf(k, path, "unknown step %q (%s)", k.Value, strings.Join(names, ", "))
 		return nil
 	}
-	path = join(path, k.Value)
+	path = yamlnode.Join(path, k.Value)
 	st := &Step{Line: k.Line, Kind: kind}
 	switch kind {
 	case StepAdvance:
-		st.Duration = d.duration(field{key: k, val: v, path: path}, false)
+		st.Duration = d.duration(yamlnode.Field{Key: k, Value: v, Path: path}, false)
 		return st
 	case StepCheck:
 		st.Check = d.expectation(v, path, true)
@@ -683,25 +586,25 @@ func (d *decoder) step(n *yaml.Node, path string) *Step {
 		st.Account = v.Value
 		return d.stepDefaults(st, v, path, nil)
 	}
-	m := d.mapping(v, path, fields...)
+	m := d.Mapping(v, path, fields...)
 	if m == nil {
 		return nil
 	}
 	if f, ok := m["account"]; ok {
 		st.Account = d.str(f)
 	} else {
-		d.errorf(v, join(path, "account"), "missing")
+		d.Errorf(v, yamlnode.Join(path, "account"), "missing")
 	}
 	if f, ok := m["count"]; ok {
 		st.Count = d.integer(f, 1, maxCount)
 	} else if contains(fields, "count") {
-		d.errorf(v, join(path, "count"), "missing")
+		d.Errorf(v, yamlnode.Join(path, "count"), "missing")
 	}
 	over, hasOver := m["over"]
 	rate, hasRate := m["rate"]
 	switch {
 	case hasOver && hasRate:
-		d.errorf(rate.key, rate.path, "give over or rate, not both")
+		d.Errorf(rate.Key, rate.Path, "give over or rate, not both")
 	case hasOver:
 		st.Over = d.duration(over, false)
 	case hasRate:
@@ -710,15 +613,15 @@ func (d *decoder) step(n *yaml.Node, path string) *Step {
 	if f, ok := m["to"]; ok {
 		st.To = d.str(f)
 		if st.To != ToContacts && st.To != ToNonContacts && st.To != ToGroup {
-			d.errorf(f.val, f.path, "must be contacts, non_contacts or group, got %q", st.To)
+			d.Errorf(f.Value, f.Path, "must be contacts, non_contacts or group, got %q", st.To)
 		}
 	} else if kind == StepSend {
-		d.errorf(v, join(path, "to"), "missing (contacts, non_contacts or group)")
+		d.Errorf(v, yamlnode.Join(path, "to"), "missing (contacts, non_contacts or group)")
 	}
 	if f, ok := m["stop_on"]; ok {
 		for i, o := range d.strings(f) {
 			if err := outcomeName(o); err != nil {
-				d.errorf(f.val.Content[i], fmt.Sprintf("%s[%d]", f.path, i), "%v", err)
+				d.Errorf(f.Value.Content[i], fmt.Sprintf("%s[%d]", f.Path, i), "%v", err)
 				continue
 			}
 			st.StopOn = append(st.StopOn, o)
@@ -733,16 +636,16 @@ func (d *decoder) step(n *yaml.Node, path string) *Step {
 	if f, ok := m["name"]; ok {
 		st.Hook = d.str(f)
 	} else if kind == StepHook {
-		d.errorf(v, join(path, "name"), "missing (the name the hook is registered under)")
+		d.Errorf(v, yamlnode.Join(path, "name"), "missing (the name the hook is registered under)")
 	}
 	if f, ok := m["for"]; ok {
-		if kind == StepLimit && f.val.Kind == yaml.ScalarNode && f.val.Value == "permanent" {
+		if kind == StepLimit && f.Value.Kind == yaml.ScalarNode && f.Value.Value == "permanent" {
 			st.Permanent = true
 		} else {
 			st.Duration = d.duration(f, false)
 		}
 	} else if kind == StepLimit {
-		d.errorf(v, join(path, "for"), "missing (a duration such as 3d, or permanent)")
+		d.Errorf(v, yamlnode.Join(path, "for"), "missing (a duration such as 3d, or permanent)")
 	}
 	if kind == StepFault {
 		st.Fault = d.fault(v, path, m)
@@ -750,7 +653,7 @@ func (d *decoder) step(n *yaml.Node, path string) *Step {
 	return d.stepDefaults(st, v, path, m)
 }
 
-func (d *decoder) stepDefaults(st *Step, n *yaml.Node, path string, m map[string]field) *Step {
+func (d *decoder) stepDefaults(st *Step, n *yaml.Node, path string, m map[string]yamlnode.Field) *Step {
 	switch st.Kind {
 	case StepProbe, StepRequestProbe:
 		switch st.ProbeKind {
@@ -758,10 +661,10 @@ func (d *decoder) stepDefaults(st *Step, n *yaml.Node, path string, m map[string
 			st.ProbeKind = monitor.ProbeSpamBot
 		case monitor.ProbeSpamBot, monitor.ProbeFreeze, monitor.ProbeSessions, monitor.ProbeSelf:
 		default:
-			d.errorf(m["kind"].val, join(path, "kind"), "unknown probe %q (spambot, freeze, sessions, self)", st.ProbeKind)
+			d.Errorf(m["kind"].Value, yamlnode.Join(path, "kind"), "unknown probe %q (spambot, freeze, sessions, self)", st.ProbeKind)
 		}
 		if st.Kind == StepRequestProbe && st.ProbeKind == monitor.ProbeSelf {
-			d.errorf(n, join(path, "kind"), "the self probe runs on connect; request spambot, freeze or sessions")
+			d.Errorf(n, yamlnode.Join(path, "kind"), "the self probe runs on connect; request spambot, freeze or sessions")
 		}
 	case StepImportContacts:
 		if st.Batch == 0 {
@@ -769,15 +672,15 @@ func (d *decoder) stepDefaults(st *Step, n *yaml.Node, path string, m map[string
 		}
 	case StepLimit:
 		if m == nil {
-			d.errorf(n, join(path, "for"), "missing: write limit: {account: %s, for: 3d} (or for: permanent)", st.Account)
+			d.Errorf(n, yamlnode.Join(path, "for"), "missing: write limit: {account: %s, for: 3d} (or for: permanent)", st.Account)
 		}
 	}
 	return st
 }
 
 // rate reads "10/h": calls per second, minute, hour or day.
-func (d *decoder) rate(f field) time.Duration {
-	v, ok := d.scalar(f)
+func (d *decoder) rate(f yamlnode.Field) time.Duration {
+	v, ok := d.Scalar(f, "a rate such as 10/h")
 	if !ok {
 		return 0
 	}
@@ -786,18 +689,18 @@ func (d *decoder) rate(f field) time.Duration {
 	units := map[string]time.Duration{"s": time.Second, "m": time.Minute, "min": time.Minute, "h": time.Hour, "d": 24 * time.Hour}
 	u, okUnit := units[strings.TrimSpace(unit)]
 	if !found || err != nil || n < 1 || !okUnit {
-		d.errorf(f.val, f.path, "must be calls per unit such as 10/h (units s, m, h, d), got %q", v)
+		d.Errorf(f.Value, f.Path, "must be calls per unit such as 10/h (units s, m, h, d), got %q", v)
 		return 0
 	}
 	return u / time.Duration(n)
 }
 
-func (d *decoder) fault(n *yaml.Node, path string, m map[string]field) *FaultSpec {
+func (d *decoder) fault(n *yaml.Node, path string, m map[string]yamlnode.Field) *FaultSpec {
 	fs := &FaultSpec{Times: 1}
 	if f, ok := m["method"]; ok {
 		fs.Method = d.str(f)
 		if fs.Method != "" && !strings.Contains(fs.Method, ".") {
-			d.errorf(f.val, f.path, "must be a TL method name such as messages.sendMessage, got %q", fs.Method)
+			d.Errorf(f.Value, f.Path, "must be a TL method name such as messages.sendMessage, got %q", fs.Method)
 		}
 	}
 	if f, ok := m["times"]; ok {
@@ -808,14 +711,14 @@ func (d *decoder) fault(n *yaml.Node, path string, m map[string]field) *FaultSpe
 		kinds++
 		fs.Error = d.str(f)
 		if !errorRE.MatchString(fs.Error) {
-			d.errorf(f.val, f.path, "must be an RPC error message such as FLOOD_WAIT_30 or PEER_FLOOD, got %q", fs.Error)
+			d.Errorf(f.Value, f.Path, "must be an RPC error message such as FLOOD_WAIT_30 or PEER_FLOOD, got %q", fs.Error)
 		}
 		fs.Code = defaultCode(fs.Error)
 	}
 	if f, ok := m["code"]; ok {
 		fs.Code = d.integer(f, 300, 599)
 		if fs.Error == "" {
-			d.errorf(f.val, f.path, "code goes with error")
+			d.Errorf(f.Value, f.Path, "code goes with error")
 		}
 	}
 	if f, ok := m["drop"]; ok {
@@ -828,7 +731,7 @@ func (d *decoder) fault(n *yaml.Node, path string, m map[string]field) *FaultSpe
 		kinds++
 	}
 	if kinds != 1 {
-		d.errorf(n, path, "give exactly one of error, drop: true, delay")
+		d.Errorf(n, path, "give exactly one of error, drop: true, delay")
 	}
 	return fs
 }
@@ -855,14 +758,14 @@ var expectFields = []string{"account", "state", "reaches", "within", "never", "s
 
 func (d *decoder) expectation(n *yaml.Node, path string, check bool) *Expectation {
 	e := &Expectation{Line: n.Line, Path: path}
-	m := d.mapping(n, path, expectFields...)
+	m := d.Mapping(n, path, expectFields...)
 	if m == nil {
 		return nil
 	}
 	if f, ok := m["account"]; ok {
 		e.Account = d.str(f)
 	} else {
-		d.errorf(n, join(path, "account"), "missing")
+		d.Errorf(n, yamlnode.Join(path, "account"), "missing")
 	}
 	if f, ok := m["state"]; ok {
 		e.State = d.state(f)
@@ -873,12 +776,12 @@ func (d *decoder) expectation(n *yaml.Node, path string, check bool) *Expectatio
 	if f, ok := m["within"]; ok {
 		e.Within = d.duration(f, false)
 		if e.Reaches == nil {
-			d.errorf(f.key, f.path, "within goes with reaches (the state to reach)")
+			d.Errorf(f.Key, f.Path, "within goes with reaches (the state to reach)")
 		}
 	}
 	if f, ok := m["never"]; ok {
-		for i, v := range d.list(f) {
-			if st := d.state(field{val: v, path: fmt.Sprintf("%s[%d]", f.path, i)}); st != nil {
+		for _, v := range d.list(f) {
+			if st := d.state(v); st != nil {
 				e.Never = append(e.Never, *st)
 			}
 		}
@@ -906,7 +809,7 @@ func (d *decoder) expectation(n *yaml.Node, path string, check bool) *Expectatio
 		v := d.str(f)
 		var st spambot.State
 		if err := st.UnmarshalText([]byte(v)); err != nil {
-			d.errorf(f.val, f.path, "unknown SpamBot answer %q (free, limited_temporary, limited_permanent, frozen, unknown)", v)
+			d.Errorf(f.Value, f.Path, "unknown SpamBot answer %q (free, limited_temporary, limited_permanent, frozen, unknown)", v)
 		} else {
 			e.SpamBot = &st
 		}
@@ -915,7 +818,7 @@ func (d *decoder) expectation(n *yaml.Node, path string, check bool) *Expectatio
 		e.Risk = d.rng(f, false, false)
 	}
 	if f, ok := m["guard_blocks"]; ok {
-		if f.val.Kind == yaml.ScalarNode {
+		if f.Value.Kind == yaml.ScalarNode {
 			if r := d.rng(f, false, true); r != nil {
 				e.GuardBlocks = map[string]Range{"": *r}
 			}
@@ -947,7 +850,7 @@ func (d *decoder) expectation(n *yaml.Node, path string, check bool) *Expectatio
 		e.ProbeGap = d.rangeMap(f, true, probeKind)
 	}
 	if check && e.Within > 0 {
-		d.errorf(m["within"].key, m["within"].path, "within is for expect; a check happens at its place in the steps")
+		d.Errorf(m["within"].Key, m["within"].Path, "within is for expect; a check happens at its place in the steps")
 	}
 	return e
 }
@@ -989,21 +892,14 @@ func (d *decoder) validate(s *Scenario) {
 	accounts := map[string]*Account{}
 	for i, a := range s.Accounts {
 		if _, dup := accounts[a.Name]; dup {
-			d.errorf(nil, fmt.Sprintf("accounts[%d].name", i), "account %q is defined twice", a.Name)
-			d.errs[len(d.errs)-1].Line = a.Line
+			d.ErrorfAt(a.Line, fmt.Sprintf("accounts[%d].name", i), "account %q is defined twice", a.Name)
 		}
 		accounts[a.Name] = a
 		if a.Contacts > s.Users {
-			d.errorf(nil, fmt.Sprintf("accounts[%d].contacts", i), "%d contacts but only %d users (raise users)", a.Contacts, s.Users)
-			d.errs[len(d.errs)-1].Line = a.Line
+			d.ErrorfAt(a.Line, fmt.Sprintf("accounts[%d].contacts", i), "%d contacts but only %d users (raise users)", a.Contacts, s.Users)
 		}
 	}
-	at := func(line int, path, format string, args ...any) {
-		d.errorf(nil, path, format, args...)
-		if n := len(d.errs); n > 0 {
-			d.errs[n-1].Line = line
-		}
-	}
+	at := d.ErrorfAt
 	loggedIn := map[string]bool{}
 	var advanced time.Duration
 	for i, st := range s.Steps {
@@ -1062,15 +958,15 @@ func (d *decoder) validate(s *Scenario) {
 			}
 		}
 	}
-	if len(s.Steps) == 0 && len(d.errs) == 0 {
-		d.errorf(nil, "steps", "at least one step is required")
+	if len(s.Steps) == 0 && len(d.Problems) == 0 {
+		d.Errorf(nil, "steps", "at least one step is required")
 	}
-	if len(s.Expect) == 0 && len(d.errs) == 0 {
-		d.errorf(nil, "expect", "at least one expectation is required")
+	if len(s.Expect) == 0 && len(d.Problems) == 0 {
+		d.Errorf(nil, "expect", "at least one expectation is required")
 	}
 	if s.Profile != "default" && s.Profile != "" {
 		if _, err := os.Stat(s.ProfilePath()); err != nil {
-			d.errorf(nil, "profile", "%v", errors.Unwrap(err))
+			d.Errorf(nil, "profile", "%v", errors.Unwrap(err))
 		}
 	}
 }

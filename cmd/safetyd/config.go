@@ -324,8 +324,8 @@ func ParseConfig(data []byte, name string) (*Config, error) {
 func parseConfig(data []byte, name, dir string) (*Config, error) {
 	c := DefaultConfig()
 	c.file = name
-	d := &decoder{lines: map[string]int{}}
-	c.lines = d.lines
+	d := newDecoder()
+	c.lines = d.Lines
 
 	fail := func(p Problem) (*Config, error) {
 		return nil, &ConfigError{File: name, Problems: []Problem{p}}
@@ -358,12 +358,12 @@ func parseConfig(data []byte, name, dir string) (*Config, error) {
 
 	// A value that could not be decoded is reported once: validation
 	// problems at or below its path are dropped.
-	probs := d.probs
+	probs := d.problems()
 	covered := func(path string) bool {
 		if d.rootBad {
 			return true
 		}
-		for _, p := range d.probs {
+		for _, p := range d.Problems {
 			if p.Path != "" && path == p.Path || strings.HasPrefix(path, p.Path+".") || strings.HasPrefix(path, p.Path+"[") {
 				return true
 			}
