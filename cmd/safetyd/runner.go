@@ -205,28 +205,43 @@ func (r *runner) runOnce(ctx context.Context) (connected bool, err error) {
 		connected = true
 		r.api.set(client)
 		defer r.api.set(nil)
-		errc := make(chan error, 3)
+		// The scheduler and the application run until the first of them
+		// ends, the account is found banned or dead, or the client stops;
+		// both have returned before the callback does, so that a restarted
+		// client never runs the scheduler twice.
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		var (
+			once  sync.Once
+			first error
+			wg    sync.WaitGroup
+		)
+		finish := func(err error) {
+			once.Do(func() { first = err })
+			cancel()
+		}
 		// A banned or dead account stops its client whichever way it was
 		// found out (a probe, the self check, the application's calls).
 		unsub := r.svc.mon.Subscribe(func(e monitor.Event) {
 			if e.Account == r.cfg.Name && e.Type == monitor.EventState && (e.State == monitor.Banned || e.State == monitor.Dead) {
-				select {
-				case errc <- &errStopped{why: "account is " + e.State.String() + ": " + e.Reason}:
-				default:
-				}
+				finish(&errStopped{why: "account is " + e.State.String() + ": " + e.Reason})
 			}
 		})
 		defer unsub()
-		go func() { errc <- r.sched.Run(ctx) }()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			finish(r.sched.Run(ctx))
+		}()
 		if drive := r.svc.opts.Drive; drive != nil {
-			go func() { errc <- drive(ctx, r.cfg.Name, client.API()) }()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				finish(drive(ctx, r.cfg.Name, client.API()))
+			}()
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case err := <-errc:
-			return err
-		}
+		wg.Wait()
+		return first
 	})
 	var stopped *errStopped
 	if errors.As(err, &stopped) {
