@@ -134,6 +134,14 @@ func TestExampleLoadsAndValidates(t *testing.T) {
 	if _, err := c.ResolveSecrets(envFunc(exampleEnv)); err != nil {
 		t.Errorf("ResolveSecrets: %v", err)
 	}
+	// `safetyd run` needs no phone numbers (only login does).
+	noPhones := map[string]string{"TGSAFETY_API_HASH": testHash, "TGSAFETY_API_TOKEN": testToken}
+	if _, err := c.ResolveSecrets(envFunc(noPhones)); err == nil || !strings.Contains(err.Error(), "TGSAFETY_PHONE_CRM1") {
+		t.Errorf("ResolveSecrets without phones: %v, want an error naming TGSAFETY_PHONE_CRM1", err)
+	}
+	if s, err := c.resolveSecrets(envFunc(noPhones), false); err != nil || s.APIHash.Reveal() != testHash || len(s.Phones) != 0 {
+		t.Errorf("resolveSecrets for run: %v %v", s, err)
+	}
 }
 
 // TestDefaults: everything left out gets its documented default.

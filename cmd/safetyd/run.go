@@ -48,7 +48,7 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return reportConfigError(stderr, *path, err)
 	}
-	sec, err := cfg.ResolveSecrets(os.Getenv)
+	sec, err := cfg.resolveSecrets(os.Getenv, false)
 	if err != nil {
 		return reportConfigError(stderr, *path, err)
 	}
@@ -222,7 +222,7 @@ func reload(d daemonSetup, svc *service) {
 	log := d.Log
 	next, err := LoadConfig(d.ConfigPath)
 	if err == nil {
-		_, err = next.ResolveSecrets(os.Getenv)
+		_, err = next.resolveSecrets(os.Getenv, false)
 	}
 	if err != nil {
 		var lines []string

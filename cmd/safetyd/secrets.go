@@ -58,6 +58,13 @@ type Secrets struct {
 // group or others. Errors (a *ConfigError) name the variable or file,
 // never the value.
 func (c *Config) ResolveSecrets(getenv func(string) string) (*Secrets, error) {
+	return c.resolveSecrets(getenv, true)
+}
+
+// resolveSecrets is ResolveSecrets; phones false skips the phone numbers,
+// which only login uses, so that `safetyd run` does not need them in its
+// environment (one secret fewer on the running host).
+func (c *Config) resolveSecrets(getenv func(string) string, phones bool) (*Secrets, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
@@ -112,6 +119,9 @@ func (c *Config) ResolveSecrets(getenv func(string) string) (*Secrets, error) {
 	}
 	seen := map[string]int{}
 	for i, a := range c.Accounts {
+		if !phones {
+			break
+		}
 		at := "accounts[" + strconv.Itoa(i) + "]"
 		path := at + ".phone"
 		v := a.Phone.v
