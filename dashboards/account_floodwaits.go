@@ -16,7 +16,7 @@ func accountFloodWaitsRow(b *dashboard.DashboardBuilder) *dashboard.DashboardBui
 	return b.WithRow(dashboard.NewRowBuilder("Flood waits")).
 		WithPanel(tablePanel("Active flood waits", "Each method under an active flood wait and when the wait ends. Calling the method again before then only makes the wait longer.", units.DatetimeISO).
 			Span(8).
-			WithTarget(tableQuery("max by (method) ("+sel(monitor.MetricFloodWaitUntil)+")", "A")).
+			WithTarget(tableQuery(epochMillis("max by (method) ("+sel(monitor.MetricFloodWaitUntil)+")"), "A")).
 			WithTransformation(organize([]string{"Time"}, map[string]string{"Value": "Ends"}))).
 		WithPanel(timeseriesPanel("Active waits: time left", "Seconds until each active wait ends, by method.", units.Seconds).
 			Span(16).

@@ -23,10 +23,10 @@ func accountNowRow(b *dashboard.DashboardBuilder) *dashboard.DashboardBuilder {
 			Min(0).Max(100).
 			Thresholds(thresholds("green", riskWarning, "orange", riskCritical, "red"))).
 		WithPanel(statPanel("Limit ends", "When the account's limit ends, as SpamBot stated or assumed 24 h after the last PEER_FLOOD; Inf when permanent, no value when not limited.", units.DateTimeFromNow).
-			WithTarget(instantQuery("max("+sel(monitor.MetricLimitedUntil)+") > 0", "limit ends")).
+			WithTarget(instantQuery(epochMillis("max("+sel(monitor.MetricLimitedUntil)+") > 0"), "limit ends")).
 			NoValue("not limited")).
 		WithPanel(statPanel("Deleted unless appealed", "freeze_until_date of a frozen account: the date Telegram deletes it unless an appeal succeeds. No value when not frozen or not known yet.", units.DateTimeFromNow).
-			WithTarget(instantQuery("max("+sel(monitor.MetricFrozenUntil)+") > 0", "deleted")).
+			WithTarget(instantQuery(epochMillis("max("+sel(monitor.MetricFrozenUntil)+") > 0"), "deleted")).
 			NoValue("not frozen")).
 		WithPanel(statPanel("SpamBot says", "The last conclusive SpamBot answer (unknown until a probe got one).", "none").
 			WithTarget(instantQuery(sel(monitor.MetricSpamBotStatus)+" == 1", "{{status}}")).

@@ -25,9 +25,9 @@ const (
 	riskCritical = 80.0
 	// budgetWarning: one more burst and the guard starts refusing.
 	budgetWarning = 0.9
-	// longWait is a flood wait on a write method long enough to be a
-	// daily budget spent rather than pacing (docs/signals.md: an hour or
-	// more weighs like a limit's early warning).
+	// longWait is a flood wait on a budgeted method long enough to be a
+	// budget spent rather than pacing (three times the monitor's 5-minute
+	// LongWait watch threshold, docs/signals.md).
 	longWait = 15 * time.Minute
 )
 
@@ -135,9 +135,12 @@ func Alerts() []Alert {
 		},
 		{
 			Name: "TgsafetySpamBotProbeStale", Group: groupProbes, Severity: SeverityWarning, For: 30 * time.Minute,
-			Expr:        "time() - " + probe.MetricProbeLastSuccess.Name + `{probe="spambot"} > ` + strconv.Itoa(int(spamStale.Seconds())),
+			// "> 0": the gauge is seeded at 0 before the first answer (a new
+			// account's first probe is up to an hour away); an account that
+			// never gets an answer is TgsafetySpamBotProbeFailing's case.
+			Expr:        "(time() - " + probe.MetricProbeLastSuccess.Name + `{probe="spambot"} > ` + strconv.Itoa(int(spamStale.Seconds())) + ") and " + probe.MetricProbeLastSuccess.Name + `{probe="spambot"} > 0`,
 			Summary:     "SpamBot has not been asked successfully for a long time.",
-			Description: `The SpamBot probe of account {{ $labels.account }} on {{ $labels.instance }} {{ if gt $value 1e9 }}never got a conclusive answer{{ else }}last got a conclusive answer {{ humanizeDuration $value }} ago{{ end }} (it runs every ` + spamStaleInterval() + `): a limit that only SpamBot can see would go unnoticed.`,
+			Description: `The SpamBot probe of account {{ $labels.account }} on {{ $labels.instance }} last got a conclusive answer {{ humanizeDuration $value }} ago (it runs every ` + spamStaleInterval() + `): a limit that only SpamBot can see would go unnoticed.`,
 		},
 		{
 			Name: "TgsafetySpamBotProbeFailing", Group: groupProbes, Severity: SeverityWarning, For: 0,
@@ -173,14 +176,18 @@ func Alerts() []Alert {
 }
 
 // writeMethods is a regular expression of every TL method the limits
-// profile budgets, except logging in: the methods the guard treats as
-// writes (docs/guard.md).
+// profile budgets, except logging in and lookups: the methods that write.
 func writeMethods() string {
 	p := limits.Default()
 	seen := map[string]bool{}
 	var ms []string
 	for a, ap := range p.Actions {
-		if a == limits.SendCode {
+		switch a {
+		case limits.SendCode, limits.ResolveUsername, limits.SearchContacts:
+			// Logging in and lookups are budgeted too, but a long wait on
+			// them says nothing about writes; resolveUsername's 16 h
+			// lockout would otherwise make this alert mostly lookup noise
+			// (the flood-wait panels show it).
 			continue
 		}
 		for _, m := range ap.Methods {

@@ -316,4 +316,9 @@ func thresholdsValue(base string, steps ...any) map[string]any {
 }
 
 // ftoa formats a threshold for a description or an expression.
+// epochMillis turns a Unix-seconds timestamp expression into the epoch
+// milliseconds Grafana's date units (dateTimeAsIso, dateTimeFromNow)
+// expect; without it every date reads as January 1970.
+func epochMillis(expr string) string { return "(" + expr + ") * 1000" }
+
 func ftoa(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

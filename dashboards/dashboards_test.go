@@ -238,3 +238,38 @@ func dashboardQueries(t *testing.T) []query {
 	}
 	return out
 }
+
+// Grafana's date units take epoch milliseconds and tgsafety's timestamps
+// are Unix seconds: every query of a panel with a date unit (as default or
+// override) that reads a timestamp metric must scale it, or dates show as
+// January 1970.
+func TestDatePanelsScaleSecondsToMilliseconds(t *testing.T) {
+	dateUnit := regexp.MustCompile(`"(dateTimeAsIso|dateTimeFromNow|dateTimeAsUS|dateTimeAsSystem)"`)
+	n := 0
+	for name, doc := range generated(t) {
+		if !strings.HasSuffix(name, ".json") || !strings.Contains(string(doc), `"panels"`) {
+			continue
+		}
+		for _, p := range allPanels(t, doc) {
+			fc, err := json.Marshal(p.FieldConfig)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !dateUnit.Match(fc) {
+				continue
+			}
+			for _, tg := range p.Targets {
+				expr, _ := tg["expr"].(string)
+				if strings.Contains(expr, "_timestamp_seconds") {
+					n++
+					if !strings.Contains(expr, "* 1000") {
+						t.Errorf("%s: panel %q shows %s with a date unit but does not scale seconds to milliseconds", name, p.Title, expr)
+					}
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no date panel found: the check checks nothing")
+	}
+}

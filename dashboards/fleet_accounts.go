@@ -26,8 +26,8 @@ func fleetAccountsRow(b *dashboard.DashboardBuilder) *dashboard.DashboardBuilder
 		WithPanel(tablePanel("Accounts", "One row per account: current state, risk score, when its limit ends (empty when not limited, Inf when permanent) and when a frozen account is deleted unless appealed. Click an account for its detail dashboard.", "none").
 			WithTarget(tableQuery(stateIndexExpr(), "A")).
 			WithTarget(tableQuery("max by (job, instance, account) ("+sel(monitor.MetricRiskScore)+")", "B")).
-			WithTarget(tableQuery("max by (job, instance, account) ("+sel(monitor.MetricLimitedUntil)+") > 0", "C")).
-			WithTarget(tableQuery("max by (job, instance, account) ("+sel(monitor.MetricFrozenUntil)+") > 0", "D")).
+			WithTarget(tableQuery(epochMillis("max by (job, instance, account) ("+sel(monitor.MetricLimitedUntil)+") > 0"), "C")).
+			WithTarget(tableQuery(epochMillis("max by (job, instance, account) ("+sel(monitor.MetricFrozenUntil)+") > 0"), "D")).
 			WithTransformation(merge()).
 			WithTransformation(organize([]string{"Time"}, map[string]string{
 				"Value #A": "State", "Value #B": "Risk", "Value #C": "Limited until", "Value #D": "Deleted on",

@@ -11,13 +11,13 @@ import (
 
 // limitingKinds are the signal kinds that limit or end an account, drawn
 // per account because each one needs an operator's attention.
-const limitingKinds = `kind=~"peer_flood|restricted|banned_in_channel|frozen|banned|session_dead"`
+const limitingKinds = `kind=~"peer_flood|restricted|banned_in_channel|frozen|banned|deactivated|session_dead"`
 
 // fleetSignalsRow: PEER_FLOOD and the other adverse signals, and the RPC
 // traffic they come out of.
 func fleetSignalsRow(b *dashboard.DashboardBuilder) *dashboard.DashboardBuilder {
 	return b.WithRow(dashboard.NewRowBuilder("Adverse signals")).
-		WithPanel(barsPanel("PEER_FLOOD and other limiting signals", "PEER_FLOOD, USER_RESTRICTED, USER_BANNED_IN_CHANNEL, freezes, bans and dead sessions per account, counted per interval. Each one changes the account's state.", units.Short).
+		WithPanel(barsPanel("PEER_FLOOD and other limiting signals", "PEER_FLOOD, USER_RESTRICTED, USER_BANNED_IN_CHANNEL, freezes, bans, deleted accounts and dead sessions per account, counted per interval. Each one changes the account's state.", units.Short).
 			WithTarget(promQuery("sum by (account, kind) ("+increase(monitor.MetricSignals, limitingKinds)+") > 0", "{{account}} {{kind}}")).
 			Min(0)).
 		WithPanel(timeseriesPanel("Adverse signals by kind", "Every adverse signal per second by kind (docs/signals.md lists the kinds), all selected accounts together.", units.OpsPerSecond).
