@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/gotd/log/logzap"
 	"github.com/gotd/td/bin"
@@ -46,7 +45,7 @@ type errStopped struct{ why string }
 
 func (e *errStopped) Error() string { return e.why }
 
-func (s *service) newRunner(a AccountConfig, last map[string]time.Time) (*runner, error) {
+func (s *service) newRunner(a AccountConfig, last probeTimes) (*runner, error) {
 	acct, err := s.mon.Account(a.Name)
 	if err != nil {
 		return nil, err
@@ -74,11 +73,14 @@ func (s *service) newRunner(a AccountConfig, last map[string]time.Time) (*runner
 			return nil, err
 		}
 		kinds = append(kinds, p.Kind())
-		if t, ok := last[p.Kind()]; ok && !t.IsZero() {
+		if t, ok := last.Ran[p.Kind()]; ok && !t.IsZero() {
 			_ = r.sched.SetLast(p.Kind(), t)
 		}
 	}
 	s.rec.Seed(a.Name, kinds...)
+	for kind, t := range last.OK {
+		s.rec.Restore(a.Name, kind, t)
+	}
 	s.inst.Connected.WithLabelValues(a.Name).Set(0)
 	s.inst.Restarts.WithLabelValues(a.Name)
 	return r, nil
@@ -104,18 +106,10 @@ func (r *runner) stop() {
 	}
 }
 
-// lastProbes returns when each probe last ran, for a restarted runner.
-func (r *runner) lastProbes() map[string]time.Time {
-	out := map[string]time.Time{}
-	if sb := r.acct.Snapshot().SpamBot; sb != nil {
-		out[monitor.ProbeSpamBot] = sb.At
-	}
-	for _, e := range r.acct.Events() {
-		if e.Type == monitor.EventProbe && e.Probe != "" && e.Time.After(out[e.Probe]) {
-			out[e.Probe] = e.Time
-		}
-	}
-	return out
+// lastProbes returns the probe times of the running account, for a
+// restarted runner.
+func (r *runner) lastProbes() probeTimes {
+	return lastProbes(r.acct.Snapshot(), r.acct.Events())
 }
 
 // loop runs the client until ctx ends or the account stops for good.

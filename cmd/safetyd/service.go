@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/daemon"
 	"github.com/tgsafety/tgsafety/monitor/probe"
+	"github.com/tgsafety/tgsafety/monitor/spambot"
 	"github.com/tgsafety/tgsafety/monitor/store"
 )
 
@@ -216,7 +218,7 @@ func (s *service) Start(ctx context.Context) error {
 	for _, sn := range snaps {
 		byName[sn.Account] = sn
 	}
-	last := map[string]map[string]time.Time{}
+	last := map[string]probeTimes{}
 	for _, a := range s.cfg.Accounts {
 		acct, err := s.mon.Account(a.Name)
 		if err != nil {
@@ -286,19 +288,38 @@ func (s *service) replaySignals(acct *monitor.Account, at time.Time, evs []monit
 	}
 }
 
-// lastProbes returns when each probe kind last ran, from a snapshot and the
-// events before it, so that probe floors hold across restarts.
-func lastProbes(sn monitor.Snapshot, evs []monitor.Event) map[string]time.Time {
-	out := map[string]time.Time{}
+// probeTimes are when each probe kind last ran (for its floor) and last
+// succeeded (for tgsafety_probe_last_success_timestamp_seconds), read back
+// after a restart.
+type probeTimes struct {
+	Ran, OK map[string]time.Time
+}
+
+// lastProbes returns the probe times found in a snapshot and the events
+// before it, so that probe floors and the last-success gauge survive
+// restarts.
+func lastProbes(sn monitor.Snapshot, evs []monitor.Event) probeTimes {
+	pt := probeTimes{Ran: map[string]time.Time{}, OK: map[string]time.Time{}}
 	if sb := sn.SpamBot; sb != nil {
-		out[monitor.ProbeSpamBot] = sb.At
-	}
-	for _, e := range evs {
-		if e.Type == monitor.EventProbe && e.Probe != "" && e.Time.After(out[e.Probe]) {
-			out[e.Probe] = e.Time
+		pt.Ran[monitor.ProbeSpamBot] = sb.At
+		if sb.State != spambot.Unknown {
+			pt.OK[monitor.ProbeSpamBot] = sb.At
 		}
 	}
-	return out
+	for _, e := range evs {
+		if e.Type != monitor.EventProbe || e.Probe == "" {
+			continue
+		}
+		if e.Time.After(pt.Ran[e.Probe]) {
+			pt.Ran[e.Probe] = e.Time
+		}
+		// Account.ObserveProbeError's reason; every other probe event is
+		// a conclusive run.
+		if !strings.HasPrefix(e.Reason, e.Probe+" probe failed: ") && e.Time.After(pt.OK[e.Probe]) {
+			pt.OK[e.Probe] = e.Time
+		}
+	}
+	return pt
 }
 
 func (s *service) goBackground(fn func()) {
@@ -351,7 +372,7 @@ func (s *service) prune(ctx context.Context) {
 }
 
 // startLocked starts an account's runner; s.mu is held.
-func (s *service) startLocked(a AccountConfig, last map[string]time.Time) {
+func (s *service) startLocked(a AccountConfig, last probeTimes) {
 	r, err := s.newRunner(a, last)
 	if err != nil {
 		s.log.Error("Cannot start account", zap.String("account", a.Name), zap.Error(err))
@@ -390,7 +411,7 @@ func (s *service) Reload(next *Config) ReloadPlan {
 		s.inst.Forget(name)
 	}
 	for _, name := range plan.Changed {
-		var last map[string]time.Time
+		var last probeTimes
 		if r, ok := s.runners[name]; ok {
 			last = r.lastProbes()
 		}
@@ -404,7 +425,7 @@ func (s *service) Reload(next *Config) ReloadPlan {
 			s.log.Error("Cannot add account", zap.String("account", name), zap.Error(err))
 			continue
 		}
-		s.startLocked(a, nil)
+		s.startLocked(a, probeTimes{})
 	}
 	return plan
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/signal"
+	"github.com/tgsafety/tgsafety/monitor/spambot"
 	"github.com/tgsafety/tgsafety/monitor/store"
 	"github.com/tgsafety/tgsafety/testserver"
 )
@@ -382,3 +383,28 @@ func TestStartReplaysSignalsNewerThanTheSnapshot(t *testing.T) {
 }
 
 func tgerrPeerFlood() error { return tgerr.New(400, "PEER_FLOOD") }
+
+// Probe floors use the last run, failed or not; the last-success gauge
+// uses conclusive runs only, so that a restart neither lets a probe run
+// early nor makes staleness alerts read "never answered".
+func TestLastProbesSeparatesRunsFromSuccesses(t *testing.T) {
+	t0 := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
+	sn := monitor.Snapshot{SpamBot: &monitor.SpamBotStatus{State: spambot.Unknown, At: t0.Add(3 * time.Hour)}}
+	evs := []monitor.Event{
+		{Time: t0, Type: monitor.EventProbe, Probe: monitor.ProbeFreeze, Reason: "not frozen"},
+		{Time: t0.Add(time.Hour), Type: monitor.EventProbe, Probe: monitor.ProbeFreeze, Reason: "freeze probe failed: timeout"},
+		{Time: t0.Add(2 * time.Hour), Type: monitor.EventProbe, Probe: monitor.ProbeSpamBot, Reason: "SpamBot: free"},
+		{Time: t0.Add(4 * time.Hour), Type: monitor.EventSignal, Method: "messages.sendMessage"},
+	}
+	pt := lastProbes(sn, evs)
+	for kind, want := range map[string]time.Time{monitor.ProbeFreeze: t0.Add(time.Hour), monitor.ProbeSpamBot: t0.Add(3 * time.Hour)} {
+		if got := pt.Ran[kind]; !got.Equal(want) {
+			t.Errorf("last %s run %s, want %s", kind, got, want)
+		}
+	}
+	for kind, want := range map[string]time.Time{monitor.ProbeFreeze: t0, monitor.ProbeSpamBot: t0.Add(2 * time.Hour)} {
+		if got := pt.OK[kind]; !got.Equal(want) {
+			t.Errorf("last %s success %s, want %s", kind, got, want)
+		}
+	}
+}

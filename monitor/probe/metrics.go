@@ -67,6 +67,17 @@ func (m *Recorder) Forget(account string) {
 	m.errors.DeletePartialMatch(l)
 }
 
+// Restore sets a probe's last success from the daemon's history after a
+// restart, so that tgsafety_probe_last_success_timestamp_seconds does not
+// fall back to its seeded 0 (which staleness alerts would read as "never")
+// for the hours until the probe next runs. A zero t changes nothing.
+func (m *Recorder) Restore(account, kind string, t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	m.lastSuccess.WithLabelValues(account, kind).Set(float64(t.UnixMilli()) / 1000)
+}
+
 func (m *Recorder) observe(account, kind string, now time.Time, err error) {
 	if err != nil {
 		m.errors.WithLabelValues(account, kind).Inc()

@@ -179,3 +179,26 @@ func TestSchedulerValidation(t *testing.T) {
 		t.Fatalf("Request(unknown) = %v", err)
 	}
 }
+
+// After a restart the daemon restores each probe's last success; without
+// it the gauge reads the seeded 0 ("never") until the probe runs again.
+func TestRecorderRestore(t *testing.T) {
+	rec, err := NewRecorder(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Seed("alice", monitor.ProbeSpamBot)
+	g := rec.lastSuccess.WithLabelValues("alice", monitor.ProbeSpamBot)
+	if got := testutil.ToFloat64(g); got != 0 {
+		t.Fatalf("seeded gauge %v, want 0", got)
+	}
+	rec.Restore("alice", monitor.ProbeSpamBot, time.Time{})
+	if got := testutil.ToFloat64(g); got != 0 {
+		t.Fatalf("zero time changed the gauge to %v", got)
+	}
+	at := time.Date(2026, 1, 5, 9, 0, 0, 500e6, time.UTC)
+	rec.Restore("alice", monitor.ProbeSpamBot, at)
+	if got, want := testutil.ToFloat64(g), float64(at.UnixMilli())/1000; got != want {
+		t.Fatalf("restored gauge %v, want %v", got, want)
+	}
+}
