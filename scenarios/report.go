@@ -110,13 +110,18 @@ type Failure struct {
 }
 
 // Error formats the failure as file:line: field (account a): expected X,
-// got Y.
+// got Y (file: ... when the failure has no line, e.g. a scenario that
+// could not run).
 func (f Failure) Error() string {
 	acct := ""
 	if f.Account != "" {
 		acct = fmt.Sprintf(" (account %s)", f.Account)
 	}
-	return fmt.Sprintf("%s:%d: %s%s: expected %s, got %s", f.File, f.Line, f.Field, acct, f.Expected, f.Got)
+	where := f.File
+	if f.Line > 0 {
+		where = fmt.Sprintf("%s:%d", f.File, f.Line)
+	}
+	return fmt.Sprintf("%s: %s%s: expected %s, got %s", where, f.Field, acct, f.Expected, f.Got)
 }
 
 func (w *world) accountReports() []*AccountReport {
@@ -187,6 +192,13 @@ func (r *Report) WriteText(out io.Writer) error {
 	if r.Description != "" {
 		fmt.Fprintf(&b, "  %s\n", strings.Join(strings.Fields(r.Description), " "))
 	}
+	if r.Start.IsZero() {
+		// Never started (Runner.Run's error, reported by scenario-run).
+		fmt.Fprintf(&b, "  target %s, did not run\n", r.Target)
+		writeFailures(&b, r.Failures)
+		_, err := io.WriteString(out, b.String())
+		return err
+	}
 	fmt.Fprintf(&b, "  target %s, virtual time %s (%s → %s), wall %s\n", r.Target, virtual(r.End.Sub(r.Start)),
 		r.Start.UTC().Format("2006-01-02 15:04"), r.End.UTC().Format("2006-01-02 15:04 MST"), r.Wall.Round(time.Millisecond))
 	b.WriteString("  steps:\n")
@@ -233,14 +245,18 @@ func (r *Report) WriteText(out io.Writer) error {
 			fmt.Fprintf(&b, "      server: %s\n", s.describe(r.Start))
 		}
 	}
-	if len(r.Failures) > 0 {
-		b.WriteString("  failures:\n")
-		for _, f := range r.Failures {
-			fmt.Fprintf(&b, "    %s\n", f.Error())
-		}
-	}
+	writeFailures(&b, r.Failures)
 	_, err := io.WriteString(out, b.String())
 	return err
+}
+
+func writeFailures(b *strings.Builder, fs []Failure) {
+	if len(fs) > 0 {
+		b.WriteString("  failures:\n")
+		for _, f := range fs {
+			fmt.Fprintf(b, "    %s\n", f.Error())
+		}
+	}
 }
 
 func (s *ServerView) describe(start time.Time) string {

@@ -92,8 +92,10 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// runScenarios loads every file first (a bad file stops the run before
-// anything runs), then runs the selected ones and writes the reports.
+// runScenarios loads every file first (a bad file, or one with a hook
+// step, stops the run before anything runs), then runs the selected ones
+// and writes the reports. A scenario that cannot run at all is a failed
+// report with the error, so the reports always cover every scenario.
 func runScenarios(ctx context.Context, cfg *runConfig, getenv func(string) string, out io.Writer) (bool, error) {
 	files, err := scenarios.Find(cfg.paths...)
 	if err != nil {
@@ -105,6 +107,10 @@ func runScenarios(ctx context.Context, cfg *runConfig, getenv func(string) strin
 		s, err := scenarios.Load(f)
 		if err != nil {
 			bad = append(bad, err.Error())
+			continue
+		}
+		if hooks := hookSteps(s); len(hooks) > 0 {
+			bad = append(bad, hooks...)
 			continue
 		}
 		list = append(list, s)
@@ -133,7 +139,10 @@ func runScenarios(ctx context.Context, cfg *runConfig, getenv func(string) strin
 		}
 		rep, err := r.Run(ctx, s)
 		if err != nil {
-			return false, err
+			// One scenario that cannot run must not lose the others'
+			// reports: it is a failed report carrying the error.
+			fmt.Fprintf(out, "✘ %s could not run: %v\n", s.Name, err)
+			rep = notRun(s, cfg.target, err)
 		}
 		reports = append(reports, rep)
 		if rep.Skipped == "" && !rep.Passed {
@@ -177,6 +186,29 @@ func runScenarios(ctx context.Context, cfg *runConfig, getenv func(string) strin
 		fmt.Fprintln(out, "no scenario ran")
 	}
 	return allOK, nil
+}
+
+// hookSteps describes every hook step of s as a load error. A hook step
+// runs Go code registered in scenarios.Options.Hooks, and scenario-run
+// registers none: such a file would pass loading and then fail to run.
+func hookSteps(s *scenarios.Scenario) []string {
+	var out []string
+	for i, st := range s.Steps {
+		if st.Kind == scenarios.StepHook {
+			out = append(out, fmt.Sprintf("%s:%d: steps[%d].hook: hook %q runs Go code, and scenario-run registers no hooks; "+
+				"run this scenario from Go with scenarios.Options.Hooks (docs/scenarios.md, \"Your own client code in a scenario\")",
+				s.File, st.Line, i, st.Hook))
+		}
+	}
+	return out
+}
+
+// notRun is the report of a scenario whose run failed before it could
+// report (Runner.Run's error): failed, with the error as its one failure.
+func notRun(s *scenarios.Scenario, target scenarios.Target, err error) *scenarios.Report {
+	return &scenarios.Report{Name: s.Name, File: s.File, Description: s.Description, Labels: s.Labels,
+		Target: target.String(), Failures: []scenarios.Failure{{File: s.File, Field: "run",
+			Expected: "the scenario to run", Got: err.Error()}}}
 }
 
 // writeJUnit writes one test case per scenario in Ginkgo's JUnit types,

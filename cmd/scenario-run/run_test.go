@@ -106,3 +106,64 @@ func TestRunLabelFilterAndList(t *testing.T) {
 		t.Fatalf("list output:\n%s", out.String())
 	}
 }
+
+// scenario-run registers no hooks: a file with a hook step is refused at
+// load time, naming the step and where hooks run instead.
+func TestRunRefusesHookStepsAtLoad(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run([]string{"run", "../../scenarios/testdata/hook.yaml"}, &out, &errOut)
+	want := `../../scenarios/testdata/hook.yaml:9: steps[1].hook: hook "warm-cache" runs Go code`
+	if code != 1 || !strings.Contains(errOut.String(), want) || !strings.Contains(errOut.String(), "docs/scenarios.md") {
+		t.Fatalf("exit %d, stderr %q; want 1 and %q", code, errOut.String(), want)
+	}
+	if strings.Contains(out.String(), "▶") {
+		t.Fatalf("a scenario ran:\n%s", out.String())
+	}
+}
+
+// A scenario that cannot run is a failed report with its error; the other
+// scenarios still run, and the text, JSON and JUnit reports cover them all.
+func TestRunErrorIsAFailedReportNotAnAbort(t *testing.T) {
+	dir := t.TempDir()
+	// The profile exists (the parser checks that) but is not a profile:
+	// the runner fails to load it, so Run returns an error.
+	if err := os.WriteFile(filepath.Join(dir, "broken.profile.yaml"), []byte("not: [a profile\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bad := "name: a-broken-profile\nprofile: broken.profile.yaml\naccounts:\n  - name: alice\nsteps:\n  - login: alice\nexpect:\n  - account: alice\n    state: ok\n"
+	if err := os.WriteFile(filepath.Join(dir, "a-broken.yml"), []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	junit, jsonOut := filepath.Join(dir, "j.xml"), filepath.Join(dir, "r.json")
+	var out, errOut bytes.Buffer
+	code := run([]string{"run", "--junit", junit, "--json", jsonOut, filepath.Join(dir, "a-broken.yml"),
+		"../../scenarios/library/spambot-check-fresh-account.yaml"}, &out, &errOut)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
+	}
+	for _, want := range []string{"scenario a-broken-profile (" + filepath.Join(dir, "a-broken.yml") + "): FAILED",
+		"expected the scenario to run, got", "scenario spambot-check-fresh-account", "2 scenario(s): 1 passed, 1 failed, 0 skipped"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	}
+	var reps []struct {
+		Name     string
+		Passed   bool
+		Failures []struct{ Got string }
+	}
+	b, err := os.ReadFile(jsonOut)
+	if err != nil || json.Unmarshal(b, &reps) != nil || len(reps) != 2 {
+		t.Fatalf("JSON report: %v, %d reports", err, len(reps))
+	}
+	if reps[0].Name != "a-broken-profile" || reps[0].Passed || len(reps[0].Failures) != 1 || reps[0].Failures[0].Got == "" || !reps[1].Passed {
+		t.Fatalf("JSON reports: %+v", reps)
+	}
+	var suites reporters.JUnitTestSuites
+	if b, err = os.ReadFile(junit); err != nil || xml.Unmarshal(b, &suites) != nil {
+		t.Fatalf("JUnit: %v", err)
+	}
+	if suites.Tests != 2 || suites.Failures != 1 {
+		t.Fatalf("JUnit: %d tests, %d failures; want 2 and 1", suites.Tests, suites.Failures)
+	}
+}
