@@ -184,3 +184,36 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// On staging, advance waits in real time: the limit must leave room for
+// the 5 minutes of advance the parser allows, plus logging in.
+func TestStagingTimeoutCoversAdvanceAndLogin(t *testing.T) {
+	staging := strings.Replace(minimal, "name: minimal", "name: minimal\nlabels: [staging]", 1)
+	staging = strings.Replace(staging, "  - login: alice", "  - login: alice\n  - advance: 3m\n  - ask_spambot: alice\n  - advance: 2m", 1)
+	s, err := Parse([]byte(staging), "s.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := StagingConfig{AppID: 1, AppHash: "x", Phone: "9996621234"}
+	cases := []struct {
+		name string
+		opts Options
+		want time.Duration
+	}{
+		{"default timeout on staging", Options{Target: TargetStaging, Staging: cfg}, 5*time.Minute + StagingMargin + 30*time.Second},
+		{"a longer timeout is kept", Options{Target: TargetStaging, Staging: cfg, Timeout: time.Hour}, time.Hour},
+		{"the test server keeps the timeout", Options{}, 2 * time.Minute},
+	}
+	for _, c := range cases {
+		r, err := NewRunner(c.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.timeoutFor(s); got != c.want {
+			t.Errorf("%s: timeout %s, want %s", c.name, got, c.want)
+		}
+	}
+	if got := (&Runner{opts: Options{Target: TargetStaging, Timeout: 2 * time.Minute}}).timeoutFor(s); got <= maxStagingAdvance {
+		t.Errorf("staging timeout %s does not exceed the %s of advance the parser allows", got, maxStagingAdvance)
+	}
+}

@@ -91,11 +91,44 @@ type Options struct {
 	// zap.NewNop.
 	Logger *zap.Logger
 	// Timeout bounds one scenario in real time, so that a defect cannot
-	// hang a test run. Defaults to 2 minutes.
+	// hang a test run. Defaults to 2 minutes. On staging, where advance
+	// steps wait in real time, a scenario gets at least its total advance
+	// plus StagingMargin (and 30 s per SpamBot or probe step), so that a
+	// scenario the parser accepts cannot time out by design.
 	Timeout time.Duration
 	// Key is the test server's RSA key. Defaults to one key generated per
 	// Runner: generating a 2048-bit key costs more than most scenarios.
 	Key *rsa.PrivateKey
+}
+
+// StagingMargin is the real time a staging scenario gets beyond its
+// advance steps for logging in (key exchange, sign-in, the self check on
+// connect). Exported so that callers sizing their own deadlines around
+// Runner.Run can match it.
+const StagingMargin = 2 * time.Minute
+
+// stagingProbeWait is the SpamBot prober's default wait for a reply
+// (spambot.ProberOptions.Timeout), allowed per ask_spambot or probe step.
+const stagingProbeWait = 30 * time.Second
+
+// timeoutFor is the real-time limit of one run of s: Options.Timeout, and
+// on staging at least the scenario's total advance, StagingMargin and the
+// probes' waits, since advance waits in real time there.
+func (r *Runner) timeoutFor(s *Scenario) time.Duration {
+	t := r.opts.Timeout
+	if r.opts.Target != TargetStaging {
+		return t
+	}
+	need := StagingMargin
+	for _, st := range s.Steps {
+		switch st.Kind {
+		case StepAdvance:
+			need += st.Duration
+		case StepAskSpamBot, StepProbe:
+			need += stagingProbeWait
+		}
+	}
+	return max(t, need)
 }
 
 func (o *Options) setDefaults() {
@@ -168,7 +201,7 @@ func (r *Runner) Run(ctx context.Context, s *Scenario) (*Report, error) {
 		}
 	}
 	wallStart := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, r.opts.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, r.timeoutFor(s))
 	defer cancel()
 	w, err := r.newWorld(ctx, s)
 	if err != nil {

@@ -39,7 +39,7 @@ func parseRun(args []string, stderr io.Writer) (*runConfig, error) {
 	fs.StringVar(&cfg.junit, "junit", "", "write a JUnit XML report to this file")
 	fs.StringVar(&cfg.jsonOut, "json", "", "write the reports as JSON to this file")
 	fs.StringVar(&cfg.filterTx, "label-filter", "", "run only scenarios whose labels match, Ginkgo syntax: 'sim && !slow'")
-	fs.DurationVar(&cfg.timeout, "timeout", 2*time.Minute, "real-time limit per scenario")
+	fs.DurationVar(&cfg.timeout, "timeout", 2*time.Minute, "real-time limit per scenario (on staging at least the scenario's total advance + 2m, + 30s per SpamBot/probe step)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: scenario-run run [--target testserver|staging] [--junit FILE] [--json FILE] [--label-filter EXPR] PATH...")
 		fs.PrintDefaults()
