@@ -238,10 +238,17 @@ func (s *service) Start(ctx context.Context) error {
 		if len(ring) > restoreEvents {
 			ring = ring[len(ring)-restoreEvents:]
 		}
+		after := evs
 		if ok {
 			acct.Restore(sn, ring)
+			// The window query is bounded and oldest first; the signals
+			// after the snapshot get their own query so that a busy
+			// window cannot push them out.
+			if after, err = s.opts.Store.Events(ctx, a.Name, sn.At, store.MaxLimit); err != nil {
+				return fmt.Errorf("load events of %s: %w", a.Name, err)
+			}
 		}
-		s.replaySignals(acct, sn.At, evs)
+		s.replaySignals(acct, sn.At, after)
 	}
 	s.log.Info("State restored", zap.Int("snapshots", len(snaps)), zap.Int("accounts", len(s.cfg.Accounts)))
 
