@@ -333,17 +333,19 @@ func (a *acctRun) nextRandomID() int64 {
 	return a.randomID
 }
 
-// stranger returns the next population user who is not a contact.
-func (a *acctRun) stranger() string {
+// stranger returns the next population user who is not a contact. It
+// never falls back to a contact: a step "to strangers" must not write to
+// contacts (the parser refuses such a scenario; this is the backstop).
+func (a *acctRun) stranger() (string, error) {
 	us := a.w.usernames
 	for range us {
 		name := us[a.nextStranger%len(us)]
 		a.nextStranger++
 		if !a.contactNames[name] {
-			return name
+			return name, nil
 		}
 	}
-	return us[0]
+	return "", fmt.Errorf("no stranger: all %d population users are contacts of %s", len(us), a.spec.Name)
 }
 
 func (a *acctRun) resolveUser(ctx context.Context, name string) (*tg.User, error) {
@@ -416,7 +418,11 @@ func (a *acctRun) send(ctx context.Context, to string) error {
 		}
 		return a.dm(ctx, &tg.InputPeerChannel{ChannelID: c.ID, AccessHash: c.AccessHash})
 	default:
-		u, err := a.resolveUser(ctx, a.stranger())
+		name, err := a.stranger()
+		if err != nil {
+			return err
+		}
+		u, err := a.resolveUser(ctx, name)
 		if err != nil {
 			return err
 		}
@@ -451,7 +457,11 @@ func (a *acctRun) invite(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	u, err := a.resolveUser(ctx, a.stranger())
+	name, err := a.stranger()
+	if err != nil {
+		return err
+	}
+	u, err := a.resolveUser(ctx, name)
 	if err != nil {
 		return err
 	}

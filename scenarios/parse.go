@@ -932,6 +932,13 @@ func (d *decoder) validate(s *Scenario) {
 			if st.Kind == StepSend && st.To == ToContacts && a.Contacts == 0 {
 				at(st.Line, path, "account %q has no contacts to write to (set accounts[].contacts)", st.Account)
 			}
+			// Strangers are the population users who are not contacts.
+			if st.Kind == StepSend && st.To == ToNonContacts && a.Contacts >= s.Users {
+				at(st.Line, path, "account %q has %d contacts among %d users: no stranger to write to (raise users above contacts)", st.Account, a.Contacts, s.Users)
+			}
+			if st.Kind == StepInvite && a.Contacts >= s.Users {
+				at(st.Line, path, "account %q has %d contacts among %d users: no stranger to invite (raise users above contacts)", st.Account, a.Contacts, s.Users)
+			}
 		}
 		if st.Kind == StepAdvance {
 			advanced += st.Duration

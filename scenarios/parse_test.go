@@ -217,3 +217,41 @@ func TestStagingTimeoutCoversAdvanceAndLogin(t *testing.T) {
 		t.Errorf("staging timeout %s does not exceed the %s of advance the parser allows", got, maxStagingAdvance)
 	}
 }
+
+// When every population user is a contact there is no stranger: a send to
+// non_contacts or an invite is refused at parse time, not silently sent
+// to a contact.
+func TestParseRefusesStrangersWhenEveryUserIsAContact(t *testing.T) {
+	base := strings.Replace(minimal, "name: minimal", "name: minimal\nusers: 1", 1)
+	base = strings.Replace(base, "  - name: alice", "  - name: alice\n    contacts: 1", 1)
+	for _, c := range []struct{ step, want string }{
+		{"send: {account: alice, to: non_contacts, count: 1}", "bad.yaml:8: steps[1].send: account \"alice\" has 1 contacts among 1 users: no stranger to write to (raise users above contacts)"},
+		{"invite: {account: alice, count: 1}", "bad.yaml:8: steps[1].invite: account \"alice\" has 1 contacts among 1 users: no stranger to invite (raise users above contacts)"},
+	} {
+		_, err := Parse([]byte(strings.Replace(base, "  - login: alice", "  - login: alice\n  - "+c.step, 1)), "bad.yaml")
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want %q", c.step, err, c.want)
+		}
+	}
+	// Writing to the contacts themselves is fine.
+	if _, err := Parse([]byte(strings.Replace(base, "  - login: alice", "  - login: alice\n  - send: {account: alice, to: contacts, count: 1}", 1)), "ok.yaml"); err != nil {
+		t.Errorf("send to contacts refused: %v", err)
+	}
+}
+
+// stranger never falls back to a contact.
+func TestStrangerIsNeverAContact(t *testing.T) {
+	a := &acctRun{w: &world{usernames: []string{"u1", "u2"}}, spec: &Account{Name: "alice"}, contactNames: map[string]bool{"u1": true}}
+	for range 3 {
+		if name, err := a.stranger(); err != nil || name != "u2" {
+			t.Fatalf("stranger: %q, %v; want u2", name, err)
+		}
+	}
+	a.contactNames["u2"] = true
+	if name, err := a.stranger(); err == nil {
+		t.Fatalf("stranger with every user a contact: %q, want an error", name)
+	}
+	if name, err := (&acctRun{w: &world{}, spec: &Account{Name: "alice"}}).stranger(); err == nil {
+		t.Fatalf("stranger with no population: %q, want an error", name)
+	}
+}
