@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/gotd/td/telegram"
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/tgerr"
+	"go.uber.org/zap"
 
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/guard"
@@ -136,10 +138,29 @@ func (a *acctRun) clientOptions(ctx context.Context) (telegram.Options, error) {
 		a.selfDone(err)
 		return res
 	}
-	if f := w.r.opts.ConfigureClient; f != nil {
-		f(a.spec.Name, &opts)
-	}
+	a.configure(&opts)
 	return opts, nil
+}
+
+// configure applies Options.ConfigureClient. On staging it then sets the
+// test DCs again: whatever the caller's code does, a staging run talks to
+// Telegram's test DCs, never to production.
+func (a *acctRun) configure(opts *telegram.Options) {
+	w := a.w
+	f := w.r.opts.ConfigureClient
+	if f == nil {
+		return
+	}
+	f(a.spec.Name, opts)
+	if w.srv != nil {
+		return
+	}
+	want := w.r.opts.Staging.clientOptions(nil)
+	if opts.DC != want.DC || !reflect.DeepEqual(opts.DCList, want.DCList) {
+		w.log.Warn("Options.ConfigureClient changed the DC or the DC list on staging; the test DCs are kept",
+			zap.String("account", a.spec.Name))
+	}
+	opts.DC, opts.DCList = want.DC, want.DCList
 }
 
 func (a *acctRun) selfDone(err error) {

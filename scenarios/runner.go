@@ -82,7 +82,9 @@ type Options struct {
 	// ConfigureClient, when set, adjusts every scenario client's options
 	// after the runner has set them (add your own middlewares after the
 	// monitor's, a device config, ...). It must keep the runner's
-	// middlewares and hooks.
+	// middlewares and hooks. On staging the runner sets DC and DCList
+	// back to Telegram's test DCs afterwards (and logs a warning if they
+	// were changed): Go code cannot point a staging run at production.
 	ConfigureClient func(account string, opts *telegram.Options)
 	// Progress receives one line per scenario and per step as they run.
 	// Nil means none.
@@ -449,17 +451,10 @@ func (w *world) advanceTo(ctx context.Context, t time.Time) error {
 // next deadline; fn never races the clock.
 func (w *world) call(ctx context.Context, fn func(ctx context.Context) error) error {
 	if w.vclk == nil {
-		return fn(ctx)
+		return recovered(ctx, fn)
 	}
 	done := make(chan error, 1)
-	go func() {
-		defer func() {
-			if r := recover(); r != nil {
-				done <- fmt.Errorf("panic in client code: %v", r)
-			}
-		}()
-		done <- fn(ctx)
-	}()
+	go func() { done <- recovered(ctx, fn) }()
 	for {
 		blocked := w.untilPending(w.base + 1)
 		select {
@@ -479,6 +474,17 @@ func (w *world) call(ctx context.Context, fn func(ctx context.Context) error) er
 			return fmt.Errorf("scenario timed out in real time (Options.Timeout): %w", ctx.Err())
 		}
 	}
+}
+
+// recovered runs fn and turns a panic in it (a hook is a team's own code)
+// into an error of the step, on either target, rather than a crash.
+func recovered(ctx context.Context, fn func(ctx context.Context) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic in client code: %v", r)
+		}
+	}()
+	return fn(ctx)
 }
 
 // The outcomes of the scenario client's calls, besides signal kinds.
