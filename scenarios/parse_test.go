@@ -255,3 +255,18 @@ func TestStrangerIsNeverAContact(t *testing.T) {
 		t.Fatalf("stranger with no population: %q, want an error", name)
 	}
 }
+
+// The fault codes docs/scenarios.md lists for error messages.
+func TestFaultDefaultCodes(t *testing.T) {
+	for msg, want := range map[string]int{
+		"FLOOD_WAIT_30": 420, "FLOOD_PREMIUM_WAIT_5": 420, "SLOWMODE_WAIT_10": 420, "FROZEN_METHOD_INVALID": 420,
+		"USER_DEACTIVATED_BAN": 401, "AUTH_KEY_UNREGISTERED": 401, "SESSION_REVOKED": 401,
+		"CHAT_WRITE_FORBIDDEN": 403, "USER_PRIVACY_RESTRICTED": 400,
+		"INTERNAL": 500, "MSG_WAIT_RETRY": 500, "RPC_CALL_FAIL": 500, "TIMEOUT": 500,
+		"PEER_FLOOD": 400, "USERNAME_NOT_OCCUPIED": 400,
+	} {
+		if got := defaultCode(msg); got != want {
+			t.Errorf("defaultCode(%s) = %d, want %d", msg, got, want)
+		}
+	}
+}

@@ -215,7 +215,9 @@ type Expectation struct {
 	FloodWaits map[string]Range
 	// LongestFloodWait bounds the longest wait seen (in seconds).
 	LongestFloodWait *Range
-	// SpamBot is the last conclusive SpamBot answer.
+	// SpamBot is the last conclusive SpamBot answer; spambot.Unknown
+	// when SpamBot was asked but never answered conclusively. The check
+	// fails, whatever the value, when SpamBot was never asked.
 	SpamBot *spambot.State
 	// Risk bounds the risk score (0-100).
 	Risk *Range
