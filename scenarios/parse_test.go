@@ -270,3 +270,16 @@ func TestFaultDefaultCodes(t *testing.T) {
 		}
 	}
 }
+
+// Durations in failure messages keep their fractions of a second.
+func TestRangeFormatKeepsFractionalSeconds(t *testing.T) {
+	r := Range{Duration: true}
+	for v, want := range map[float64]string{1.5: "1.5s", 0.25: "250ms", 3600: "1h0m0s", 0: "0s"} {
+		if got := r.format(v); got != want {
+			t.Errorf("format(%v) = %q, want %q", v, got, want)
+		}
+	}
+	if got := (Range{}).format(2.5); got != "2.5" {
+		t.Errorf("number format(2.5) = %q", got)
+	}
+}

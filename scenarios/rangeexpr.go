@@ -30,7 +30,7 @@ func (r Range) String() string { return r.Text }
 // format renders a value of the range's kind.
 func (r Range) format(v float64) string {
 	if r.Duration {
-		return (time.Duration(v) * time.Second).String()
+		return time.Duration(math.Round(v * float64(time.Second))).String()
 	}
 	return strconv.FormatFloat(v, 'f', -1, 64)
 }
