@@ -74,6 +74,34 @@ var _ = Describe("a team's own client code", Label(sc.LabelSim), func() {
 		_, err = suiteRunner.Run(context.Background(), s)
 		Expect(err).To(MatchError(ContainSubstring(`testdata/hook.yaml:9: steps: hook "warm-cache" is not registered`)))
 	})
+	It("gives the report a copy of the outcomes, whatever the hook's goroutines record later", func() {
+		release, done := make(chan struct{}), make(chan struct{})
+		leaky := func(_ context.Context, env *sc.HookEnv) error {
+			env.Record(nil)
+			go func() { // still recording after the hook returned
+				defer close(done)
+				<-release
+				for range 200 {
+					env.Record(nil)
+				}
+			}()
+			return nil
+		}
+		r, err := sc.NewRunner(sc.Options{Hooks: map[string]sc.Hook{"warm-cache": leaky}})
+		Expect(err).NotTo(HaveOccurred())
+		rep := runFile(r, "testdata/hook.yaml")
+		step := rep.Steps[1]
+		close(release)
+		n := 0
+		for range 200 { // reading the report while the goroutine records (-race)
+			for _, v := range step.Outcomes {
+				n += v
+			}
+		}
+		<-done
+		Expect(n).To(Equal(200))
+		Expect(step.Outcomes).To(Equal(map[string]int{"ok": 1}))
+	})
 	It("fails the scenario at its step when it returns an error", func() {
 		boom := func(context.Context, *sc.HookEnv) error { return errors.New("cache server down") }
 		r, err := sc.NewRunner(sc.Options{Hooks: map[string]sc.Hook{"warm-cache": boom}})

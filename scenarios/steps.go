@@ -283,8 +283,10 @@ func (w *world) runHook(ctx context.Context, st *Step, a *acctRun, sr *StepRepor
 	env := &HookEnv{Account: a.spec.Name, Client: a.client, API: a.api, Monitor: a.mon, Clock: w.clk,
 		Usernames: append([]string(nil), w.usernames...), a: a, outcomes: map[string]int{}}
 	err := w.call(ctx, func(ctx context.Context) error { return h(ctx, env) })
+	// A copy: goroutines the hook left behind may still Record into
+	// env.outcomes (under w.mu) while the report is read without it.
 	w.mu.Lock()
-	sr.Outcomes = env.outcomes
+	sr.Outcomes = copyCounts(env.outcomes)
 	w.mu.Unlock()
 	if err != nil {
 		return "", fmt.Errorf("hook %q: %w", st.Hook, err)
