@@ -8,9 +8,10 @@
 //	scenario-run version                           print the version
 //
 // Exit status: 0 on success (for run: every expectation held), 2 for a
-// usage error (unknown command, bad flag, unreadable file named by a flag,
-// a production target), 1 for any other failure (a failed expectation, an
-// invalid scenario file).
+// usage or setup error (unknown command, bad flag, unreadable file named by
+// a flag, a production target, --target staging without its environment
+// variables), 1 for any other failure (a failed expectation, a scenario
+// that could not run, an invalid scenario file).
 package main
 
 import (

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -58,7 +59,7 @@ func parseRun(args []string, stderr io.Writer) (*runConfig, error) {
 	if cfg.filterTx != "" {
 		f, err := types.ParseLabelFilter(cfg.filterTx)
 		if err != nil {
-			return nil, usagef("--label-filter: %v", err)
+			return nil, usagef("--label-filter: %s", plainGinkgoError(err))
 		}
 		cfg.filter = f
 	}
@@ -67,6 +68,30 @@ func parseRun(args []string, stderr io.Writer) (*runConfig, error) {
 		return nil, usagef("run: name at least one scenario file or folder (e.g. scenarios/library)")
 	}
 	return cfg, nil
+}
+
+// ansiRE matches terminal colour and style sequences.
+var ansiRE = regexp.MustCompile("\x1b\\[[0-9;]*[A-Za-z]")
+
+// plainGinkgoError renders a Ginkgo error on one plain line: Ginkgo's own
+// Error() is a coloured, multi-line block meant for its terminal output,
+// which shows as escape codes in logs and CI.
+func plainGinkgoError(err error) string {
+	text := err.Error()
+	var ge types.GinkgoError
+	if errors.As(err, &ge) {
+		text = ge.Heading + ": " + ge.Message
+		if ge.DocLink != "" {
+			text += " (see https://onsi.github.io/ginkgo/#" + ge.DocLink + ")"
+		}
+	}
+	var parts []string
+	for _, l := range strings.Split(ansiRE.ReplaceAllString(text, ""), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 // runCommand runs `scenario-run run`: progress and the reports go to
@@ -122,7 +147,8 @@ func runScenarios(ctx context.Context, cfg *runConfig, getenv func(string) strin
 	if cfg.target == scenarios.TargetStaging {
 		st, err := scenarios.StagingFromEnv(getenv)
 		if err != nil {
-			return false, fmt.Errorf("--target staging: %w", err)
+			// A setup error, like a bad flag: nothing ran (exit 2).
+			return false, usagef("--target staging: %v", err)
 		}
 		opts.Staging = st
 	}

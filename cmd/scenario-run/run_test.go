@@ -69,7 +69,7 @@ func TestRunRefusals(t *testing.T) {
 	}{
 		{[]string{"run", "--target", "production", "x"}, 2, "there is no production target"},
 		{[]string{"run"}, 2, "name at least one scenario"},
-		{[]string{"run", "--label-filter", "sim &&", "x"}, 2, "--label-filter"},
+		{[]string{"run", "--label-filter", "sim &&", "x"}, 2, "--label-filter: Syntax Error Parsing Label Filter: sim && Unexpected EOF. (see https://onsi.github.io/ginkgo/#spec-labels)\n"},
 		{[]string{"run", "no-such-dir"}, 2, "no-such-dir"},
 		{[]string{"list"}, 2, "usage: scenario-run list"},
 	}
@@ -78,14 +78,17 @@ func TestRunRefusals(t *testing.T) {
 		if code := run(c.args, &out, &errOut); code != c.code || !strings.Contains(errOut.String(), c.want) {
 			t.Errorf("%v: exit %d, stderr %q; want %d and %q", c.args, code, errOut.String(), c.code, c.want)
 		}
+		if strings.Contains(errOut.String(), "\x1b") {
+			t.Errorf("%v: stderr has terminal escape codes: %q", c.args, errOut.String())
+		}
 	}
-	// Staging without credentials: refused, naming the variables.
+	// Staging without credentials: a setup error (exit 2), naming the variables.
 	for _, k := range []string{"TGSAFETY_STAGING_APP_ID", "TGSAFETY_STAGING_APP_HASH", "TGSAFETY_STAGING_PHONE"} {
 		t.Setenv(k, "")
 	}
 	var out, errOut bytes.Buffer
 	code := run([]string{"run", "--target", "staging", "../../scenarios/library"}, &out, &errOut)
-	if code != 1 || !strings.Contains(errOut.String(), "TGSAFETY_STAGING_APP_ID, TGSAFETY_STAGING_APP_HASH, TGSAFETY_STAGING_PHONE") {
+	if code != 2 || !strings.Contains(errOut.String(), "TGSAFETY_STAGING_APP_ID, TGSAFETY_STAGING_APP_HASH, TGSAFETY_STAGING_PHONE") {
 		t.Fatalf("staging without credentials: exit %d, %q", code, errOut.String())
 	}
 }
