@@ -1,7 +1,6 @@
 package testserver
 
 import (
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/gotd/td/tgerr"
 
+	"github.com/tgsafety/tgsafety/monitor/bearer"
 	"github.com/tgsafety/tgsafety/monitor/jsonbody"
 )
 
@@ -137,7 +137,7 @@ func (c *controlAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Authentication comes before routing so that an unauthenticated
 	// caller learns nothing, not even which endpoints exist.
 	if c.token != "" {
-		if msg := c.checkToken(r); msg != "" {
+		if msg := bearer.Check(r, c.token); msg != "" {
 			h.Set("WWW-Authenticate", `Bearer realm="testserver control"`)
 			writeJSON(w, http.StatusUnauthorized, errorBody{msg})
 			return
@@ -170,23 +170,6 @@ func (c *controlAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, res)
-}
-
-// checkToken returns why the request is not authorised, or "".
-func (c *controlAPI) checkToken(r *http.Request) string {
-	hdr := r.Header.Get("Authorization")
-	if hdr == "" {
-		return "missing Authorization header; send Authorization: Bearer <token>"
-	}
-	scheme, got, _ := strings.Cut(hdr, " ")
-	if !strings.EqualFold(scheme, "Bearer") {
-		return "Authorization must use the Bearer scheme"
-	}
-	// Constant time: the token is the only thing guarding the API.
-	if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(c.token)) != 1 {
-		return "invalid bearer token"
-	}
-	return ""
 }
 
 type errorBody struct {

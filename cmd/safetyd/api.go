@@ -2,19 +2,18 @@ package main
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tgsafety/tgsafety/monitor"
+	"github.com/tgsafety/tgsafety/monitor/bearer"
 	"github.com/tgsafety/tgsafety/monitor/daemon"
 	"github.com/tgsafety/tgsafety/monitor/jsonbody"
 	"github.com/tgsafety/tgsafety/monitor/probe"
@@ -152,7 +151,7 @@ func (a *api) wrap(mutating bool, fn func(r *http.Request) (int, any, error)) ht
 				writeAPIJSON(w, http.StatusForbidden, apiError{"API token not configured; set http.token_env or http.token_file to enable this endpoint"})
 				return
 			}
-			if msg := a.checkToken(r); msg != "" {
+			if msg := bearer.Check(r, a.d.Token); msg != "" {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="safetyd"`)
 				writeAPIJSON(w, http.StatusUnauthorized, apiError{msg})
 				return
@@ -166,23 +165,6 @@ func (a *api) wrap(mutating bool, fn func(r *http.Request) (int, any, error)) ht
 		}
 		writeAPIJSON(w, status, v)
 	})
-}
-
-// checkToken returns why the request is not authorised, or "".
-func (a *api) checkToken(r *http.Request) string {
-	hdr := r.Header.Get("Authorization")
-	if hdr == "" {
-		return "missing Authorization header; send Authorization: Bearer <token>"
-	}
-	scheme, got, _ := strings.Cut(hdr, " ")
-	if !strings.EqualFold(scheme, "Bearer") {
-		return "Authorization must use the Bearer scheme"
-	}
-	// Constant time: the token is the only thing guarding the API.
-	if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(a.d.Token)) != 1 {
-		return "invalid bearer token"
-	}
-	return ""
 }
 
 // apiError is every error answer.
