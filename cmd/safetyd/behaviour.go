@@ -10,7 +10,6 @@ import (
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/tgerr"
 
-	"github.com/tgsafety/tgsafety/monitor/signal"
 	"github.com/tgsafety/tgsafety/testserver"
 )
 
@@ -69,17 +68,6 @@ func (e *driveEnv) sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// stopOn reports whether a behaviour should stop sending: the account is
-// banned, frozen for writes, or gone. A real application would stop too
-// (or should).
-func stopOn(err error) bool {
-	switch signal.Classify(err).Kind {
-	case signal.Banned, signal.Deactivated, signal.SessionDead:
-		return true
-	}
-	return false
-}
-
 // idle waits for ctx: the account only runs the daemon's probes.
 func idle(ctx context.Context, _ *driveEnv) error {
 	<-ctx.Done()
@@ -97,7 +85,8 @@ func (e *driveEnv) every(ctx context.Context, period time.Duration, fn func(ctx 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if stopOn(err) {
+		if stopsAccount(err) {
+			// A real application would stop here too (or should).
 			return idle(ctx, e)
 		}
 		if e.peerFloodPause > 0 && tgerr.Is(err, "PEER_FLOOD") {
