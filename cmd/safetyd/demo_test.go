@@ -38,6 +38,29 @@ func getJSON(t *testing.T, url string, v any) {
 // of the labels account and state (empty when absent).
 func scrape(t *testing.T, url string) map[[3]string]float64 {
 	t.Helper()
+	out := map[[3]string]float64{}
+	for _, s := range scrapeSamples(t, url) {
+		m := s.Metric
+		out[[3]string{string(m[model.MetricNameLabel]), string(m["account"]), string(m["state"])}] = float64(s.Value)
+	}
+	return out
+}
+
+// scrapeByLabel returns one metric's samples at url keyed by one label.
+func scrapeByLabel(t *testing.T, url, name, label string) map[string]float64 {
+	t.Helper()
+	out := map[string]float64{}
+	for _, s := range scrapeSamples(t, url) {
+		if string(s.Metric[model.MetricNameLabel]) == name {
+			out[string(s.Metric[model.LabelName(label)])] = float64(s.Value)
+		}
+	}
+	return out
+}
+
+// scrapeSamples reads every sample served at url.
+func scrapeSamples(t *testing.T, url string) model.Vector {
+	t.Helper()
 	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
@@ -58,12 +81,7 @@ func scrape(t *testing.T, url string) map[[3]string]float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[[3]string]float64{}
-	for _, s := range vec {
-		m := s.Metric
-		out[[3]string{string(m[model.MetricNameLabel]), string(m["account"]), string(m["state"])}] = float64(s.Value)
-	}
-	return out
+	return vec
 }
 
 // The demo, in-process, through the daemon's own wiring: after a

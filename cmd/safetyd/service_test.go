@@ -408,3 +408,25 @@ func TestLastProbesSeparatesRunsFromSuccesses(t *testing.T) {
 		}
 	}
 }
+
+// The ingest counter says what the endpoint did with what it received.
+func TestIngestCounterByResult(t *testing.T) {
+	w := newDaemonWorld(t, "alpha")
+	base, _, stop := w.start(t)
+	defer stop()
+	good := map[string]any{"signals": []map[string]any{
+		{"account": "alpha", "method": "messages.sendMessage", "code": 420, "message": "FLOOD_WAIT_30"},
+		{"account": "alpha", "method": "messages.sendMessage", "code": 420, "message": "FLOOD_WAIT_31"},
+	}}
+	if code, body, err := postSignals(base, good); err != nil || code != http.StatusAccepted {
+		t.Fatalf("good batch: %d %s %v", code, body, err)
+	}
+	bad := map[string]any{"account": "alpha", "method": "messages.sendMessage", "code": 420, "message": "not an rpc error"}
+	if code, _, err := postSignals(base, bad); err != nil || code != http.StatusBadRequest {
+		t.Fatalf("bad signal: %d %v", code, err)
+	}
+	m := scrapeByLabel(t, base+"/metrics", "tgsafety_ingest_signals_total", "result")
+	if m["accepted"] != 2 || m["rejected"] != 1 || m["failed"] != 0 {
+		t.Fatalf("ingest counter %v, want accepted 2, rejected 1, failed 0", m)
+	}
+}
