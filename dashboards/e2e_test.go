@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tgsafety/tgsafety/monitor/testbin"
 )
 
 // TestEndToEndWithPrometheus runs `safetyd demo` (simulated accounts
@@ -36,12 +38,7 @@ func TestEndToEndWithPrometheus(t *testing.T) {
 	start := time.Now()
 
 	// The daemon's demo, built from this tree.
-	demoBin := filepath.Join(dir, "safetyd")
-	build := exec.Command("go", "build", "-o", demoBin, "./cmd/safetyd")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/safetyd: %v\n%s", err, out)
-	}
+	demoBin := testbin.Path(t, "safetyd")
 	demoAddr := freeAddr(t)
 	// At 3000 virtual seconds per second the demo's accounts are limited,
 	// frozen, banned and dead within about 20 s (a simulated day takes 29 s).

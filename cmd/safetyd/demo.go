@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -57,6 +58,10 @@ type demoOptions struct {
 	// shuts down, with the HTTP address: the service is still up and
 	// virtual time stands still.
 	atEnd func(addr string)
+	// stepped (tests) moves virtual time from one application deadline to
+	// the next as soon as every application waits, ignoring Speed: what
+	// the demo reaches then depends on nothing but the behaviours.
+	stepped bool
 }
 
 // demo is "safetyd demo": the test server in-process with simulated
@@ -100,6 +105,9 @@ func demo(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	if err := runDemo(ctx, o, stdout, stderr); err != nil {
 		fmt.Fprintln(stderr, "demo:", err)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			fmt.Fprintf(stderr, "demo: something (another demo or safetyd?) already listens on %s; pick another address with --listen, e.g. make demo DEMOFLAGS=\"--listen 127.0.0.1:9465\"\n", o.Listen)
+		}
 		return 1
 	}
 	return 0
@@ -172,7 +180,12 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx) // --for ends the demo through cancel
 	defer cancel()
-	traffic := newTrafficSwitch()
+	expect := 0
+	if o.Traffic {
+		expect = len(accts)
+	}
+	pace := newPacer(expect)
+	traffic := newTrafficSwitch(pace)
 	atEnd := func() {
 		if o.atEnd != nil {
 			// Quiesce: no application call in flight, virtual time
@@ -195,7 +208,7 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 			if o.Traffic {
 				so.Drive = traffic.drive(func(ctx context.Context, name string, api *tg.Client) error {
 					a := accts[name]
-					return a.b.Run(ctx, &driveEnv{api: api, clock: clk, srv: srv, phone: a.phone, next: &a.next})
+					return a.b.Run(ctx, &driveEnv{api: api, clock: clk, srv: srv, phone: a.phone, next: &a.next, pace: pace})
 				})
 			}
 		},
@@ -205,16 +218,19 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				runDemoClock(ctx, clk, o, srv, accts, out, atEnd, cancel)
+				runDemoClock(ctx, clk, o, pace, srv, accts, out, atEnd, cancel)
 			}()
 		},
 	})
 }
 
-// runDemoClock moves virtual time --speed times faster than real time,
-// applies the behaviours' server-side events when they are due, and ends
-// the demo after --for.
-func runDemoClock(ctx context.Context, clk *vclock.Clock, o demoOptions, srv *testserver.Server, accts map[string]*demoAccount, out *demoOutput, atEnd, cancel func()) {
+// runDemoClock moves virtual time --speed times faster than real time (or,
+// stepped, from one application deadline to the next as fast as the
+// applications go), applies the behaviours' server-side events when they
+// are due, and ends the demo after --for. Time moves only while every
+// application waits for it (pacer), so a slow machine slows the demo down
+// instead of changing what it shows.
+func runDemoClock(ctx context.Context, clk *vclock.Clock, o demoOptions, pace *pacer, srv *testserver.Server, accts map[string]*demoAccount, out *demoOutput, atEnd, cancel func()) {
 	type due struct {
 		at   time.Time
 		acct *demoAccount
@@ -231,6 +247,60 @@ func runDemoClock(ctx context.Context, clk *vclock.Clock, o demoOptions, srv *te
 		}
 		return pending[i].acct.name < pending[j].acct.name
 	})
+	end := time.Time{} // zero: no end
+	if o.For > 0 {
+		end = out.start.Add(o.For)
+	}
+	// advance moves the clock to t, waking the applications due by then;
+	// it returns false when ctx ended first.
+	advance := func(t time.Time) bool {
+		if pace.quiet(ctx) != nil {
+			return false
+		}
+		pace.wake(t)
+		clk.AdvanceTo(t)
+		for len(pending) > 0 && !pending[0].at.After(t) {
+			p := pending[0]
+			pending = pending[1:]
+			err := p.acct.b.Server.Do(srv, p.acct.phone)
+			out.serverEvent(p.at, p.acct, err)
+		}
+		out.tick(t)
+		return true
+	}
+	// runTo moves through every application deadline and server event up
+	// to limit, each in turn, then to limit itself.
+	runTo := func(limit time.Time) bool {
+		for {
+			if pace.quiet(ctx) != nil {
+				return false
+			}
+			next, ok := pace.next()
+			if len(pending) > 0 && (!ok || pending[0].at.Before(next)) {
+				next, ok = pending[0].at, true
+			}
+			if !ok || next.After(limit) {
+				return advance(limit)
+			}
+			if !advance(next) {
+				return false
+			}
+		}
+	}
+	finish := func() {
+		out.done(end)
+		atEnd()
+		cancel()
+	}
+	if o.stepped {
+		if end.IsZero() {
+			return // tests always give --for
+		}
+		if runTo(end) {
+			finish()
+		}
+		return
+	}
 	step := time.Duration(float64(demoTick) * o.Speed)
 	t := time.NewTicker(demoTick)
 	defer t.Stop()
@@ -240,20 +310,15 @@ func runDemoClock(ctx context.Context, clk *vclock.Clock, o demoOptions, srv *te
 			return
 		case <-t.C:
 		}
-		now := clk.Now().Add(step)
-		for len(pending) > 0 && !pending[0].at.After(now) {
-			p := pending[0]
-			pending = pending[1:]
-			clk.AdvanceTo(p.at)
-			err := p.acct.b.Server.Do(srv, p.acct.phone)
-			out.serverEvent(p.at, p.acct, err)
+		limit := clk.Now().Add(step)
+		if !end.IsZero() && limit.After(end) {
+			limit = end
 		}
-		clk.AdvanceTo(now)
-		out.tick(now)
-		if o.For > 0 && now.Sub(out.start) >= o.For {
-			out.done(now)
-			atEnd()
-			cancel()
+		if !runTo(limit) {
+			return
+		}
+		if !end.IsZero() && !limit.Before(end) {
+			finish()
 			return
 		}
 	}
@@ -385,15 +450,16 @@ func stateCounts(mon *monitor.Monitor) string {
 type trafficSwitch struct {
 	ctx    context.Context
 	cancel context.CancelFunc
+	pace   *pacer
 
 	mu      sync.Mutex
 	stopped bool
 	running sync.WaitGroup
 }
 
-func newTrafficSwitch() *trafficSwitch {
+func newTrafficSwitch(pace *pacer) *trafficSwitch {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &trafficSwitch{ctx: ctx, cancel: cancel}
+	return &trafficSwitch{ctx: ctx, cancel: cancel, pace: pace}
 }
 
 // drive wraps a Drive function so that stop ends it.
@@ -409,7 +475,9 @@ func (t *trafficSwitch) drive(fn func(ctx context.Context, name string, api *tg.
 		t.mu.Unlock()
 		dctx, cancel := context.WithCancel(ctx)
 		unhook := context.AfterFunc(t.ctx, cancel)
+		t.pace.enter(name)
 		err := fn(dctx, name, api)
+		t.pace.leave()
 		unhook()
 		cancel()
 		t.running.Done()

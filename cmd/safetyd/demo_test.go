@@ -95,9 +95,14 @@ func TestDemoReachesEveryStateAndAPIAgreesWithMetrics(t *testing.T) {
 	var (
 		checked bool
 		visited = map[string]map[monitor.State]bool{}
+		// first is each account's first state change after the first
+		// (which is the connection: unknown -> ok).
+		first = map[string]monitor.Event{}
+		// connected is when each account was first seen.
+		connected = map[string]time.Time{}
 	)
 	o := demoOptions{
-		Listen: "127.0.0.1:0", Accounts: 12, Speed: 20000, For: 25 * time.Hour, Traffic: true, Quiet: true, Seed: 1,
+		Listen: "127.0.0.1:0", Accounts: 12, Speed: 20000, For: 25 * time.Hour, Traffic: true, Quiet: true, Seed: 1, stepped: true,
 		Store: filepath.Join(t.TempDir(), "history.db"),
 	}
 	o.atEnd = func(addr string) {
@@ -124,8 +129,14 @@ func TestDemoReachesEveryStateAndAPIAgreesWithMetrics(t *testing.T) {
 			getJSON(t, base+"/api/v1/accounts/"+a.Name+"/events?since=2000-01-01T00:00:00Z&limit=1000", &evs)
 			visited[a.Name] = map[monitor.State]bool{}
 			for _, e := range evs.Events {
-				if e.Type == monitor.EventState {
-					visited[a.Name][e.State] = true
+				if e.Type != monitor.EventState {
+					continue
+				}
+				visited[a.Name][e.State] = true
+				if _, ok := connected[a.Name]; !ok {
+					connected[a.Name] = e.Time
+				} else if _, ok := first[a.Name]; !ok {
+					first[a.Name] = e
 				}
 			}
 		}
@@ -164,6 +175,27 @@ func TestDemoReachesEveryStateAndAPIAgreesWithMetrics(t *testing.T) {
 	} {
 		if !visited[name][want] {
 			t.Errorf("%s never %s: %v", name, want, visited[name])
+		}
+	}
+	// What the legend promises for the server-side events: the account is
+	// fine until Telegram acts, then in the promised state at once.
+	for _, b := range demoBehaviours() {
+		if b.Server == nil {
+			continue
+		}
+		var name string
+		for n := range visited {
+			if strings.HasSuffix(n, "-"+b.Name) {
+				name = n
+			}
+		}
+		e, ok := first[name]
+		if !ok {
+			t.Errorf("%s: no state change after connecting", name)
+			continue
+		}
+		if at := e.Time.Sub(connected[name]); at < b.Server.At {
+			t.Errorf("%s: %s -> %s after %v, before the server event at %v (%q): the legend says otherwise", name, e.From, e.State, at, b.Server.At, b.What)
 		}
 	}
 	for _, name := range []string{"demo-01-careful", "demo-05-idle", "demo-07-steady"} {

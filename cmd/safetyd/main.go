@@ -16,10 +16,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/tgsafety/tgsafety/monitor/daemon"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
+// version is set at build time with -ldflags "-X main.version=..."; without
+// it, the build's module version or commit (daemon.Version).
 var version = "dev"
+
+func init() { version = daemon.Version(version) }
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))

@@ -24,6 +24,7 @@ import (
 	"github.com/tgsafety/tgsafety/monitor/signal"
 	"github.com/tgsafety/tgsafety/monitor/spambot"
 	"github.com/tgsafety/tgsafety/monitor/store"
+	"github.com/tgsafety/tgsafety/monitor/testbin"
 	"github.com/tgsafety/tgsafety/testserver"
 )
 
@@ -184,10 +185,7 @@ func TestSIGKILLUnderIngestLosesNoAcknowledgedSignal(t *testing.T) {
 		t.Skip("builds and kills the daemon")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "safetyd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testbin.Path(t, "safetyd")
 	port := freePort(t)
 	dbPath := filepath.Join(dir, "history.db")
 	cmd := exec.Command(bin, "demo", "--listen", port, "--accounts", "2", "--traffic=false", "--quiet",

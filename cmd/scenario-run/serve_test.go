@@ -26,6 +26,7 @@ import (
 	"github.com/gotd/td/telegram/dcs"
 	"github.com/gotd/td/tg"
 
+	"github.com/tgsafety/tgsafety/monitor/testbin"
 	"github.com/tgsafety/tgsafety/testserver"
 )
 
@@ -33,21 +34,12 @@ import (
 // only: nothing waits for it to pass.
 const guard = 60 * time.Second
 
-// build compiles scenario-run into a temporary directory: the test runs
-// the real binary so that flags, stdout, exit codes and signals are
-// exercised as other processes see them.
+// build returns the scenario-run binary (built once, see monitor/testbin):
+// the test runs the real binary so that flags, stdout, exit codes and
+// signals are exercised as other processes see them.
 func build(t *testing.T) string {
 	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command on PATH to build scenario-run")
-	}
-	bin := filepath.Join(t.TempDir(), "scenario-run")
-	out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	return testbin.Path(t, "scenario-run")
 }
 
 // lockedBuffer collects a child's stderr while the test reads it.
