@@ -21,8 +21,8 @@ import (
 
 // TestEndToEndWithPrometheus runs `safetyd demo` (simulated accounts
 // through the daemon's real wiring), lets Debian's Prometheus scrape it
-// every second with the generated rule file loaded, and requires, within
-// a minute: every rule group healthy and evaluated, TgsafetyAccountBanned
+// every second with the generated rule file loaded, and requires, eventually
+// (a 10-minute failure guard; about 20 s on a quiet machine): every rule group healthy and evaluated, TgsafetyAccountBanned
 // and TgsafetyAccountLimited firing for the demo's banned and limited
 // accounts, and every dashboard query (panels and variables) returning
 // data at some point of the run.
@@ -44,7 +44,7 @@ func TestEndToEndWithPrometheus(t *testing.T) {
 	// frozen, banned and dead within about 20 s (a simulated day takes 29 s).
 	demo := startProcess(t, filepath.Join(dir, "demo.log"), demoBin, "demo",
 		"--listen", demoAddr, "--speed", "3000", "--accounts", "12", "--quiet")
-	waitHTTP(t, "http://"+demoAddr+"/readyz", 30*time.Second, demo)
+	waitHTTP(t, "http://"+demoAddr+"/readyz", 5*time.Minute, demo)
 	t.Logf("demo ready after %v", time.Since(start).Round(time.Millisecond))
 
 	// Prometheus scraping it every second, with the committed rule file.
@@ -71,7 +71,7 @@ scrape_configs:
 		"--config.file="+cfgPath, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
 		"--web.listen-address="+promAddr, "--log.level=warn")
 	api := "http://" + promAddr
-	waitHTTP(t, api+"/-/ready", 30*time.Second, prom)
+	waitHTTP(t, api+"/-/ready", 5*time.Minute, prom)
 	promStart := time.Now()
 
 	// What must eventually hold.
@@ -89,7 +89,9 @@ scrape_configs:
 	var rulesOK bool
 	var lastProblem string
 
-	deadline := time.Now().Add(60 * time.Second)
+	// A failure guard, not a budget: on a loaded machine the demo runs
+	// slower than --speed (it waits for its applications), and that is fine.
+	deadline := time.Now().Add(10 * time.Minute)
 	for {
 		rulesOK, lastProblem = rulesHealthy(t, api, promStart)
 		for name := range wantAlerts {
