@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	_ "embed"
 	"fmt"
 	"html/template"
 	"math"
@@ -598,40 +599,10 @@ var statusCSS = func() template.CSS {
 	return template.CSS(b.String())
 }()
 
-const statusBaseCSS = `
-body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#222;background:#fafafa}
-header,main,footer{padding:8px 20px}
-header{background:#263238;color:#eceff1;display:flex;gap:16px;align-items:baseline;flex-wrap:wrap}
-header a{color:#eceff1}
-h1{font-size:18px;margin:0}
-h2{font-size:16px;margin:18px 0 8px}
-a{color:#0d47a1}
-table{border-collapse:collapse;background:#fff;width:100%}
-th,td{border-bottom:1px solid #e0e0e0;padding:4px 8px;text-align:left;vertical-align:top}
-th{background:#eceff1;font-weight:600;position:sticky;top:0}
-td.num,th.num{text-align:right;white-space:nowrap}
-.chip{display:inline-block;padding:1px 8px;border-radius:9px;font-size:12px;font-weight:600;white-space:nowrap}
-.counts{display:flex;gap:8px;flex-wrap:wrap;margin:10px 0}
-.counts a{text-decoration:none}
-.count{padding:6px 12px;border-radius:6px;min-width:70px;text-align:center}
-.count b{display:block;font-size:20px}
-.count.zero{opacity:.35}
-.muted{color:#666;font-size:12px}
-.reason{max-width:28em;overflow-wrap:anywhere}
-meter{width:60px;vertical-align:middle}
-dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0}
-dl.facts dt{font-weight:600}
-dl.facts dd{margin:0;overflow-wrap:anywhere}
-svg.timeline{background:#fff;border:1px solid #e0e0e0;max-width:100%;height:auto}
-svg .axis{font-size:11px;fill:#555}
-svg .grid{stroke:#e0e0e0;stroke-dasharray:3 3}
-svg .risk{fill:none;stroke:#b71c1c;stroke-width:2}
-svg .missing{fill:#bdbdbd;fill-opacity:.6}
-.legend{display:flex;gap:8px;flex-wrap:wrap;margin:6px 0}
-.note{background:#fff8e1;border:1px solid #ffe082;padding:6px 10px}
-nav.windows a{margin-right:8px}
-nav.windows b{margin-right:8px}
-`
+// statusBaseCSS is the pages' fixed stylesheet (status.css).
+//
+//go:embed status.css
+var statusBaseCSS string
 
 // Formatting.
 
@@ -1027,99 +998,7 @@ var statusTemplates = template.Must(template.New("status").Funcs(template.FuncMa
 	},
 }).Parse(statusTemplateText))
 
-const statusTemplateText = `
-{{define "head"}}<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-{{if .Refresh}}<meta http-equiv="refresh" content="{{.Refresh}}">
-{{end}}<title>{{.Title}} · safetyd</title>
-<style>{{.CSS}}</style>
-</head>
-<body>
-<header><h1><a href="{{.Base}}">safetyd</a> · {{.Title}}</h1><span>{{.Now}}</span></header>
-<main>
-{{end}}
-
-{{define "foot"}}</main>
-<footer class="muted">tgsafety safetyd {{.Version}} · times in UTC, read from the monitor's clock{{if .Refresh}} · this page reloads every {{.Refresh}} s{{end}}</footer>
-</body>
-</html>
-{{end}}
-
-{{define "time"}}{{if .ISO}}<time datetime="{{.ISO}}" title="{{.Abs}}">{{.Rel}}</time>{{else}}–{{end}}{{end}}
-
-{{define "timefull"}}{{if .ISO}}<time datetime="{{.ISO}}">{{.Abs}}</time> <span class="muted">({{.Rel}})</span>{{else}}–{{end}}{{end}}
-
-{{define "error"}}{{template "head" .}}
-<h2>{{.Title}}</h2>
-<p>{{.Message}}</p>
-<p><a href="{{.Base}}">Back to the fleet</a></p>
-{{template "foot" .}}{{end}}
-
-{{define "fleet"}}{{template "head" .}}
-<div class="counts">
-{{range .Counts}}<a href="?state={{.State}}"><div class="count s-{{.State}}{{if not .N}} zero{{end}}" data-state="{{.State}}" data-count="{{.N}}"><b>{{.N}}</b>{{.State}}</div></a>
-{{end}}<div class="count" data-state="all" data-count="{{.Total}}"><b>{{.Total}}</b>accounts</div>
-</div>
-{{if .Filter}}<p>Showing the <span class="chip s-{{.Filter}}">{{.Filter}}</span> accounts only. <a href="./">Show all</a></p>
-{{end}}<table id="fleet">
-<thead><tr><th>account</th><th>state</th><th>since</th><th>until</th><th class="num">risk</th><th>flood waits</th><th>last signal</th><th>SpamBot</th></tr></thead>
-<tbody>
-{{range .Rows}}<tr data-account="{{.Name}}" data-state="{{.State}}">
-<td><a href="{{.Href}}">{{.Name}}</a></td>
-<td><span class="chip s-{{.State}}">{{.State}}</span>{{if .Reason}}<div class="muted reason" title="{{.Reason}}">{{.ReasonShort}}</div>{{end}}</td>
-<td>{{template "time" .Since}}</td>
-<td>{{template "time" .Until}}</td>
-<td class="num" data-risk="{{risk .Risk}}"><meter min="0" max="100" low="30" high="60" optimum="0" value="{{risk .Risk}}"></meter> {{risk .Risk}}</td>
-<td>{{if .Waits}}{{.Waits}} <span class="muted" title="{{.WaitMethods}}">until {{template "time" .WaitUntil}}</span>{{else}}–{{end}}</td>
-<td>{{if .LastSignal}}<span class="reason">{{.LastSignal}}</span> <span class="muted">{{template "time" .LastSignalAt}}</span>{{else}}–{{end}}</td>
-<td>{{if .SpamBot}}{{.SpamBot}} <span class="muted">{{template "time" .SpamBotAt}}</span>{{else}}–{{end}}</td>
-</tr>
-{{else}}<tr><td colspan="8">No accounts{{if $.Filter}} in this state{{end}}.</td></tr>
-{{end}}</tbody>
-</table>
-{{template "foot" .}}{{end}}
-
-{{define "account"}}{{template "head" .}}
-<p><a href="{{.Base}}">← fleet</a> · <a href="../api/v1/accounts/{{.Href}}">JSON</a></p>
-<dl class="facts">
-<dt>state</dt><dd><span class="chip s-{{.State}}" id="state">{{.State}}</span>{{if .Reason}} <span class="reason">{{.Reason}}</span>{{end}}</dd>
-<dt>since</dt><dd>{{template "timefull" .SinceAt}}</dd>
-<dt>until</dt><dd>{{template "timefull" .UntilAt}}</dd>
-<dt>risk</dt><dd><meter min="0" max="100" low="30" high="60" optimum="0" value="{{risk .Risk}}"></meter> <b id="risk">{{risk .Risk}}</b>{{with .RiskInputsText}} <span class="muted">inputs: {{.}}</span>{{end}}</dd>
-<dt>limit</dt><dd>{{if .Limit.Active}}{{if .Limit.Permanent}}permanent{{else}}until {{template "timefull" .LimitUntil}}{{if not .Limit.UntilKnown}} <span class="muted">(assumed: PEER_FLOOD does not say)</span>{{end}}{{end}}{{with .Limit.Reason}} · <span class="reason">{{.}}</span>{{end}}{{else}}none{{end}}</dd>
-<dt>freeze</dt><dd>{{if .Freeze.Active}}since {{template "timefull" .FreezeSince}}{{if .FreezeUntil.ISO}}; deleted {{template "timefull" .FreezeUntil}} unless appealed{{end}}{{with .Freeze.AppealURL}} · <a href="{{.}}" rel="noreferrer noopener">appeal</a>{{end}}{{else}}none{{end}}</dd>
-<dt>SpamBot</dt><dd>{{with .SpamBot}}{{.State}}{{if $.SpamBotUntil.ISO}} until {{template "timefull" $.SpamBotUntil}}{{end}} · asked {{template "timefull" $.SpamBotAt}}{{with $.SpamBotNote}} · <span class="reason">{{.}}</span>{{end}}{{else}}not asked yet{{end}}</dd>
-<dt>last signal</dt><dd>{{if .LastSignalText}}<span class="reason">{{.LastSignalText}}</span> · {{template "timefull" .LastSignalAt}}{{else}}none{{end}}</dd>
-</dl>
-{{if .Waits}}<h2>Active flood waits</h2>
-<table id="waits"><thead><tr><th>method</th><th>type</th><th>wait</th><th>until</th></tr></thead><tbody>
-{{range .Waits}}<tr><td>{{.Method}}</td><td>{{.Type}}</td><td>{{.Wait}}</td><td>{{template "timefull" .Until}}</td></tr>
-{{end}}</tbody></table>
-{{end}}
-<h2>Last {{.Window}}</h2>
-<nav class="windows">{{range .Windows}}{{if .Current}}<b>{{.Name}}</b>{{else}}<a href="{{.Href}}">{{.Name}}</a>{{end}}{{end}}</nav>
-{{with .History.Note}}<p class="note">{{.}}</p>{{end}}
-{{template "timeline" .}}
-<div class="legend">{{range .Legend}}<span class="chip s-{{.}}">{{.}}</span>{{end}}<span class="muted">band: state · red line: risk (0-100) · history from {{.History.Source}}, {{.History.InWindow}} events in the window</span></div>
-<h2>Latest events</h2>
-<table id="events"><thead><tr><th>time (UTC)</th><th>type</th><th>what</th><th>state</th><th class="num">risk</th><th>reason</th></tr></thead><tbody>
-{{range .Events}}<tr data-type="{{.Type}}"><td>{{.Time}}</td><td>{{.Type}}</td><td class="reason">{{.What}}</td><td>{{if ne .From .To}}<span class="chip s-{{.From}}">{{.From}}</span> → {{end}}<span class="chip s-{{.To}}">{{.To}}</span></td><td class="num">{{risk .Risk}}</td><td class="reason">{{.Reason}}</td></tr>
-{{else}}<tr><td colspan="6">No events yet.</td></tr>
-{{end}}</tbody></table>
-{{template "foot" .}}{{end}}
-
-{{define "timeline"}}{{$tl := .Timeline}}<svg xmlns="http://www.w3.org/2000/svg" class="timeline" id="timeline" width="{{$tl.Width}}" height="{{$tl.Height}}" viewBox="0 0 {{$tl.Width}} {{$tl.Height}}" role="img" aria-label="state and risk of {{.Name}} over the last {{.Window}}">
-<text class="axis" x="{{px (subtract $tl.PlotX 6)}}" y="{{px (addf $tl.BandY 17)}}" text-anchor="end">state</text>
-{{range $tl.Segments}}<rect class="s-{{.State}}" data-state="{{.State}}" x="{{px .X}}" y="{{px $tl.BandY}}" width="{{px .W}}" height="{{px $tl.BandH}}"><title>{{.State}} from {{utc .From}} to {{utc .To}}</title></rect>
-{{end}}{{range $tl.YTicks}}<line class="grid" x1="{{px $tl.PlotX}}" x2="{{px (addf $tl.PlotX $tl.PlotW)}}" y1="{{px .Pos}}" y2="{{px .Pos}}"/><text class="axis" x="{{px (subtract $tl.PlotX 6)}}" y="{{px (addf .Pos 4)}}" text-anchor="end">{{.Label}}</text>
-{{end}}{{range $tl.XTicks}}<line class="grid" x1="{{px .Pos}}" x2="{{px .Pos}}" y1="{{px $tl.BandY}}" y2="{{px (addf $tl.RiskY $tl.RiskH)}}"/><text class="axis" x="{{px .Pos}}" y="{{px $tl.AxisY}}" text-anchor="middle">{{.Label}}</text>
-{{end}}<text class="axis" x="{{px (subtract $tl.PlotX 6)}}" y="{{px $tl.AxisY}}" text-anchor="end">UTC</text>
-{{with $tl.Missing}}<rect class="missing" x="{{px .X}}" y="{{px $tl.BandY}}" width="{{px .W}}" height="{{px (addf (subtract $tl.RiskY $tl.BandY) $tl.RiskH)}}"><title>events from {{utc .From}} to {{utc .To}} not loaded</title></rect>
-{{end}}{{if $tl.RiskPoints}}<polyline class="risk" points="{{$tl.RiskPoints}}"><title>risk</title></polyline>
-{{end}}{{with lastPoint $tl.Risk}}<circle cx="{{px .X}}" cy="{{px .Y}}" r="3" fill="#b71c1c"><title>risk {{risk .Risk}} at {{utc .T}}</title></circle>
-{{end}}</svg>
-{{end}}
-`
+// statusTemplateText is the pages' HTML (status.html.tmpl).
+//
+//go:embed status.html.tmpl
+var statusTemplateText string
