@@ -9,13 +9,16 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/tgsafety/tgsafety/dashboards"
 	"github.com/tgsafety/tgsafety/monitor"
+	"github.com/tgsafety/tgsafety/monitor/spambot"
 	"github.com/tgsafety/tgsafety/monitor/store"
 )
 
@@ -198,12 +201,20 @@ type stateCount struct {
 
 // fleetRow is one account in the fleet table, formatted.
 type fleetRow struct {
-	Name, Href    string
-	State         monitor.State
-	Reason        string
-	ReasonShort   string
-	Since, Until  statusTime
-	Risk          float64
+	Name, Href   string
+	State        monitor.State
+	Reason       string
+	ReasonShort  string
+	Since, Until statusTime
+	// UntilWhat says what Until is when it is not the end of the state:
+	// for frozen, the date Telegram deletes the account.
+	UntilWhat string
+	Next      *statusNext
+	Risk      float64
+	// Lost is set for banned and dead accounts: their risk score no
+	// longer says anything (a dead session scores low), so the page shows
+	// the loss instead of a reassuring bar.
+	Lost          bool
 	Waits         int
 	WaitUntil     statusTime
 	WaitMethods   string
@@ -260,11 +271,15 @@ func (p *statusPage) fleet(w http.ResponseWriter, r *http.Request) {
 }
 
 func fleetRowOf(v accountDetail, now time.Time) fleetRow {
+	reason := statusReason(v.Reason)
 	row := fleetRow{
 		Name: v.Name, Href: "./accounts/" + url.PathEscape(v.Name), State: v.State,
-		Reason: v.Reason, ReasonShort: statusTruncate(v.Reason, statusReasonChars),
+		Reason: reason, ReasonShort: statusTruncate(reason, statusReasonChars),
 		Since: statusWhen(now, v.Since), Until: statusWhen(now, v.Until), Risk: v.Risk,
-		Waits: len(v.FloodWaits),
+		Waits: len(v.FloodWaits), Next: nextOf(v.State, v.Name), Lost: lost(v.State),
+	}
+	if v.State == monitor.Frozen && !v.Until.IsZero() {
+		row.UntilWhat = "deletion"
 	}
 	if len(v.FloodWaits) > 0 {
 		var until time.Time
@@ -283,13 +298,71 @@ func fleetRowOf(v accountDetail, now time.Time) fleetRow {
 		row.LastSignalAt = statusWhen(now, ls.Time)
 	}
 	if sb := v.SpamBot; sb != nil {
-		row.SpamBot = sb.State.String()
-		if !sb.Until.IsZero() {
-			row.SpamBot += " until " + statusAbs(sb.Until)
-		}
+		row.SpamBot = spamBotText(sb.State, sb.Until, now)
 		row.SpamBotAt = statusWhen(now, sb.At)
 	}
 	return row
+}
+
+// statusNext is an account's next step, as the pages show it.
+type statusNext struct {
+	Text, Runbook string
+	// Short is Text's first sentence, for the fleet table (the whole text
+	// is its tooltip and on the account page).
+	Short string
+}
+
+func nextOf(st monitor.State, name string) *statusNext {
+	n, ok := dashboards.NextStepFor(st, name)
+	if !ok {
+		return nil
+	}
+	short, _, _ := strings.Cut(n.Text, ". ")
+	if short != n.Text {
+		short += "."
+	}
+	return &statusNext{Text: n.Text, Runbook: n.Runbook(), Short: short}
+}
+
+// lost reports states in which the account can no longer be used.
+func lost(st monitor.State) bool { return st == monitor.Banned || st == monitor.Dead }
+
+// spamBotText is SpamBot's last answer in words: "limited until Dec 7
+// 18:46 UTC" while the date is ahead, "was limited until …" once it has
+// passed (a banned account keeps its last answer for ever).
+func spamBotText(st spambot.State, until, now time.Time) string {
+	switch st {
+	case spambot.LimitedTemporary:
+		if until.IsZero() {
+			return "limited"
+		}
+		if until.After(now) {
+			return "limited until " + statusShort(until)
+		}
+		return "was limited until " + statusShort(until)
+	case spambot.LimitedPermanent:
+		return "limited, no end date"
+	}
+	return st.String()
+}
+
+// statusShort formats an instant compactly, for tables: "Dec 7 18:46 UTC".
+func statusShort(t time.Time) string { return t.UTC().Format("Jan 2 15:04") + " UTC" }
+
+// rfc3339InText finds the machine-readable instants that monitor reasons
+// carry, so that the page can show them as people read dates.
+var rfc3339InText = regexp.MustCompile(`\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z\b`)
+
+// statusReason rewrites a reason for people: instants as "2026-12-07
+// 18:46 UTC" instead of RFC 3339.
+func statusReason(s string) string {
+	return rfc3339InText.ReplaceAllStringFunc(s, func(m string) string {
+		t, err := time.Parse(time.RFC3339Nano, m)
+		if err != nil {
+			return m
+		}
+		return t.UTC().Format("2006-01-02 15:04") + " UTC"
+	})
 }
 
 // Account.
@@ -308,17 +381,24 @@ type accountData struct {
 	SpamBotAt    statusTime
 	SpamBotUntil statusTime
 	SpamBotNote  string
-	// LastSignalText and RiskInputsText format accountDetail's
-	// LastSignal and RiskInputs.
+	// LastSignalText and RiskDrivers format accountDetail's LastSignal
+	// and RiskInputs.
 	LastSignalText string
 	LastSignalAt   statusTime
-	RiskInputsText string
-	Window         string
-	Windows        []statusWindowLink
-	Timeline       timelineSVG
-	Legend         []monitor.State
-	History        statusHistory
-	Events         []statusEvent
+	RiskDrivers    string
+	Next           *statusNext
+	Lost           bool
+	// StateReason is the state's reason, dates made readable.
+	StateReason string
+	// TypeFilter restricts the events table (?type=), or "".
+	TypeFilter string
+	Types      []statusWindowLink
+	Window     string
+	Windows    []statusWindowLink
+	Timeline   timelineSVG
+	Legend     []monitor.State
+	History    statusHistory
+	Events     []statusEvent
 }
 
 type statusWait struct {
@@ -339,7 +419,15 @@ type statusEvent struct {
 	From, To monitor.State
 	Risk     float64
 	Reason   string
+	// Count > 1 stands for that many consecutive events alike but for
+	// their time and risk, from First to Time: an hourly probe or a
+	// client retrying a frozen method would otherwise bury the rest.
+	Count int
+	First string
 }
+
+// statusEventTypes are the account page's event filters.
+var statusEventTypes = []string{"state", "signal", "probe"}
 
 // account serves `/accounts/{name}`.
 func (p *statusPage) account(w http.ResponseWriter, r *http.Request) {
@@ -352,6 +440,11 @@ func (p *statusPage) account(w http.ResponseWriter, r *http.Request) {
 	acct, ok := p.d.Monitor.Lookup(name)
 	if !ok {
 		p.renderError(w, http.StatusNotFound, "No such account", fmt.Sprintf("No account %q is monitored.", name), "../")
+		return
+	}
+	typeFilter := r.URL.Query().Get("type")
+	if typeFilter != "" && !slices.Contains(statusEventTypes, typeFilter) {
+		p.renderError(w, http.StatusBadRequest, "Bad request", "Unknown event type; use one of "+strings.Join(statusEventTypes, ", ")+".", "../")
 		return
 	}
 	window, wname := p.d.Window, ""
@@ -393,7 +486,12 @@ func (p *statusPage) account(w http.ResponseWriter, r *http.Request) {
 		FreezeUntil:   statusWhen(now, v.Freeze.Until),
 		Window:        statusDurationName(window),
 		History:       hist,
+		Next:          nextOf(v.State, v.Name),
+		Lost:          lost(v.State),
+		StateReason:   statusReason(v.Reason),
+		TypeFilter:    typeFilter,
 	}
+	data.Limit.Reason = statusReason(data.Limit.Reason)
 	for _, fw := range v.FloodWaits {
 		data.Waits = append(data.Waits, statusWait{Method: fw.Method, Type: fw.Type, Wait: compactDuration(fw.Wait), Until: statusWhen(now, fw.Until)})
 	}
@@ -410,13 +508,25 @@ func (p *statusPage) account(w http.ResponseWriter, r *http.Request) {
 		data.LastSignalText = statusSignalText(*ls)
 		data.LastSignalAt = statusWhen(now, ls.Time)
 	}
-	inputs := make([]string, 0, len(v.RiskInputs))
-	for _, ri := range v.RiskInputs {
-		inputs = append(inputs, fmt.Sprintf("%s %.1f", ri.Kind, ri.Value))
+	data.RiskDrivers = riskDrivers(v.RiskInputs)
+	keep := url.Values{}
+	if wname != "" {
+		keep.Set("window", wname)
 	}
-	data.RiskInputsText = strings.Join(inputs, ", ")
 	for _, sw := range statusWindows {
-		data.Windows = append(data.Windows, statusWindowLink{Name: sw.Name, Href: "?window=" + sw.Name, Current: sw.D == window})
+		q := url.Values{"window": {sw.Name}}
+		if typeFilter != "" {
+			q.Set("type", typeFilter)
+		}
+		data.Windows = append(data.Windows, statusWindowLink{Name: sw.Name, Href: "?" + q.Encode(), Current: sw.D == window})
+	}
+	data.Types = append(data.Types, statusWindowLink{Name: "all", Href: "?" + keep.Encode(), Current: typeFilter == ""})
+	for _, ty := range statusEventTypes {
+		q := url.Values{"type": {ty}}
+		if wname != "" {
+			q.Set("window", wname)
+		}
+		data.Types = append(data.Types, statusWindowLink{Name: ty, Href: "?" + q.Encode(), Current: ty == typeFilter})
 	}
 	data.Timeline = timeline(timelineInput{
 		Events: hist.Events, State: v.State, Risk: v.Risk, From: from, To: to,
@@ -424,10 +534,7 @@ func (p *statusPage) account(w http.ResponseWriter, r *http.Request) {
 		MissingFrom: hist.MissingFrom, MissingTo: hist.MissingTo,
 	})
 	data.Legend = data.Timeline.States()
-	// The latest events, newest first.
-	for i := len(hist.Events) - 1; i >= 0 && len(data.Events) < statusRecentEvents; i-- {
-		data.Events = append(data.Events, statusEventOf(hist.Events[i]))
-	}
+	data.Events = latestEvents(hist.Events, typeFilter, statusRecentEvents)
 	p.render(w, http.StatusOK, "account", data)
 }
 
@@ -500,8 +607,60 @@ func (p *statusPage) history(ctx context.Context, acct *monitor.Account, from ti
 	return h
 }
 
+// latestEvents are the account page's rows: newest first, of type ty (""
+// for all), consecutive look-alikes grouped, at most n rows.
+func latestEvents(evs []monitor.Event, ty string, n int) []statusEvent {
+	var out []statusEvent
+	for i := len(evs) - 1; i >= 0; i-- {
+		if ty != "" && evs[i].Type.String() != ty {
+			continue
+		}
+		se := statusEventOf(evs[i])
+		if k := len(out) - 1; k >= 0 && sameEventRow(out[k], se) {
+			out[k].Count++
+			out[k].First = se.Time
+			continue
+		}
+		if len(out) == n {
+			break
+		}
+		out = append(out, se)
+	}
+	return out
+}
+
+// sameEventRow reports rows that differ only in time and risk.
+func sameEventRow(a, b statusEvent) bool {
+	return a.Type == b.Type && a.What == b.What && a.From == b.From && a.To == b.To && a.Reason == b.Reason
+}
+
+// riskDrivers names what the risk score is made of, largest share first:
+// the inputs are internal accumulators on their own scales, so the page
+// shows shares ("frozen 99%, flood_wait 1%"), never the raw values beside
+// the 0-100 score.
+func riskDrivers(in []monitor.RiskInput) string {
+	var sum float64
+	for _, ri := range in {
+		if ri.Value > 0 {
+			sum += ri.Value
+		}
+	}
+	if sum <= 0 {
+		return ""
+	}
+	in = slices.Clone(in)
+	sort.SliceStable(in, func(i, j int) bool { return in[i].Value > in[j].Value })
+	var parts []string
+	for _, ri := range in {
+		if share := math.Round(100 * ri.Value / sum); share >= 1 {
+			parts = append(parts, fmt.Sprintf("%s %.0f%%", ri.Kind, share))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
 func statusEventOf(e monitor.Event) statusEvent {
-	se := statusEvent{Time: statusAbs(e.Time), Type: e.Type.String(), From: e.From, To: e.State, Risk: e.Risk, Reason: e.Reason}
+	se := statusEvent{Time: statusAbs(e.Time), Type: e.Type.String(), From: e.From, To: e.State, Risk: e.Risk, Reason: statusReason(e.Reason), Count: 1}
 	switch e.Type {
 	case monitor.EventSignal:
 		se.What = statusSignalText(e)
@@ -720,6 +879,9 @@ type timelineSVG struct {
 	YTicks     []timelineTick
 	AxisY      float64 // baseline of the time labels
 	Missing    *timelineSegment
+	// FirstSeen, when set, is when the account was first seen within the
+	// window; the band starts there.
+	FirstSeen time.Time
 }
 
 // timelineSegment is a span of the band in one state.
@@ -767,6 +929,9 @@ const (
 	timelineBand   = 26
 	timelineGap    = 14
 	timelineBottom = 30
+	// timelineTickClear keeps time labels this far right of the plot's
+	// left edge, where "UTC" stands.
+	timelineTickClear = 20
 )
 
 // timeline lays out an account's state band and risk line over From..To.
@@ -809,8 +974,11 @@ func timeline(in timelineInput) timelineSVG {
 	evs := slices.Clone(in.Events)
 	slices.SortStableFunc(evs, func(a, b monitor.Event) int { return a.Time.Compare(b.Time) })
 
-	// The band.
+	// The band. With no state known at From, a first state event from
+	// unknown is the account's first sighting: before it the account was
+	// not monitored, and the band stays empty rather than "unknown".
 	st, known := in.State, false
+	start := in.From
 	for _, e := range evs {
 		if e.Type != monitor.EventState {
 			continue
@@ -821,6 +989,10 @@ func timeline(in timelineInput) timelineSVG {
 		}
 		if !known {
 			st = e.From
+			if e.From == monitor.Unknown && e.Time.Before(in.To) {
+				start = e.Time
+				tl.FirstSeen = e.Time
+			}
 		}
 		break
 	}
@@ -829,7 +1001,6 @@ func timeline(in timelineInput) timelineSVG {
 			tl.Segments = append(tl.Segments, timelineSegment{State: s, From: from, To: to, X: x(from), W: x(to) - x(from)})
 		}
 	}
-	start := in.From
 	for _, e := range evs {
 		if e.Type != monitor.EventState || !e.Time.After(in.From) {
 			continue
@@ -899,7 +1070,11 @@ func timeline(in timelineInput) timelineSVG {
 	}
 
 	for _, t := range timelineTimes(in.From, in.To) {
-		tl.XTicks = append(tl.XTicks, timelineTick{Pos: round1(x(t.t)), Label: t.label})
+		pos := round1(x(t.t))
+		if pos-tl.PlotX < timelineTickClear {
+			continue // its label would run into the axis's "UTC"
+		}
+		tl.XTicks = append(tl.XTicks, timelineTick{Pos: pos, Label: t.label})
 	}
 	for _, r := range []float64{0, 50, 100} {
 		tl.YTicks = append(tl.YTicks, timelineTick{Pos: round1(y(r)), Label: strconv.Itoa(int(r))})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"math"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"github.com/gotd/td/tgerr"
 	"golang.org/x/net/html"
 
+	"github.com/tgsafety/tgsafety/dashboards"
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/signal"
 	"github.com/tgsafety/tgsafety/monitor/spambot"
@@ -250,11 +252,12 @@ func TestTimelineTimeAxis(t *testing.T) {
 	for _, tk := range tl.XTicks {
 		labels = append(labels, tk.Label)
 	}
-	want := []string{"Mar 1", "03:00", "06:00", "09:00", "12:00", "15:00", "18:00", "21:00", "Mar 2"}
+	// No label at the plot's left edge: it would run into "UTC".
+	want := []string{"03:00", "06:00", "09:00", "12:00", "15:00", "18:00", "21:00", "Mar 2"}
 	if !slices.Equal(labels, want) {
 		t.Errorf("labels %v, want %v", labels, want)
 	}
-	if tl.XTicks[0].Pos != tl.PlotX || !near(tl.XTicks[4].Pos, xAt(tl, 12*time.Hour)) {
+	if tl.XTicks[0].Pos-tl.PlotX < timelineTickClear || !near(tl.XTicks[3].Pos, xAt(tl, 12*time.Hour)) {
 		t.Errorf("ticks at %+v", tl.XTicks)
 	}
 	// A window that does not start on the hour is labelled on round UTC
@@ -371,7 +374,7 @@ func checkWellFormed(t *testing.T, body string) {
 				t.Fatalf("page has a <%s>", tok.Data)
 			}
 			for _, a := range tok.Attr {
-				if strings.HasPrefix(a.Key, "on") || (a.Key == "src" || a.Key == "href") && strings.Contains(a.Val, "//") {
+				if strings.HasPrefix(a.Key, "on") || (a.Key == "src" || a.Key == "href") && strings.Contains(a.Val, "//") && !(a.Key == "href" && strings.HasPrefix(a.Val, dashboards.RunbookURL+"#")) {
 					t.Fatalf("<%s %s=%q>", tok.Data, a.Key, a.Val)
 				}
 			}
@@ -471,9 +474,18 @@ func TestStatusFleet(t *testing.T) {
 		if risk := findAll(r, byAttr("data-risk")); len(risk) != 1 || attr(risk[0], "data-risk") != strconv.FormatFloat(s.Risk, 'f', 1, 64) {
 			t.Errorf("%s: risk cell does not show %v", name, s.Risk)
 		}
+		// The account's page, and for a state that asks something of
+		// the operator the runbook section behind the next step.
 		links := findAll(r, func(n *html.Node) bool { return n.Data == "a" })
-		if len(links) != 1 || attr(links[0], "href") != "./accounts/"+name {
+		if len(links) == 0 || attr(links[0], "href") != "./accounts/"+name {
 			t.Errorf("%s: links %v", name, links)
+		}
+		next, hasNext := dashboards.NextStepFor(s.State, name)
+		if hasNext && (len(links) != 2 || attr(links[1], "href") != next.Runbook() || !strings.Contains(statusDo(t, p, http.MethodGet, "/").body, template.HTMLEscapeString(next.Text))) {
+			t.Errorf("%s (%s): no next step %q with link %s", name, s.State, next.Text, next.Runbook())
+		}
+		if !hasNext && len(links) != 1 {
+			t.Errorf("%s (%s): links %v", name, s.State, links)
 		}
 	}
 	// Severity, then risk (alpha has two PEER_FLOODs, foxtrot one), then
@@ -541,7 +553,9 @@ func TestStatusAccountTimeline(t *testing.T) {
 	}
 	p := newStatusFor(f, nil)
 	doc := statusGet(t, p, "/accounts/alpha", http.StatusOK)
-	if got, want := svgStates(t, doc), []string{"unknown", "ok", "throttled", "ok", "limited"}; !slices.Equal(got, want) {
+	// The band starts when alpha was first seen (unknown -> ok), not
+	// with an "unknown" spell before it.
+	if got, want := svgStates(t, doc), []string{"ok", "throttled", "ok", "limited"}; !slices.Equal(got, want) {
 		t.Errorf("band %v, want %v", got, want)
 	}
 	s := alpha.Snapshot()
@@ -606,7 +620,8 @@ func TestStatusHistoryFromStore(t *testing.T) {
 	}
 
 	doc := statusGet(t, newStatusFor(f, nil), "/accounts/alpha", http.StatusOK)
-	if got, want := svgStates(t, doc), []string{"unknown", "throttled", "ok"}; !slices.Equal(got, want) {
+	// Before its first signal alpha was not monitored: no band there.
+	if got, want := svgStates(t, doc), []string{"throttled", "ok"}; !slices.Equal(got, want) {
 		t.Errorf("with the store: band %v, want %v", got, want)
 	}
 	doc = statusGet(t, newStatusFor(f, func(d *statusDeps) { d.Store = nil }), "/accounts/alpha", http.StatusOK)
@@ -642,7 +657,7 @@ func TestStatusHistoryCompletedFromRing(t *testing.T) {
 	f.clk.Advance(time.Hour)
 	p := newStatusFor(f, func(d *statusDeps) { d.Store = empty })
 	doc := statusGet(t, p, "/accounts/alpha", http.StatusOK)
-	if got := svgStates(t, doc); !slices.Equal(got, []string{"unknown", "limited"}) {
+	if got := svgStates(t, doc); !slices.Equal(got, []string{"limited"}) {
 		t.Errorf("band %v", got)
 	}
 	if rows := findAll(doc, byAttr("data-type")); len(rows) != len(alpha.Events()) {
@@ -664,7 +679,7 @@ func TestStatusStoreErrorDegrades(t *testing.T) {
 	f.clk.Advance(time.Hour)
 	p := newStatusFor(f, func(d *statusDeps) { d.Store = failingStore{f.st} })
 	doc := statusGet(t, p, "/accounts/alpha", http.StatusOK)
-	if got := svgStates(t, doc); !slices.Equal(got, []string{"unknown", "limited"}) {
+	if got := svgStates(t, doc); !slices.Equal(got, []string{"limited"}) {
 		t.Errorf("band %v", got)
 	}
 	if !strings.Contains(text(doc), "disk on fire") {
@@ -800,4 +815,107 @@ func BenchmarkStatusFleet(b *testing.B) {
 			b.Fatal(rec.Code)
 		}
 	}
+}
+
+// Every state that asks something of the operator says what to do now on
+// the account page, with a link to the runbook section; ok says nothing.
+// Frozen's "until" is labelled as the deletion date; a lost account shows
+// no risk bar; reasons show dates as people read them.
+func TestStatusAccountNextStepForEveryState(t *testing.T) {
+	f := newAPIFixture(t, nil)
+	now := f.clk.Now()
+	signals := map[monitor.State]signal.Signal{
+		monitor.Banned:    classify(401, "USER_DEACTIVATED_BAN"),
+		monitor.Dead:      classify(401, "SESSION_REVOKED"),
+		monitor.Frozen:    classify(420, "FROZEN_METHOD_INVALID"),
+		monitor.Limited:   classify(400, "PEER_FLOOD"),
+		monitor.Throttled: classify(420, "FLOOD_WAIT_60"),
+		monitor.Watch:     {Kind: signal.LoginFlood, Code: 420, Type: "PHONE_PASSWORD_FLOOD"},
+	}
+	p := newStatusFor(f, nil)
+	for _, st := range monitor.States() {
+		name := "next-" + st.String()
+		acct, err := f.mon.Account(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch st {
+		case monitor.OK:
+			acct.ObserveSpamBot(now, spambot.Result{State: spambot.Free})
+		case monitor.Unknown:
+		default:
+			acct.ObserveSignal(now, "messages.sendMessage", signals[st])
+		}
+		if got := acct.Snapshot().State; got != st {
+			t.Fatalf("%s: set-up reached %s", name, got)
+		}
+		doc := statusGet(t, p, "/accounts/"+name, http.StatusOK)
+		next := findAll(doc, byID("next"))
+		want, ok := dashboards.NextStepFor(st, name)
+		if !ok {
+			if len(next) != 0 {
+				t.Errorf("%s: an ok account has a next step: %s", name, text(next[0]))
+			}
+			continue
+		}
+		if len(next) != 1 || !strings.Contains(text(next[0]), want.Text) {
+			t.Errorf("%s: next step %v, want %q", name, next, want.Text)
+			continue
+		}
+		links := findAll(next[0], func(n *html.Node) bool { return n.Data == "a" })
+		if len(links) != 1 || attr(links[0], "href") != want.Runbook() {
+			t.Errorf("%s: runbook link %v, want %s", name, links, want.Runbook())
+		}
+		body := text(doc)
+		if (st == monitor.Banned || st == monitor.Dead) != strings.Contains(body, "account lost") {
+			t.Errorf("%s: risk shown as lost? %v", name, strings.Contains(body, "account lost"))
+		}
+	}
+	frozen := lookupAccount(t, f, "next-frozen")
+	frozen.ObserveFreeze(now, monitor.FreezeStatus{Known: true, Frozen: true, Since: now, Until: now.Add(13 * 24 * time.Hour)})
+	doc := statusGet(t, p, "/accounts/next-frozen", http.StatusOK)
+	if body := text(doc); !strings.Contains(body, "deletion") {
+		t.Errorf("frozen account page does not label the deletion date: %s", body)
+	}
+	row := statusGet(t, p, "/?state=frozen", http.StatusOK)
+	if !strings.Contains(text(row), "deletion") {
+		t.Error("fleet row of a frozen account does not label the deletion date")
+	}
+	if strings.Contains(text(doc), "T00:00:00Z") || rfc3339InText.MatchString(text(doc)) {
+		t.Errorf("page shows RFC 3339 dates: %s", rfc3339InText.FindString(text(doc)))
+	}
+}
+
+// Repeated look-alike events are one row with a count, and ?type= shows
+// one kind of event only.
+func TestStatusEventsGroupedAndFiltered(t *testing.T) {
+	f := newAPIFixture(t, nil)
+	alpha := lookupAccount(t, f, "alpha")
+	alpha.ObserveSignal(f.clk.Now(), "channels.joinChannel", classify(420, "FROZEN_METHOD_INVALID"))
+	for range 30 {
+		f.clk.Advance(5 * time.Minute)
+		alpha.ObserveSignal(f.clk.Now(), "channels.joinChannel", classify(420, "FROZEN_METHOD_INVALID"))
+	}
+	p := newStatusFor(f, nil)
+	doc := statusGet(t, p, "/accounts/alpha", http.StatusOK)
+	rows := findAll(doc, byAttr("data-type"))
+	// The first signal froze the account (unknown -> frozen); the 30
+	// after it are alike.
+	var counts []int
+	for _, r := range rows {
+		if attr(r, "data-type") == "signal" {
+			n, _ := strconv.Atoi(attr(r, "data-count"))
+			counts = append(counts, n)
+		}
+	}
+	if !slices.Equal(counts, []int{30, 1}) {
+		t.Errorf("signal rows of %v events, want [30 1]", counts)
+	}
+	doc = statusGet(t, p, "/accounts/alpha?type=state", http.StatusOK)
+	for _, r := range findAll(doc, byAttr("data-type")) {
+		if attr(r, "data-type") != "state" {
+			t.Errorf("?type=state shows a %s row", attr(r, "data-type"))
+		}
+	}
+	statusGet(t, p, "/accounts/alpha?type=bogus", http.StatusBadRequest)
 }
