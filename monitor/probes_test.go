@@ -1,10 +1,13 @@
 package monitor
 
 import (
+	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/tgsafety/tgsafety/monitor/signal"
 	"github.com/tgsafety/tgsafety/monitor/spambot"
 )
 
@@ -70,11 +73,12 @@ func TestFreezeProbe(t *testing.T) {
 	f.acct.ObserveFreeze(epoch, FreezeStatus{Reason: "appConfigNotModified"})
 	f.expect(Frozen) // unknown is never "not frozen"
 	until := epoch.Add(14 * 24 * time.Hour)
-	f.acct.ObserveFreeze(epoch, FreezeStatus{Known: true, Frozen: true, Since: epoch.Add(-time.Hour), Until: until, AppealURL: "https://t.me/spambot"})
-	if s := f.expect(Frozen); !s.Freeze.Until.Equal(until) || s.Freeze.AppealURL == "" {
+	f.acct.ObserveFreeze(epoch, FreezeStatus{Known: true, Frozen: true, Since: epoch.Add(-time.Hour), DeletionDate: until, AppealURL: "https://t.me/spambot"})
+	if s := f.expect(Frozen); !s.Freeze.DeletionDate.Equal(until) || s.Freeze.AppealURL == "" {
 		t.Fatalf("freeze %+v", s.Freeze)
 	}
-	f.acct.ObserveFreeze(epoch, FreezeStatus{Known: true})
+	f.clock.Advance(time.Minute) // a request sent after the evidence
+	f.acct.ObserveFreeze(f.clock.Now(), FreezeStatus{Known: true})
 	f.expect(OK)
 }
 
@@ -96,4 +100,60 @@ func TestSelfAndSessionsProbes(t *testing.T) {
 	h := newFixture(t, Options{})
 	h.acct.ObserveSelf(epoch, SelfStatus{Deleted: true})
 	h.expect(Dead)
+}
+
+// A "not frozen" answer to a request sent before the latest freeze
+// evidence is stale: it must not clear the freeze.
+func TestStaleNotFrozenAnswerKeepsNewerFreeze(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.ok("users.getUsers")
+	sent := f.clock.Now()
+	f.clock.Advance(time.Second)
+	f.rpcErr("messages.sendMessage", 420, "FROZEN_METHOD_INVALID")
+	f.acct.ObserveFreeze(sent, FreezeStatus{Known: true})
+	f.expect(Frozen)
+	// Nor before SpamBot's frozen answer.
+	f.acct.ObserveSpamBot(f.clock.Now(), spambot.Result{State: spambot.Frozen})
+	f.acct.ObserveFreeze(f.clock.Now().Add(-time.Millisecond), FreezeStatus{Known: true})
+	f.expect(Frozen)
+	// A request sent after the evidence clears it.
+	f.clock.Advance(time.Minute)
+	f.acct.ObserveFreeze(f.clock.Now(), FreezeStatus{Known: true})
+	f.expect(OK)
+}
+
+// A frozen account's state has no end; the deletion date is the freeze's
+// own field, not the state's "until".
+func TestFrozenStateUntilIsNotTheDeletionDate(t *testing.T) {
+	f := newFixture(t, Options{})
+	deletion := epoch.Add(14 * 24 * time.Hour)
+	f.acct.ObserveFreeze(epoch, FreezeStatus{Known: true, Frozen: true, Since: epoch, DeletionDate: deletion})
+	s := f.expect(Frozen)
+	if !s.Until.IsZero() || !s.Freeze.DeletionDate.Equal(deletion) {
+		t.Fatalf("until %v, freeze %+v; want no until and the deletion date %v", s.Until, s.Freeze, deletion)
+	}
+	b, err := json.Marshal(s.Freeze)
+	if err != nil || !strings.Contains(string(b), `"deletion_date":"2026-03-15T12:00:00Z"`) {
+		t.Fatalf("freeze JSON %s %v", b, err)
+	}
+	for _, e := range f.states {
+		if !e.Until.IsZero() {
+			t.Fatalf("state change %+v carries an until", e)
+		}
+	}
+}
+
+// PEER_FLOOD now, then one dated 23 h earlier reported after it: the
+// limit's latest signal stays the newer one, so SpamBot's "free" 2 h later
+// does not lift the limit.
+func TestLatePeerFloodKeepsLatestLimitSignal(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.ok("users.getUsers")
+	f.rpcErr("messages.sendMessage", 400, "PEER_FLOOD")
+	f.acct.ObserveSignal(epoch.Add(-23*time.Hour), "messages.sendMessage", signal.Parse(400, "PEER_FLOOD"))
+	f.clock.Advance(2 * time.Hour)
+	f.acct.ObserveSpamBot(f.clock.Now(), spambot.Result{State: spambot.Free})
+	if s := f.expect(Limited); !s.Limit.LastSignal.Equal(epoch) {
+		t.Fatalf("limit %+v, want its last signal at %v", s.Limit, epoch)
+	}
 }

@@ -90,7 +90,7 @@ func TestFrozenAccountProbesAgree(t *testing.T) {
 		}
 	})
 	s := acct.Snapshot()
-	if s.State != monitor.Frozen || !s.Freeze.Until.Equal(deletion) || s.Freeze.AppealURL != "https://t.me/spambot" {
+	if s.State != monitor.Frozen || !s.Freeze.DeletionDate.Equal(deletion) || s.Freeze.AppealURL != "https://t.me/spambot" {
 		t.Fatalf("after the freeze probe: %s %+v", s.State, s.Freeze)
 	}
 	if got := testutil.ToFloat64(gauge(t, w, "tgsafety_account_frozen_until_timestamp_seconds", "frozen", "")); got != float64(deletion.Unix()) {

@@ -389,7 +389,7 @@ func (p *statusPage) account(w http.ResponseWriter, r *http.Request) {
 		UntilAt:       statusWhen(now, v.Until),
 		LimitUntil:    statusWhen(now, v.Limit.Until),
 		FreezeSince:   statusWhen(now, v.Freeze.Since),
-		FreezeUntil:   statusWhen(now, v.Freeze.Until),
+		FreezeUntil:   statusWhen(now, v.Freeze.DeletionDate),
 		Window:        statusDurationName(window),
 		History:       hist,
 	}

@@ -677,7 +677,7 @@ func TestStatusEscaping(t *testing.T) {
 	const hostileMethod = `<script>alert("m")</script>`
 	lookupAccount(t, f, "alpha").ObserveSignal(apiEpoch, hostileMethod, classify(400, "PEER_FLOOD"))
 	lookupAccount(t, f, "bravo").ObserveFreeze(apiEpoch, monitor.FreezeStatus{Known: true, Frozen: true,
-		Since: apiEpoch, Until: apiEpoch.Add(14 * tlDay), AppealURL: `javascript:alert("a")`})
+		Since: apiEpoch, DeletionDate: apiEpoch.Add(14 * tlDay), AppealURL: `javascript:alert("a")`})
 	lookupAccount(t, f, "charlie").ObserveSpamBot(apiEpoch, spambot.Result{State: spambot.Unknown, Reason: `<img src=x onerror=alert(1)>" '`})
 	p := newStatusFor(f, nil)
 

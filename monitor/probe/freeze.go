@@ -75,7 +75,7 @@ func ParseAppConfig(cfg tg.HelpAppConfigClass) monitor.FreezeStatus {
 			if !ok {
 				return st
 			}
-			st.Until = t
+			st.DeletionDate = t
 		case "freeze_appeal_url":
 			s, ok := kv.Value.(*tg.JSONString)
 			if !ok {
@@ -86,7 +86,7 @@ func ParseAppConfig(cfg tg.HelpAppConfigClass) monitor.FreezeStatus {
 	}
 	st.Frozen = !st.Since.IsZero()
 	if !st.Frozen {
-		st.Until, st.AppealURL = time.Time{}, ""
+		st.DeletionDate, st.AppealURL = time.Time{}, ""
 	}
 	return st
 }
