@@ -132,8 +132,11 @@ func (a *Account) ObserveSpamBot(sent time.Time, r spambot.Result) {
 			a.limit = nil
 		}
 	case spambot.LimitedTemporary:
+		// The stated minute is the limit's last: SpamBot truncates the
+		// release time, and ending a minute early lets a cold message
+		// through to a PEER_FLOOD and a longer limit.
 		l := a.ensureLimitLocked(sent)
-		l.permanent, l.until, l.untilKnown = false, r.Until, true
+		l.permanent, l.until, l.untilKnown = false, r.Until.Add(spambot.DatePrecision), true
 		l.reason = reason + " until " + r.Until.UTC().Format(time.RFC3339)
 	case spambot.LimitedPermanent:
 		l := a.ensureLimitLocked(sent)

@@ -41,6 +41,7 @@ func TestSpamBotDatedLimitIsAuthoritative(t *testing.T) {
 	f.clock.Advance(10 * time.Hour)
 	f.rpcErr("messages.sendMessage", 400, "PEER_FLOOD") // a symptom: does not extend
 	s := f.expect(Limited)
+	until = until.Add(spambot.DatePrecision) // the end of the stated minute
 	if !s.Limit.UntilKnown || !s.Limit.Until.Equal(until) {
 		t.Fatalf("limit %+v, want known until %v", s.Limit, until)
 	}
@@ -155,5 +156,26 @@ func TestLatePeerFloodKeepsLatestLimitSignal(t *testing.T) {
 	f.acct.ObserveSpamBot(f.clock.Now(), spambot.Result{State: spambot.Free})
 	if s := f.expect(Limited); !s.Limit.LastSignal.Equal(epoch) {
 		t.Fatalf("limit %+v, want its last signal at %v", s.Limit, epoch)
+	}
+}
+
+// SpamBot writes release times to the minute, truncated: "until 09:00"
+// may mean 09:00:45. The limit lasts to the end of the stated minute, so
+// the account is not reported free while Telegram still limits it.
+func TestSpamBotStatedMinuteLastsToItsEnd(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.ok("users.getUsers")
+	stated := epoch.Add(21 * time.Hour) // "until 2 Mar 2026, 09:00 UTC"
+	f.acct.ObserveSpamBot(epoch, spambot.Result{State: spambot.LimitedTemporary, Until: stated})
+	s := f.expect(Limited)
+	if end := stated.Add(time.Minute); !s.Limit.Until.Equal(end) || !s.Until.Equal(end) || !s.SpamBot.Until.Equal(stated) {
+		t.Fatalf("limit until %v, state until %v, SpamBot until %v; want %v, %v and SpamBot's own %v",
+			s.Limit.Until, s.Until, s.SpamBot.Until, end, end, stated)
+	}
+	if limited, _ := f.acct.Restricted(stated.Add(59 * time.Second)); !limited {
+		t.Fatal("not limited within the stated minute")
+	}
+	if limited, _ := f.acct.Restricted(stated.Add(time.Minute)); limited {
+		t.Fatal("limited after the stated minute")
 	}
 }

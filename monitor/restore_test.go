@@ -52,12 +52,13 @@ func TestRestoreFromSnapshot(t *testing.T) {
 	if len(changes) != 0 {
 		t.Fatalf("restoring delivered %d state changes", len(changes))
 	}
-	// Down for two days: the SpamBot-stated limit ended at +30 h.
+	// Down for two days: the SpamBot-stated limit ended at the end of
+	// its minute, +30 h 1 min.
 	clk.Advance(48 * time.Hour)
 	if s := acct.Snapshot(); s.State != OK {
 		t.Fatalf("after the limit: %s", s.State)
 	}
-	if len(changes) != 1 || changes[0].From != Limited || !changes[0].Time.Equal(epoch.Add(30*time.Hour)) {
+	if len(changes) != 1 || changes[0].From != Limited || !changes[0].Time.Equal(epoch.Add(30*time.Hour+time.Minute)) {
 		t.Fatalf("changes after restore: %+v", changes)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -24,6 +25,7 @@ import (
 	"github.com/tgsafety/tgsafety/monitor/signal"
 	"github.com/tgsafety/tgsafety/monitor/spambot"
 	"github.com/tgsafety/tgsafety/monitor/store"
+	"github.com/tgsafety/tgsafety/monitor/vclock"
 	"github.com/tgsafety/tgsafety/testserver"
 )
 
@@ -386,18 +388,32 @@ func tgerrPeerFlood() error { return tgerr.New(400, "PEER_FLOOD") }
 
 // Probe floors use the last run, failed or not; the last-success gauge
 // uses conclusive runs only, so that a restart neither lets a probe run
-// early nor makes staleness alerts read "never answered".
+// early nor makes staleness alerts read "never answered". Both come from
+// the snapshot's probe runs, not from reading event reasons: an unknown
+// freeze answer ("freeze probe: unknown: ...") is a run, not a success.
 func TestLastProbesSeparatesRunsFromSuccesses(t *testing.T) {
 	t0 := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
-	sn := monitor.Snapshot{SpamBot: &monitor.SpamBotStatus{State: spambot.Unknown, At: t0.Add(3 * time.Hour)}}
-	evs := []monitor.Event{
-		{Time: t0, Type: monitor.EventProbe, Probe: monitor.ProbeFreeze, Reason: "not frozen"},
-		{Time: t0.Add(time.Hour), Type: monitor.EventProbe, Probe: monitor.ProbeFreeze, Reason: "freeze probe failed: timeout"},
-		{Time: t0.Add(2 * time.Hour), Type: monitor.EventProbe, Probe: monitor.ProbeSpamBot, Reason: "SpamBot: free"},
-		{Time: t0.Add(4 * time.Hour), Type: monitor.EventSignal, Method: "messages.sendMessage"},
+	mon, err := monitor.New(monitor.Options{Clock: vclock.New(t0)})
+	if err != nil {
+		t.Fatal(err)
 	}
+	acct, _ := mon.Account("alpha")
+	acct.ObserveFreeze(t0, monitor.FreezeStatus{Known: true})
+	acct.ObserveProbeError(t0.Add(time.Hour), monitor.ProbeFreeze, errors.New("timeout"))
+	acct.ObserveFreeze(t0.Add(90*time.Minute), monitor.FreezeStatus{Reason: "appConfigNotModified"})
+	acct.ObserveSpamBot(t0.Add(2*time.Hour), spambot.Result{State: spambot.Free})
+	acct.ObserveSpamBot(t0.Add(3*time.Hour), spambot.Result{State: spambot.Unknown, Reason: "no reply within 30s"})
+	var sn monitor.Snapshot
+	if b, err := json.Marshal(acct.Snapshot()); err != nil || json.Unmarshal(b, &sn) != nil {
+		t.Fatalf("snapshot JSON: %v", err)
+	}
+	// A run after the snapshot (stored before a crash) still counts for
+	// the floor.
+	evs := append(acct.Events(),
+		monitor.Event{Time: t0.Add(4 * time.Hour), Type: monitor.EventProbe, Probe: monitor.ProbeSessions, Reason: "sessions probe failed: timeout"},
+		monitor.Event{Time: t0.Add(4 * time.Hour), Type: monitor.EventSignal, Method: "messages.sendMessage"})
 	pt := lastProbes(sn, evs)
-	for kind, want := range map[string]time.Time{monitor.ProbeFreeze: t0.Add(time.Hour), monitor.ProbeSpamBot: t0.Add(3 * time.Hour)} {
+	for kind, want := range map[string]time.Time{monitor.ProbeFreeze: t0.Add(90 * time.Minute), monitor.ProbeSpamBot: t0.Add(3 * time.Hour), monitor.ProbeSessions: t0.Add(4 * time.Hour)} {
 		if got := pt.Ran[kind]; !got.Equal(want) {
 			t.Errorf("last %s run %s, want %s", kind, got, want)
 		}
@@ -406,6 +422,9 @@ func TestLastProbesSeparatesRunsFromSuccesses(t *testing.T) {
 		if got := pt.OK[kind]; !got.Equal(want) {
 			t.Errorf("last %s success %s, want %s", kind, got, want)
 		}
+	}
+	if got, ok := pt.OK[monitor.ProbeSessions]; ok {
+		t.Errorf("sessions never succeeded, got a success at %s", got)
 	}
 }
 
