@@ -259,6 +259,17 @@ func (a *Account) authorizedLocked() {
 	a.authorized, a.notSignedIn = true, ""
 }
 
+// SignedIn tells the account that its client runs on a session that was
+// signed in before, e.g. one loaded from storage written after a
+// successful login: AUTH_KEY_UNREGISTERED on it is then a dead session,
+// not a key that has yet to sign in. It changes no state by itself.
+func (a *Account) SignedIn() {
+	a.mu.Lock()
+	a.authorizedLocked()
+	a.updateNeedsSuccessLocked()
+	a.mu.Unlock()
+}
+
 // beforeSignIn reports whether s only says that the key is not signed in
 // yet: AUTH_KEY_UNREGISTERED is what Telegram answers a fresh key before
 // its first sign-in (gotd's auth status check meets it on every first

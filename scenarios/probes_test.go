@@ -202,7 +202,8 @@ type noUpdates struct{}
 
 func (noUpdates) Handle(context.Context, tg.UpdatesClass) error { return nil }
 
-// gauge finds one series of a gathered metric by account (and second label value).
+// gauge finds one series of a gathered gauge or counter by account (and
+// second label value).
 func gauge(t *testing.T, w *simWorld, name, account, second string) *constCollector {
 	t.Helper()
 	mfs, err := w.reg.Gather()
@@ -223,6 +224,9 @@ func gauge(t *testing.T, w *simWorld, name, account, second string) *constCollec
 				}
 			}
 			if acc == account && (second == "" || other == second) {
+				if m.Counter != nil {
+					return &constCollector{v: m.GetCounter().GetValue()}
+				}
 				return &constCollector{v: m.GetGauge().GetValue()}
 			}
 		}

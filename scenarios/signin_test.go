@@ -7,6 +7,7 @@ import (
 	"github.com/gotd/td/telegram"
 	"github.com/gotd/td/telegram/auth"
 	"github.com/gotd/td/tgerr"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/signal"
@@ -68,36 +69,7 @@ func TestFirstSignInIsNotADeadSession(t *testing.T) {
 	if want := []string{"unknown>ok", "ok>dead"}; len(changes) != 2 || changes[0] != want[0] || changes[1] != want[1] {
 		t.Fatalf("state changes %v, want %v", changes, want)
 	}
-	if n := counterValue(t, w, "tgsafety_signals_total", "newcomer", signal.SessionDead.String()); n != 1 {
+	if n := testutil.ToFloat64(gauge(t, w, "tgsafety_signals_total", "newcomer", signal.SessionDead.String())); n != 1 {
 		t.Fatalf("%v session_dead signals counted, want 1 (the one after log-out)", n)
 	}
-}
-
-// counterValue returns one series of a gathered counter by account and
-// second label value (0 when absent).
-func counterValue(t *testing.T, w *simWorld, name, account, second string) float64 {
-	t.Helper()
-	mfs, err := w.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			var acc, other string
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "account" {
-					acc = l.GetValue()
-				} else {
-					other = l.GetValue()
-				}
-			}
-			if acc == account && other == second {
-				return m.GetCounter().GetValue()
-			}
-		}
-	}
-	return 0
 }

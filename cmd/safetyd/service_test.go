@@ -449,3 +449,29 @@ func TestIngestCounterByResult(t *testing.T) {
 		t.Fatalf("ingest counter %v, want accepted 2, rejected 1, failed 0", m)
 	}
 }
+
+// The daemon runs only accounts with a stored session, which `safetyd
+// login` writes after signing in: AUTH_KEY_UNREGISTERED on that session is
+// a dead session even the first time the daemon (and its monitor) sees
+// the account, not a key that has yet to sign in.
+func TestStoredSessionUnregisteredAtFirstStartIsDead(t *testing.T) {
+	w := newDaemonWorld(t, "alpha")
+	unregistered := testserver.Fault{Method: "users.getUsers", Times: 100, Error: tgerr.New(401, "AUTH_KEY_UNREGISTERED")}
+	if err := w.srv.Inject("9997700001", unregistered); err != nil {
+		t.Fatal(err)
+	}
+	_, svc, stop := w.start(t)
+	defer stop()
+	svc.mu.Lock()
+	r := svc.runners["alpha"]
+	svc.mu.Unlock()
+	select {
+	case <-r.done: // stopped: Telegram answered a session error
+	case <-time.After(time.Minute): // a failure guard only
+		t.Fatal("the runner did not stop on AUTH_KEY_UNREGISTERED")
+	}
+	acct, _ := svc.Monitor().Lookup("alpha")
+	if s := acct.Snapshot(); s.State != monitor.Dead {
+		t.Fatalf("state %s (%s), want dead", s.State, s.Reason)
+	}
+}
