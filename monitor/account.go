@@ -30,15 +30,24 @@ type Account struct {
 	// fact may clear it by succeeding.
 	gen atomic.Uint64
 	// needsSuccess is set while a successful call would change the state
-	// (nothing seen yet, or banned/dead), so the success path can skip mu.
+	// (nothing seen yet, never authorised, or banned/dead), so the success
+	// path can skip mu.
 	needsSuccess atomic.Bool
 	// waitCount mirrors len(waits), so FloodWaitUntil (the guard asks on
 	// every call) skips the lock when no method has a wait recorded.
 	waitCount atomic.Int32
 	signals   []prometheus.Counter // by signal.Kind
 
-	mu          sync.Mutex
-	seen        bool
+	mu   sync.Mutex
+	seen bool
+	// authorized: the account has been seen signed in (an authorised call
+	// succeeded, a probe answered, a limiting signal came, or a restored
+	// snapshot says so). Until then AUTH_KEY_UNREGISTERED is a key that
+	// has not signed in yet, not a dead session.
+	authorized bool
+	// notSignedIn is the reason shown while the only thing known is that
+	// the key is not signed in yet.
+	notSignedIn string
 	banned      *terminal
 	dead        *terminal
 	frozen      *freezeFacts
@@ -79,9 +88,22 @@ type terminal struct {
 }
 
 type freezeFacts struct {
-	since, until time.Time
-	appealURL    string
-	reason       string
+	since     time.Time
+	deletion  time.Time // freeze_until_date: deleted unless appealed
+	appealURL string
+	reason    string
+	// lastEvidence is the latest instant something said "frozen" (a
+	// FROZEN_* signal, or the sending of a probe that answered frozen).
+	// Only a "not frozen" answer to a request sent after it may clear
+	// the freeze; an older request's answer is stale.
+	lastEvidence time.Time
+}
+
+// evidence records that the account was seen frozen at t.
+func (f *freezeFacts) evidence(t time.Time) {
+	if t.After(f.lastEvidence) {
+		f.lastEvidence = t
+	}
 }
 
 type limitFacts struct {
@@ -187,7 +209,8 @@ func (a *Account) countError(method string, s signal.Signal) {
 	if s.Kind == signal.None {
 		return
 	}
-	a.signals[s.Kind].Inc()
+	// signals_total is counted in observeSignalLocked, which knows
+	// whether the error is an adverse signal for this account.
 	if s.Kind.ThrottlesMethod() {
 		m.floodWait.WithLabelValues(a.name, method).Observe(s.Wait.Seconds())
 	}
@@ -199,6 +222,7 @@ func (a *Account) observeSuccess(method string, callGen uint64, t time.Time) {
 	at := a.advanceLocked(t)
 	a.seen = true
 	if requiresAuthorization(method) {
+		a.authorizedLocked()
 		// A call that started after the ban or session loss and still
 		// succeeded proves the account is usable again (ban reversed,
 		// new login).
@@ -227,13 +251,58 @@ func requiresAuthorization(method string) bool {
 }
 
 func (a *Account) updateNeedsSuccessLocked() {
-	a.needsSuccess.Store(!a.seen || a.banned != nil || a.dead != nil)
+	a.needsSuccess.Store(!a.seen || !a.authorized || a.banned != nil || a.dead != nil)
+}
+
+// authorizedLocked records that the account has been seen signed in.
+func (a *Account) authorizedLocked() {
+	a.authorized, a.notSignedIn = true, ""
+}
+
+// SignedIn tells the account that its client runs on a session that was
+// signed in before, e.g. one loaded from storage written after a
+// successful login: AUTH_KEY_UNREGISTERED on it is then a dead session,
+// not a key that has yet to sign in. It changes no state by itself.
+func (a *Account) SignedIn() {
+	a.mu.Lock()
+	a.authorizedLocked()
+	a.updateNeedsSuccessLocked()
+	a.mu.Unlock()
+}
+
+// beforeSignIn reports whether s only says that the key is not signed in
+// yet: AUTH_KEY_UNREGISTERED is what Telegram answers a fresh key before
+// its first sign-in (gotd's auth status check meets it on every first
+// login), so it means a dead session only once the account has been seen
+// authorised. Every other session error (revoked, expired, duplicated,
+// invalid key) needs a session that existed.
+func (a *Account) beforeSignIn(s signal.Signal) bool {
+	return !a.authorized && s.Kind == signal.SessionDead && s.Type == "AUTH_KEY_UNREGISTERED"
 }
 
 func (a *Account) observeSignalLocked(t time.Time, method string, s signal.Signal) {
 	at := a.advanceLocked(t)
+	what := s.Type + " on " + method
+	if a.beforeSignIn(s) {
+		// No fact, no risk, not counted as an adverse signal; the event
+		// keeps it in the history.
+		a.notSignedIn = "not signed in yet: " + what + " (the account has never been seen authorised)"
+		st, until, _ := a.evalLocked(at)
+		a.emitLocked(Event{
+			Time: t, Account: a.name, Type: EventSignal, Method: method, Signal: s,
+			From: a.cur, State: st, Until: until, Reason: a.notSignedIn,
+		})
+		a.transitionLocked(at)
+		return
+	}
+	a.signals[s.Kind].Inc()
 	p := &a.mon.policy
 	a.seen = true
+	switch s.Kind {
+	case signal.PeerFlood, signal.Restricted, signal.BannedInChannel, signal.Frozen:
+		// Only a signed-in account is limited or frozen.
+		a.authorizedLocked()
+	}
 	if w, ok := p.Weights[s.Kind]; ok {
 		acc := a.risk[s.Kind]
 		if acc == nil {
@@ -242,7 +311,6 @@ func (a *Account) observeSignalLocked(t time.Time, method string, s signal.Signa
 		}
 		acc.add(t, w.HalfLife, w.points(s))
 	}
-	what := s.Type + " on " + method
 	switch s.Kind {
 	case signal.FloodWait, signal.PremiumWait:
 		f := a.waits[method]
@@ -277,13 +345,18 @@ func (a *Account) observeSignalLocked(t time.Time, method string, s signal.Signa
 		if end := t.Add(p.LimitHold); end.After(l.until) && !l.permanent && !l.untilKnown {
 			l.until = end
 		}
-		l.lastSignal = t
-		l.reason = what
+		// A signal reported late is evidence of the limit but not its
+		// latest: the latest decides whether SpamBot's "free" may lift it.
+		if !t.Before(l.lastSignal) {
+			l.lastSignal = t
+			l.reason = what
+		}
 	case signal.Frozen:
 		if a.frozen == nil {
 			a.frozen = &freezeFacts{since: t}
 		}
 		a.frozen.reason = what
+		a.frozen.evidence(t)
 	case signal.Banned:
 		a.banned = &terminal{at: t, gen: a.gen.Add(1), reason: what}
 	case signal.SessionDead, signal.Deactivated:
@@ -303,7 +376,7 @@ func (a *Account) observeSignalLocked(t time.Time, method string, s signal.Signa
 		Time: t, Account: a.name, Type: EventSignal, Method: method, Signal: s,
 		From: a.cur, State: st, Until: until, Reason: what,
 	}
-	a.emitLocked(ev)
+	ev = a.emitLocked(ev)
 	a.lastSignal = &ev
 	a.transitionLocked(at)
 	if ce := a.mon.log.Check(zap.DebugLevel, "Signal"); ce != nil {
@@ -312,11 +385,14 @@ func (a *Account) observeSignalLocked(t time.Time, method string, s signal.Signa
 	}
 }
 
+// watchLocked records a watch reason seen at t. The reason shown is the
+// one that holds longest, i.e. the latest: a signal reported late does
+// not replace a newer reason.
 func (a *Account) watchLocked(t time.Time, reason string) {
-	if end := t.Add(a.mon.policy.WatchFor); end.After(a.watchUntil) {
+	if end := t.Add(a.mon.policy.WatchFor); !end.Before(a.watchUntil) {
 		a.watchUntil = end
+		a.watchReason = reason
 	}
-	a.watchReason = reason
 }
 
 // evalLocked derives the state at t from the facts; it changes nothing.
@@ -327,7 +403,9 @@ func (a *Account) evalLocked(t time.Time) (State, time.Time, string) {
 	case a.dead != nil:
 		return Dead, time.Time{}, a.dead.reason
 	case a.frozen != nil:
-		return Frozen, a.frozen.until, a.frozen.reason
+		// A freeze has no end date: it lasts until an appeal succeeds.
+		// Its deletion date is Freeze.DeletionDate, not the state's end.
+		return Frozen, time.Time{}, a.frozen.reason
 	case a.limit != nil && (a.limit.permanent || a.limit.until.After(t)):
 		if a.limit.permanent {
 			return Limited, time.Time{}, a.limit.reason
@@ -348,8 +426,10 @@ func (a *Account) evalLocked(t time.Time) (State, time.Time, string) {
 		return Throttled, until, reason
 	case a.watchUntil.After(t):
 		return Watch, a.watchUntil, a.watchReason
-	case a.probes.spamBotFailed:
-		return Unknown, time.Time{}, "last SpamBot probe failed"
+	case a.spamBotFailedLocked():
+		return Unknown, time.Time{}, spamBotFailedReason
+	case a.notSignedIn != "":
+		return Unknown, time.Time{}, a.notSignedIn
 	case a.seen:
 		return OK, time.Time{}, ""
 	}
@@ -435,10 +515,12 @@ func (a *Account) transitionLocked(t time.Time) {
 	}
 }
 
-func (a *Account) emitLocked(ev Event) {
+// emitLocked sets the event's risk, queues it and returns it as queued.
+func (a *Account) emitLocked(ev Event) Event {
 	ev.Risk = a.riskLocked(ev.Time, ev.State)
 	a.events.add(ev)
 	a.pending = append(a.pending, ev)
+	return ev
 }
 
 func (a *Account) riskLocked(t time.Time, st State) float64 {
@@ -501,9 +583,14 @@ type Snapshot struct {
 	LastSignal *Event      `json:"last_signal,omitempty"`
 	// SpamBot is the last SpamBot answer, if any probe asked.
 	SpamBot *SpamBotStatus `json:"spambot,omitempty"`
+	// Probes are the runs of each probe kind, by kind (ProbeSpamBot, ...).
+	Probes map[string]ProbeRun `json:"probes,omitempty"`
 	// RiskInputs are the decaying accumulators behind Risk, so that a
 	// restored account scores exactly as before (see Restore).
 	RiskInputs []RiskInput `json:"risk_inputs,omitempty"`
+	// Authorized is true once the account has been seen signed in; from
+	// then on AUTH_KEY_UNREGISTERED means a dead session (docs/signals.md).
+	Authorized bool `json:"authorized"`
 	// At is the instant the snapshot describes.
 	At time.Time `json:"at"`
 }
@@ -525,17 +612,22 @@ type Limit struct {
 	Permanent bool      `json:"permanent,omitempty"`
 	// UntilKnown is false when Until is assumed (PEER_FLOOD says nothing
 	// about its length) rather than stated by Telegram.
-	UntilKnown bool   `json:"until_known,omitempty"`
-	Reason     string `json:"reason,omitempty"`
+	UntilKnown bool `json:"until_known,omitempty"`
+	// LastSignal is the latest PEER_FLOOD-like signal, however late it
+	// was reported: SpamBot's "free" does not lift a limit with such a
+	// signal within Policy.LimitHold before the probe.
+	LastSignal time.Time `json:"last_signal,omitzero"`
+	Reason     string    `json:"reason,omitempty"`
 }
 
 // Freeze describes a frozen account.
 type Freeze struct {
 	Active bool      `json:"active"`
 	Since  time.Time `json:"since,omitzero"`
-	// Until is when the account will be deleted unless an appeal succeeds.
-	Until     time.Time `json:"until,omitzero"`
-	AppealURL string    `json:"appeal_url,omitempty"`
+	// DeletionDate is when the account will be deleted unless an appeal
+	// succeeds (freeze_until_date). The freeze itself has no end date.
+	DeletionDate time.Time `json:"deletion_date,omitzero"`
+	AppealURL    string    `json:"appeal_url,omitempty"`
 }
 
 // Snapshot returns the account's state now.
@@ -554,10 +646,11 @@ func (a *Account) Snapshot() Snapshot {
 	}
 	sort.Slice(s.FloodWaits, func(i, j int) bool { return s.FloodWaits[i].Method < s.FloodWaits[j].Method })
 	if l := a.limit; l != nil && (l.permanent || l.until.After(now)) {
-		s.Limit = Limit{Active: true, Since: l.since, Until: l.until, Permanent: l.permanent, UntilKnown: l.untilKnown, Reason: l.reason}
+		s.Limit = Limit{Active: true, Since: l.since, Until: l.until, Permanent: l.permanent, UntilKnown: l.untilKnown,
+			LastSignal: l.lastSignal, Reason: l.reason}
 	}
 	if f := a.frozen; f != nil {
-		s.Freeze = Freeze{Active: true, Since: f.since, Until: f.until, AppealURL: f.appealURL}
+		s.Freeze = Freeze{Active: true, Since: f.since, DeletionDate: f.deletion, AppealURL: f.appealURL}
 	}
 	if a.lastSignal != nil {
 		ev := *a.lastSignal
@@ -567,6 +660,13 @@ func (a *Account) Snapshot() Snapshot {
 		cp := *sb
 		s.SpamBot = &cp
 	}
+	if len(a.probes.runs) > 0 {
+		s.Probes = make(map[string]ProbeRun, len(a.probes.runs))
+		for k, r := range a.probes.runs {
+			s.Probes[k] = r
+		}
+	}
+	s.Authorized = a.authorized
 	s.RiskInputs = a.riskInputsLocked()
 	a.mu.Unlock()
 	a.flush()

@@ -211,6 +211,7 @@ func TestSessionStatesAndTraps(t *testing.T) {
 	f := newFixture(t, Options{})
 	f.rpcErr("auth.signIn", 401, "SESSION_PASSWORD_NEEDED")
 	f.expect(OK)
+	f.ok("users.getUsers") // signed in: from now on the key must stay registered
 	f.rpcErr("users.getUsers", 401, "AUTH_KEY_UNREGISTERED")
 	f.expect(Dead)
 	f.ok("users.getUsers")
@@ -398,4 +399,108 @@ func TestPolicyValidation(t *testing.T) {
 	if err := p.Validate(); err == nil || !strings.Contains(err.Error(), "peer_flood") {
 		t.Fatalf("Validate: %v", err)
 	}
+}
+
+// A signal reported late (older than the latest one of its kind) must not
+// replace the reason of the watch or limit that a newer signal set.
+func TestLateSignalKeepsLatestReasons(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.ok("users.getUsers")
+	f.rpcErr("messages.sendMessage", 400, "USER_RESTRICTED")
+	f.clock.Advance(time.Hour)
+	f.rpcErr("channels.joinChannel", 420, "FLOOD_WAIT_600")
+	f.clock.Advance(11 * time.Minute)
+	f.acct.ObserveSignal(f.clock.Now().Add(-23*time.Hour), "auth.sendCode", signal.Parse(400, "PHONE_NUMBER_FLOOD"))
+	f.acct.ObserveSignal(f.clock.Now().Add(-23*time.Hour), "channels.inviteToChannel", signal.Parse(400, "PEER_FLOOD"))
+	s := f.expect(Limited)
+	if s.Limit.Reason != "USER_RESTRICTED on messages.sendMessage" {
+		t.Fatalf("limit reason %q, want the latest signal's", s.Limit.Reason)
+	}
+	// Once the limit ends, the watch shows the long wait, which is newer
+	// than the late login flood.
+	f.clock.Advance(23 * time.Hour)
+	if s := f.expect(Watch); s.Reason != "long FLOOD_WAIT of 10m0s on channels.joinChannel" {
+		t.Fatalf("watch reason %q, want the latest watch signal's", s.Reason)
+	}
+}
+
+// Risk does not depend on the order signals arrive in: a late signal adds
+// its points decayed by its own age.
+func TestRiskDoesNotDependOnArrivalOrder(t *testing.T) {
+	peerFlood := signal.Parse(400, "PEER_FLOOD")
+	first, second := epoch, epoch.Add(9*24*time.Hour)
+	inOrder := newFixture(t, Options{})
+	inOrder.clock.AdvanceTo(second)
+	inOrder.acct.ObserveSignal(first, "messages.sendMessage", peerFlood)
+	inOrder.acct.ObserveSignal(second, "messages.sendMessage", peerFlood)
+	late := newFixture(t, Options{})
+	late.clock.AdvanceTo(second)
+	late.acct.ObserveSignal(second, "messages.sendMessage", peerFlood)
+	late.acct.ObserveSignal(first, "messages.sendMessage", peerFlood)
+	a, b := inOrder.acct.Snapshot(), late.acct.Snapshot()
+	// raw 40 + 40 × 2^-3 = 45 either way.
+	if len(a.RiskInputs) != 1 || len(b.RiskInputs) != 1 || a.RiskInputs[0].Value != 45 || b.RiskInputs[0].Value != 45 {
+		t.Fatalf("raw risk in order %+v, out of order %+v; want 45 both", a.RiskInputs, b.RiskInputs)
+	}
+	if a.Risk != b.Risk {
+		t.Fatalf("risk %v in order, %v out of order", a.Risk, b.Risk)
+	}
+
+	// Twenty 5 s waits from 1971 add nothing measurable to a fresh one.
+	f := newFixture(t, Options{})
+	f.rpcErr("contacts.resolveUsername", 420, "FLOOD_WAIT_5")
+	for i := 0; i < 20; i++ {
+		f.acct.ObserveSignal(time.Date(1971, 1, 1, 0, 0, i, 0, time.UTC), "contacts.resolveUsername", signal.Parse(420, "FLOOD_WAIT_5"))
+	}
+	if s := f.acct.Snapshot(); s.Risk != 3.9 {
+		t.Fatalf("risk %v after 20 waits from 1971, want 3.9 (one fresh 5 s wait)", s.Risk)
+	}
+}
+
+// The last signal of a snapshot (and the event the daemon stores for a
+// reported signal) carries the risk after it, like the event delivered to
+// the sink.
+func TestLastSignalCarriesRisk(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.ok("users.getUsers")
+	f.acct.ObserveSignal(epoch, "messages.sendMessage", signal.Parse(400, "PEER_FLOOD"))
+	s := f.acct.Snapshot()
+	if s.LastSignal == nil || s.LastSignal.Risk != 60 {
+		t.Fatalf("last signal %+v, want risk 60", s.LastSignal)
+	}
+	if sunk := f.sink[len(f.sink)-2]; sunk.Type != EventSignal || *s.LastSignal != sunk {
+		t.Fatalf("last signal %+v differs from the event delivered %+v", *s.LastSignal, sunk)
+	}
+}
+
+// Before its first sign-in, a client's key is not authorised: Telegram
+// answers AUTH_KEY_UNREGISTERED (gotd's auth status check does exactly
+// this). An account never seen authorised is not a dead session.
+func TestUnauthorisedKeyBeforeFirstSignInIsNotDead(t *testing.T) {
+	f := newFixture(t, Options{})
+	f.rpcErr("users.getUsers", 401, "AUTH_KEY_UNREGISTERED")
+	s := f.expect(Unknown)
+	if !strings.Contains(s.Reason, "not signed in") {
+		t.Fatalf("reason %q", s.Reason)
+	}
+	f.ok("auth.sendCode")
+	f.ok("auth.signIn")
+	f.expect(Unknown) // signing in is not yet a working session
+	f.ok("users.getUsers")
+	s = f.expect(OK)
+	if len(s.RiskInputs) != 0 || s.Risk != 0 {
+		t.Fatalf("risk %v from %+v, want none", s.Risk, s.RiskInputs)
+	}
+	if got := f.transitions(); got != "unknown>ok@0s" {
+		t.Fatalf("transitions = %s", got)
+	}
+	// Once authorised, the same error means the session is gone.
+	f.rpcErr("users.getUsers", 401, "AUTH_KEY_UNREGISTERED")
+	f.expect(Dead)
+	// ... also after a restart.
+	g := newFixture(t, Options{})
+	g.acct.Restore(jsonRound(t, f.acct.Snapshot()), nil)
+	g.ok("users.getUsers")
+	g.rpcErr("users.getUsers", 401, "AUTH_KEY_UNREGISTERED")
+	g.expect(Dead)
 }

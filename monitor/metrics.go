@@ -209,7 +209,7 @@ func (c accountCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.limitedDesc, prometheus.GaugeValue, limited, s.Account)
 		frozen := 0.0
 		if s.Freeze.Active {
-			frozen = unixSeconds(s.Freeze.Until)
+			frozen = unixSeconds(s.Freeze.DeletionDate)
 		}
 		ch <- prometheus.MustNewConstMetric(m.frozenDesc, prometheus.GaugeValue, frozen, s.Account)
 		for _, w := range s.FloodWaits {

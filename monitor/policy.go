@@ -133,6 +133,8 @@ type riskAcc struct {
 	at time.Time
 }
 
+// valueAt returns the sum decayed to t; at or before the accumulator's
+// time, its value then (the past is not recomputed).
 func (a riskAcc) valueAt(t time.Time, halfLife time.Duration) float64 {
 	if a.v == 0 {
 		return 0
@@ -144,11 +146,16 @@ func (a riskAcc) valueAt(t time.Time, halfLife time.Duration) float64 {
 	return a.v * math.Exp2(-float64(dt)/float64(halfLife))
 }
 
+// add adds pts at t. A signal older than the accumulator's time (reported
+// late) is decayed by its own age first, so the sum does not depend on the
+// order signals arrive in.
 func (a *riskAcc) add(t time.Time, halfLife time.Duration, pts float64) {
-	a.v = a.valueAt(t, halfLife) + pts
-	if t.After(a.at) {
-		a.at = t
+	if t.Before(a.at) {
+		a.v += pts * math.Exp2(-float64(a.at.Sub(t))/float64(halfLife))
+		return
 	}
+	a.v = a.valueAt(t, halfLife) + pts
+	a.at = t
 }
 
 // score maps a raw risk and the current state to 0-100, rounded to 0.1.

@@ -31,11 +31,13 @@ type SpamBotStatus struct {
 type FreezeStatus struct {
 	// Known is false when the probe could not tell (call failed,
 	// appConfigNotModified, malformed config): never read that as "not frozen".
-	Known     bool
-	Frozen    bool
-	Since     time.Time
-	Until     time.Time
-	AppealURL string
+	Known  bool
+	Frozen bool
+	Since  time.Time
+	// DeletionDate is freeze_until_date: when the account is deleted
+	// unless an appeal succeeds.
+	DeletionDate time.Time
+	AppealURL    string
 	// Reason explains an unknown result.
 	Reason string
 }
@@ -66,12 +68,47 @@ type SessionsStatus struct {
 	CurrentListed bool
 }
 
+// ProbeRun is what the account knows of one probe kind's runs, so that a
+// restart keeps probe floors, the last-success time and a failed
+// SpamBot probe.
+type ProbeRun struct {
+	// LastRun is when the last run was sent, whatever its outcome.
+	LastRun time.Time `json:"last_run,omitzero"`
+	// LastOK is when the last conclusive run was sent.
+	LastOK time.Time `json:"last_ok,omitzero"`
+	// Failed is true when the last run told nothing: an error, or an
+	// unknown answer.
+	Failed bool `json:"failed,omitempty"`
+}
+
 // probeFacts is what probes have told the account.
 type probeFacts struct {
-	spamBot       *SpamBotStatus
-	spamBotFailed bool
-	self          *SelfStatus
-	sessions      map[int64]bool // hashes seen at the last sessions probe
+	spamBot  *SpamBotStatus
+	runs     map[string]ProbeRun // by kind
+	self     *SelfStatus
+	sessions map[int64]bool // hashes seen at the last sessions probe
+}
+
+// ranLocked records a run of probe sent at sent; ok says it was
+// conclusive. An answer to an older request than the last recorded run
+// does not override that run's outcome.
+func (a *Account) ranLocked(probe string, sent time.Time, ok bool) {
+	if a.probes.runs == nil {
+		a.probes.runs = map[string]ProbeRun{}
+	}
+	r := a.probes.runs[probe]
+	if ok && sent.After(r.LastOK) {
+		r.LastOK = sent
+	}
+	if !sent.Before(r.LastRun) {
+		r.LastRun, r.Failed = sent, !ok
+	}
+	a.probes.runs[probe] = r
+}
+
+// spamBotFailedLocked reports that the last SpamBot probe told nothing.
+func (a *Account) spamBotFailedLocked() bool {
+	return a.probes.runs[ProbeSpamBot].Failed
 }
 
 // ObserveSpamBot records a SpamBot answer received for a probe sent at
@@ -86,17 +123,20 @@ func (a *Account) ObserveSpamBot(sent time.Time, r spambot.Result) {
 	a.seen = true
 	st := &SpamBotStatus{State: r.State, Until: r.Until, At: sent, Reason: r.Reason}
 	reason := "SpamBot: " + r.State.String()
+	a.ranLocked(ProbeSpamBot, sent, r.State != spambot.Unknown)
 	switch r.State {
 	case spambot.Unknown:
-		a.probes.spamBotFailed = true
 		reason = "SpamBot probe: " + r.Reason
 	case spambot.Free:
 		if l := a.limit; l != nil && !a.recentLimitSignalLocked(l, sent) {
 			a.limit = nil
 		}
 	case spambot.LimitedTemporary:
+		// The stated minute is the limit's last: SpamBot truncates the
+		// release time, and ending a minute early lets a cold message
+		// through to a PEER_FLOOD and a longer limit.
 		l := a.ensureLimitLocked(sent)
-		l.permanent, l.until, l.untilKnown = false, r.Until, true
+		l.permanent, l.until, l.untilKnown = false, r.Until.Add(spambot.DatePrecision), true
 		l.reason = reason + " until " + r.Until.UTC().Format(time.RFC3339)
 	case spambot.LimitedPermanent:
 		l := a.ensureLimitLocked(sent)
@@ -106,9 +146,11 @@ func (a *Account) ObserveSpamBot(sent time.Time, r spambot.Result) {
 			a.frozen = &freezeFacts{since: sent}
 		}
 		a.frozen.reason = reason + " (confirm with help.getAppConfig)"
+		a.frozen.evidence(sent)
 	}
 	if r.State != spambot.Unknown {
-		a.probes.spamBotFailed = false
+		a.authorizedLocked() // SpamBot answers only a signed-in account
+		a.updateNeedsSuccessLocked()
 		a.probes.spamBot = st
 	} else if a.probes.spamBot == nil {
 		a.probes.spamBot = st
@@ -131,25 +173,36 @@ func (a *Account) ensureLimitLocked(t time.Time) *limitFacts {
 	return a.limit
 }
 
-// ObserveFreeze records a freeze probe. Only a known "not frozen" clears a
-// freeze (inferred from FROZEN_* errors or SpamBot).
-func (a *Account) ObserveFreeze(t time.Time, f FreezeStatus) {
+// ObserveFreeze records the answer to a help.getAppConfig request sent at
+// sent. Only a known "not frozen" clears a freeze (inferred from FROZEN_*
+// errors or SpamBot), and only when the request was sent after the latest
+// evidence of the freeze: an older request's answer is stale.
+func (a *Account) ObserveFreeze(sent time.Time, f FreezeStatus) {
 	a.mu.Lock()
-	at := a.advanceLocked(t)
+	at := a.advanceLocked(sent)
+	a.ranLocked(ProbeFreeze, sent, f.Known)
 	var reason string
 	switch {
 	case !f.Known:
 		reason = "freeze probe: unknown: " + f.Reason
 	case f.Frozen:
-		a.frozen = &freezeFacts{since: f.Since, until: f.Until, appealURL: f.AppealURL,
+		prev := a.frozen
+		a.frozen = &freezeFacts{since: f.Since, deletion: f.DeletionDate, appealURL: f.AppealURL,
 			reason: "frozen since " + f.Since.UTC().Format(time.RFC3339) + " (help.getAppConfig)"}
+		if prev != nil {
+			a.frozen.lastEvidence = prev.lastEvidence
+		}
+		a.frozen.evidence(sent)
 		reason = a.frozen.reason
+	case a.frozen != nil && !sent.After(a.frozen.lastEvidence):
+		reason = "not frozen (help.getAppConfig), but the request was sent before the latest freeze evidence at " +
+			a.frozen.lastEvidence.UTC().Format(time.RFC3339Nano) + ": stale, freeze kept"
 	default:
 		a.frozen = nil
 		reason = "not frozen (help.getAppConfig)"
 	}
 	a.seen = a.seen || f.Known
-	a.probeEventLocked(t, at, ProbeFreeze, reason)
+	a.probeEventLocked(sent, at, ProbeFreeze, reason)
 	a.mu.Unlock()
 	a.flush()
 }
@@ -161,6 +214,8 @@ func (a *Account) ObserveSelf(t time.Time, s SelfStatus) {
 	a.mu.Lock()
 	at := a.advanceLocked(t)
 	a.seen = true
+	a.authorizedLocked()
+	a.ranLocked(ProbeSelf, t, true)
 	prev := a.probes.self
 	var changes []string
 	flag := func(name string, now, before bool) {
@@ -204,6 +259,9 @@ func (a *Account) ObserveSessions(t time.Time, s SessionsStatus) {
 	a.mu.Lock()
 	at := a.advanceLocked(t)
 	a.seen = true
+	a.authorizedLocked()
+	a.updateNeedsSuccessLocked()
+	a.ranLocked(ProbeSessions, t, true)
 	var notes []string
 	if prev := a.probes.sessions; prev != nil {
 		var fresh []string
@@ -247,9 +305,7 @@ func (a *Account) ObserveSessions(t time.Time, s SessionsStatus) {
 func (a *Account) ObserveProbeError(t time.Time, probe string, err error) {
 	a.mu.Lock()
 	at := a.advanceLocked(t)
-	if probe == ProbeSpamBot {
-		a.probes.spamBotFailed = true
-	}
+	a.ranLocked(probe, t, false)
 	a.probeEventLocked(t, at, probe, probe+" probe failed: "+err.Error())
 	a.mu.Unlock()
 	a.flush()

@@ -1,10 +1,12 @@
 package monitor
 
 import (
+	"encoding/json"
 	"sort"
 	"time"
 
 	"github.com/tgsafety/tgsafety/monitor/signal"
+	"github.com/tgsafety/tgsafety/monitor/spambot"
 )
 
 // RiskInput is one decaying risk accumulator, carried in snapshots so
@@ -25,17 +27,25 @@ type RiskInput struct {
 // behind "repeated flood waits".
 func (a *Account) Restore(s Snapshot, recent []Event) {
 	a.mu.Lock()
-	a.seen = s.State != Unknown || s.SpamBot != nil || s.LastSignal != nil
+	a.seen = s.State != Unknown || s.SpamBot != nil || s.LastSignal != nil || s.Authorized
+	a.authorized = s.Authorized
 	for _, w := range s.FloodWaits {
 		a.waits[w.Method] = &methodFacts{since: w.Since, until: w.Until, wait: w.Wait, typ: w.Type,
 			reason: w.Type + " of " + w.Wait.String() + " on " + w.Method}
 	}
 	a.waitCount.Store(int32(len(a.waits)))
 	if l := s.Limit; l.Active {
-		a.limit = &limitFacts{since: l.Since, until: l.Until, permanent: l.Permanent, untilKnown: l.UntilKnown, reason: l.Reason}
+		a.limit = &limitFacts{since: l.Since, until: l.Until, permanent: l.Permanent, untilKnown: l.UntilKnown,
+			lastSignal: l.LastSignal, reason: l.Reason}
+		if l.LastSignal.IsZero() {
+			a.limit.lastSignal = a.legacyLimitSignal(s)
+		}
 	}
 	if f := s.Freeze; f.Active {
-		a.frozen = &freezeFacts{since: f.Since, until: f.Until, appealURL: f.AppealURL, reason: "frozen (restored)"}
+		// No request sent before the restart can be answered after it, so
+		// the freeze's own start is evidence enough for ObserveFreeze.
+		a.frozen = &freezeFacts{since: f.Since, deletion: f.DeletionDate, appealURL: f.AppealURL, reason: "frozen (restored)",
+			lastEvidence: f.Since}
 		if s.State == Frozen {
 			a.frozen.reason = s.Reason
 		}
@@ -52,7 +62,12 @@ func (a *Account) Restore(s Snapshot, recent []Event) {
 		sb := *s.SpamBot
 		a.probes.spamBot = &sb
 	}
-	a.probes.spamBotFailed = s.State == Unknown && s.Reason == "last SpamBot probe failed"
+	if len(s.Probes) > 0 {
+		a.probes.runs = make(map[string]ProbeRun, len(s.Probes))
+		for k, r := range s.Probes {
+			a.probes.runs[k] = r
+		}
+	}
 	for _, r := range s.RiskInputs {
 		a.risk[r.Kind] = &riskAcc{v: r.Value, at: r.At}
 	}
@@ -80,4 +95,93 @@ func (a *Account) riskInputsLocked() []RiskInput {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Kind < out[j].Kind })
 	return out
+}
+
+// legacyLimitSignal estimates the latest limiting signal of a snapshot
+// stored before Limit.LastSignal existed: the last signal event if it is
+// a limiting one, and for an assumed limit its end minus LimitHold (an
+// assumed limit ends LimitHold after its latest signal), whichever is
+// later. Zero when neither says.
+func (a *Account) legacyLimitSignal(s Snapshot) time.Time {
+	var t time.Time
+	if ev := s.LastSignal; ev != nil {
+		switch ev.Signal.Kind {
+		case signal.PeerFlood, signal.Restricted, signal.BannedInChannel:
+			t = ev.Time
+		}
+	}
+	if l := s.Limit; !l.Permanent && !l.UntilKnown && !l.Until.IsZero() {
+		if est := l.Until.Add(-a.mon.policy.LimitHold); est.After(t) {
+			t = est
+		}
+	}
+	return t
+}
+
+// UnmarshalJSON decodes a snapshot, filling in what snapshots stored by
+// earlier versions lack. Those have no "authorized" key (it is always
+// written now): Authorized is then derived (an account in any known state,
+// or with a SpamBot answer or a signal, was signed in), and so are Probes
+// (the SpamBot answer's time; a failed SpamBot probe was only recorded as
+// the unknown state's reason).
+func (s *Snapshot) UnmarshalJSON(b []byte) error {
+	type plain Snapshot // without this method
+	var v struct {
+		plain
+		Authorized *bool `json:"authorized"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*s = Snapshot(v.plain)
+	if v.Authorized != nil {
+		s.Authorized = *v.Authorized
+		return nil
+	}
+	s.Authorized = s.State != Unknown || s.SpamBot != nil || s.LastSignal != nil
+	if s.Probes == nil {
+		s.Probes = legacyProbes(*s)
+	}
+	return nil
+}
+
+// spamBotFailedReason is the reason of a quiet account whose last SpamBot
+// probe failed. Earlier versions stored nothing else of the failure, so
+// it is read when decoding their snapshots, and only then.
+const spamBotFailedReason = "last SpamBot probe failed"
+
+func legacyProbes(s Snapshot) map[string]ProbeRun {
+	var r ProbeRun
+	if sb := s.SpamBot; sb != nil {
+		r.LastRun = sb.At
+		if sb.State != spambot.Unknown {
+			r.LastOK = sb.At
+		}
+		r.Failed = sb.State == spambot.Unknown
+	}
+	if s.State == Unknown && s.Reason == spamBotFailedReason {
+		r.Failed = true
+	}
+	if r == (ProbeRun{}) {
+		return nil
+	}
+	return map[string]ProbeRun{ProbeSpamBot: r}
+}
+
+// UnmarshalJSON decodes a freeze; earlier versions stored its deletion
+// date as "until".
+func (f *Freeze) UnmarshalJSON(b []byte) error {
+	type plain Freeze // without this method
+	var v struct {
+		plain
+		Until time.Time `json:"until"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*f = Freeze(v.plain)
+	if f.DeletionDate.IsZero() {
+		f.DeletionDate = v.Until
+	}
+	return nil
 }

@@ -2,15 +2,18 @@ package scenarios
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gotd/td/telegram"
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/tgerr"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tgsafety/tgsafety/monitor"
+	"github.com/tgsafety/tgsafety/monitor/guard"
 	"github.com/tgsafety/tgsafety/monitor/probe"
 	"github.com/tgsafety/tgsafety/monitor/spambot"
 )
@@ -66,7 +69,7 @@ func TestSpamBotProbeLimitedUntilAfterPeerFlood(t *testing.T) {
 	if s.SpamBot.State != spambot.LimitedTemporary || !s.SpamBot.Until.Equal(st.LimitedUntil.Truncate(time.Minute)) {
 		t.Fatalf("SpamBot %+v, server limited until %v", s.SpamBot, st.LimitedUntil)
 	}
-	if s.State != monitor.Limited || !s.Limit.UntilKnown || !s.Limit.Until.Equal(s.SpamBot.Until) {
+	if s.State != monitor.Limited || !s.Limit.UntilKnown || !s.Limit.Until.Equal(s.SpamBot.Until.Add(spambot.DatePrecision)) {
 		t.Fatalf("account %s %+v", s.State, s.Limit)
 	}
 }
@@ -90,14 +93,16 @@ func TestFrozenAccountProbesAgree(t *testing.T) {
 		}
 	})
 	s := acct.Snapshot()
-	if s.State != monitor.Frozen || !s.Freeze.Until.Equal(deletion) || s.Freeze.AppealURL != "https://t.me/spambot" {
+	if s.State != monitor.Frozen || !s.Freeze.DeletionDate.Equal(deletion) || s.Freeze.AppealURL != "https://t.me/spambot" {
 		t.Fatalf("after the freeze probe: %s %+v", s.State, s.Freeze)
 	}
 	if got := testutil.ToFloat64(gauge(t, w, "tgsafety_account_frozen_until_timestamp_seconds", "frozen", "")); got != float64(deletion.Unix()) {
 		t.Fatalf("frozen_until = %v", got)
 	}
-	// Unfrozen on the server: the next freeze probe clears it.
+	// Unfrozen on the server: the next freeze probe, sent after the
+	// latest freeze evidence, clears it.
 	_ = w.srv.Unfreeze("9996631003")
+	w.srv.Advance(time.Hour)
 	run(t, opts, func(ctx context.Context, api *tg.Client) {
 		if err := (&probe.Freeze{Account: acct, API: api}).Run(ctx); err != nil {
 			t.Fatal(err)
@@ -197,7 +202,8 @@ type noUpdates struct{}
 
 func (noUpdates) Handle(context.Context, tg.UpdatesClass) error { return nil }
 
-// gauge finds one series of a gathered metric by account (and second label value).
+// gauge finds one series of a gathered gauge or counter by account (and
+// second label value).
 func gauge(t *testing.T, w *simWorld, name, account, second string) *constCollector {
 	t.Helper()
 	mfs, err := w.reg.Gather()
@@ -218,6 +224,9 @@ func gauge(t *testing.T, w *simWorld, name, account, second string) *constCollec
 				}
 			}
 			if acc == account && (second == "" || other == second) {
+				if m.Counter != nil {
+					return &constCollector{v: m.GetCounter().GetValue()}
+				}
 				return &constCollector{v: m.GetGauge().GetValue()}
 			}
 		}
@@ -280,4 +289,52 @@ func spamBotEvents(acct *monitor.Account) []monitor.Event {
 		}
 	}
 	return out
+}
+
+// SpamBot states a release time to the minute ("09:00" for 09:00:45).
+// The monitor, and so the guard, keep the account limited to the end of
+// that minute: a cold DM in its last seconds is refused locally instead
+// of reaching Telegram, which would answer PEER_FLOOD and count a
+// violation. After the minute the account writes again.
+func TestGuardHoldsLimitToTheEndOfSpamBotsMinute(t *testing.T) {
+	w := newSim(t)
+	const phone = "9996631005"
+	acct, opts := w.account(t, "dated", phone)
+	g, err := guard.New(acct, guard.Options{Profile: w.srv.Profile(), Created: w.srv.Clock().Now().Add(-adult), Registerer: w.reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	opts.Middlewares = []telegram.Middleware{g.Middleware(), acct.Middleware()}
+	now := w.srv.Clock().Now()
+	until := now.Truncate(time.Minute).Add(2*time.Hour + 45*time.Second)
+	if err := w.srv.Limit(phone, until.Sub(now)); err != nil {
+		t.Fatal(err)
+	}
+	stated := until.Truncate(time.Minute)
+	names := w.srv.Usernames(2)
+	run(t, opts, func(ctx context.Context, api *tg.Client) {
+		if err := probe.NewSpamBot(acct, api, spambot.ProberOptions{}).Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if s := acct.Snapshot(); s.SpamBot == nil || !s.SpamBot.Until.Equal(stated) {
+			t.Fatalf("SpamBot %+v, want until %v", s.SpamBot, stated)
+		}
+		w.srv.Advance(until.Add(-15 * time.Second).Sub(w.srv.Clock().Now()))
+		u, err := resolve(ctx, api, names[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var blocked *guard.BlockedError
+		if err := dm(ctx, api, u, 0); !errors.As(err, &blocked) {
+			t.Fatalf("cold DM 15 s before the server's limit ends: %v, want refused by the guard", err)
+		}
+		w.srv.Advance(stated.Add(time.Minute).Sub(w.srv.Clock().Now()))
+		if err := dm(ctx, api, u, 1); err != nil {
+			t.Fatalf("cold DM after the stated minute: %v", err)
+		}
+	})
+	if st, _ := w.srv.Status(phone); st.Limited || st.Restrictions > 1 {
+		t.Fatalf("server status %+v: the guard let a limited DM through", st)
+	}
 }

@@ -385,8 +385,8 @@ func TestAPISignals(t *testing.T) {
 	if len(stored) != 1 || stored[0].Signal.Kind != signal.PeerFlood || stored[0].Method != "messages.sendMessage" || !stored[0].Time.Equal(apiEpoch) {
 		t.Fatalf("stored %+v", stored)
 	}
-	if stored[0].State != monitor.Limited {
-		t.Errorf("stored event state %v, want limited", stored[0].State)
+	if stored[0].State != monitor.Limited || stored[0].Risk != 60 {
+		t.Errorf("stored event state %v risk %v, want limited at 60", stored[0].State, stored[0].Risk)
 	}
 	alpha, _ := f.mon.Lookup("alpha")
 	if s := alpha.Snapshot(); s.State != monitor.Limited || !s.Limit.Active {

@@ -155,6 +155,7 @@ func (r *runner) runOnce(ctx context.Context) (connected bool, err error) {
 		} else if err != nil {
 			return false, err
 		}
+		r.acct.SignedIn() // `safetyd login` stores a session once signed in
 	}
 	onSelf, onSelfErr := probe.Hooks(r.acct, r.svc.rec)
 	opts := conn.Options

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,7 +21,6 @@ import (
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/daemon"
 	"github.com/tgsafety/tgsafety/monitor/probe"
-	"github.com/tgsafety/tgsafety/monitor/spambot"
 	"github.com/tgsafety/tgsafety/monitor/store"
 )
 
@@ -302,28 +300,24 @@ type probeTimes struct {
 	Ran, OK map[string]time.Time
 }
 
-// lastProbes returns the probe times found in a snapshot and the events
-// before it, so that probe floors and the last-success gauge survive
-// restarts.
+// lastProbes returns the probe times of an account's snapshot
+// (Snapshot.Probes), so that probe floors and the last-success gauge
+// survive restarts. A probe event in evs later than the snapshot's run
+// (stored after the last snapshot, before a crash) still counts as a run
+// for the floor; whether it succeeded is known only from snapshots.
 func lastProbes(sn monitor.Snapshot, evs []monitor.Event) probeTimes {
 	pt := probeTimes{Ran: map[string]time.Time{}, OK: map[string]time.Time{}}
-	if sb := sn.SpamBot; sb != nil {
-		pt.Ran[monitor.ProbeSpamBot] = sb.At
-		if sb.State != spambot.Unknown {
-			pt.OK[monitor.ProbeSpamBot] = sb.At
+	for kind, r := range sn.Probes {
+		if !r.LastRun.IsZero() {
+			pt.Ran[kind] = r.LastRun
+		}
+		if !r.LastOK.IsZero() {
+			pt.OK[kind] = r.LastOK
 		}
 	}
 	for _, e := range evs {
-		if e.Type != monitor.EventProbe || e.Probe == "" {
-			continue
-		}
-		if e.Time.After(pt.Ran[e.Probe]) {
+		if e.Type == monitor.EventProbe && e.Probe != "" && e.Time.After(pt.Ran[e.Probe]) {
 			pt.Ran[e.Probe] = e.Time
-		}
-		// Account.ObserveProbeError's reason; every other probe event is
-		// a conclusive run.
-		if !strings.HasPrefix(e.Reason, e.Probe+" probe failed: ") && e.Time.After(pt.OK[e.Probe]) {
-			pt.OK[e.Probe] = e.Time
 		}
 	}
 	return pt

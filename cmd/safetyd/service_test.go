@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -25,6 +26,7 @@ import (
 	"github.com/tgsafety/tgsafety/monitor/spambot"
 	"github.com/tgsafety/tgsafety/monitor/store"
 	"github.com/tgsafety/tgsafety/monitor/testbin"
+	"github.com/tgsafety/tgsafety/monitor/vclock"
 	"github.com/tgsafety/tgsafety/testserver"
 )
 
@@ -384,18 +386,32 @@ func tgerrPeerFlood() error { return tgerr.New(400, "PEER_FLOOD") }
 
 // Probe floors use the last run, failed or not; the last-success gauge
 // uses conclusive runs only, so that a restart neither lets a probe run
-// early nor makes staleness alerts read "never answered".
+// early nor makes staleness alerts read "never answered". Both come from
+// the snapshot's probe runs, not from reading event reasons: an unknown
+// freeze answer ("freeze probe: unknown: ...") is a run, not a success.
 func TestLastProbesSeparatesRunsFromSuccesses(t *testing.T) {
 	t0 := time.Date(2026, 1, 5, 9, 0, 0, 0, time.UTC)
-	sn := monitor.Snapshot{SpamBot: &monitor.SpamBotStatus{State: spambot.Unknown, At: t0.Add(3 * time.Hour)}}
-	evs := []monitor.Event{
-		{Time: t0, Type: monitor.EventProbe, Probe: monitor.ProbeFreeze, Reason: "not frozen"},
-		{Time: t0.Add(time.Hour), Type: monitor.EventProbe, Probe: monitor.ProbeFreeze, Reason: "freeze probe failed: timeout"},
-		{Time: t0.Add(2 * time.Hour), Type: monitor.EventProbe, Probe: monitor.ProbeSpamBot, Reason: "SpamBot: free"},
-		{Time: t0.Add(4 * time.Hour), Type: monitor.EventSignal, Method: "messages.sendMessage"},
+	mon, err := monitor.New(monitor.Options{Clock: vclock.New(t0)})
+	if err != nil {
+		t.Fatal(err)
 	}
+	acct, _ := mon.Account("alpha")
+	acct.ObserveFreeze(t0, monitor.FreezeStatus{Known: true})
+	acct.ObserveProbeError(t0.Add(time.Hour), monitor.ProbeFreeze, errors.New("timeout"))
+	acct.ObserveFreeze(t0.Add(90*time.Minute), monitor.FreezeStatus{Reason: "appConfigNotModified"})
+	acct.ObserveSpamBot(t0.Add(2*time.Hour), spambot.Result{State: spambot.Free})
+	acct.ObserveSpamBot(t0.Add(3*time.Hour), spambot.Result{State: spambot.Unknown, Reason: "no reply within 30s"})
+	var sn monitor.Snapshot
+	if b, err := json.Marshal(acct.Snapshot()); err != nil || json.Unmarshal(b, &sn) != nil {
+		t.Fatalf("snapshot JSON: %v", err)
+	}
+	// A run after the snapshot (stored before a crash) still counts for
+	// the floor.
+	evs := append(acct.Events(),
+		monitor.Event{Time: t0.Add(4 * time.Hour), Type: monitor.EventProbe, Probe: monitor.ProbeSessions, Reason: "sessions probe failed: timeout"},
+		monitor.Event{Time: t0.Add(4 * time.Hour), Type: monitor.EventSignal, Method: "messages.sendMessage"})
 	pt := lastProbes(sn, evs)
-	for kind, want := range map[string]time.Time{monitor.ProbeFreeze: t0.Add(time.Hour), monitor.ProbeSpamBot: t0.Add(3 * time.Hour)} {
+	for kind, want := range map[string]time.Time{monitor.ProbeFreeze: t0.Add(90 * time.Minute), monitor.ProbeSpamBot: t0.Add(3 * time.Hour), monitor.ProbeSessions: t0.Add(4 * time.Hour)} {
 		if got := pt.Ran[kind]; !got.Equal(want) {
 			t.Errorf("last %s run %s, want %s", kind, got, want)
 		}
@@ -404,6 +420,9 @@ func TestLastProbesSeparatesRunsFromSuccesses(t *testing.T) {
 		if got := pt.OK[kind]; !got.Equal(want) {
 			t.Errorf("last %s success %s, want %s", kind, got, want)
 		}
+	}
+	if got, ok := pt.OK[monitor.ProbeSessions]; ok {
+		t.Errorf("sessions never succeeded, got a success at %s", got)
 	}
 }
 
@@ -426,5 +445,31 @@ func TestIngestCounterByResult(t *testing.T) {
 	m := scrapeByLabel(t, base+"/metrics", "tgsafety_ingest_signals_total", "result")
 	if m["accepted"] != 2 || m["rejected"] != 1 || m["failed"] != 0 {
 		t.Fatalf("ingest counter %v, want accepted 2, rejected 1, failed 0", m)
+	}
+}
+
+// The daemon runs only accounts with a stored session, which `safetyd
+// login` writes after signing in: AUTH_KEY_UNREGISTERED on that session is
+// a dead session even the first time the daemon (and its monitor) sees
+// the account, not a key that has yet to sign in.
+func TestStoredSessionUnregisteredAtFirstStartIsDead(t *testing.T) {
+	w := newDaemonWorld(t, "alpha")
+	unregistered := testserver.Fault{Method: "users.getUsers", Times: 100, Error: tgerr.New(401, "AUTH_KEY_UNREGISTERED")}
+	if err := w.srv.Inject("9997700001", unregistered); err != nil {
+		t.Fatal(err)
+	}
+	_, svc, stop := w.start(t)
+	defer stop()
+	svc.mu.Lock()
+	r := svc.runners["alpha"]
+	svc.mu.Unlock()
+	select {
+	case <-r.done: // stopped: Telegram answered a session error
+	case <-time.After(time.Minute): // a failure guard only
+		t.Fatal("the runner did not stop on AUTH_KEY_UNREGISTERED")
+	}
+	acct, _ := svc.Monitor().Lookup("alpha")
+	if s := acct.Snapshot(); s.State != monitor.Dead {
+		t.Fatalf("state %s (%s), want dead", s.State, s.Reason)
 	}
 }

@@ -278,8 +278,10 @@ func fleetRowOf(v accountDetail, now time.Time) fleetRow {
 		Since: statusWhen(now, v.Since), Until: statusWhen(now, v.Until), Risk: v.Risk,
 		Waits: len(v.FloodWaits), Next: nextOf(v.State, v.Name), Lost: lost(v.State),
 	}
-	if v.State == monitor.Frozen && !v.Until.IsZero() {
-		row.UntilWhat = "deletion"
+	if v.State == monitor.Frozen && !v.Freeze.DeletionDate.IsZero() {
+		// A freeze has no end of its own; what the operator must know
+		// is when Telegram deletes the account.
+		row.Until, row.UntilWhat = statusWhen(now, v.Freeze.DeletionDate), "deletion"
 	}
 	if len(v.FloodWaits) > 0 {
 		var until time.Time
@@ -353,9 +355,17 @@ func statusShort(t time.Time) string { return t.UTC().Format("Jan 2 15:04") + " 
 // carry, so that the page can show them as people read dates.
 var rfc3339InText = regexp.MustCompile(`\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z\b`)
 
+// spamBotWords spells SpamBot's state labels, which monitor reasons carry
+// as they are exported, in words.
+var spamBotWords = strings.NewReplacer(
+	spambot.LimitedTemporary.String(), "limited",
+	spambot.LimitedPermanent.String(), "limited with no end date",
+)
+
 // statusReason rewrites a reason for people: instants as "2026-12-07
-// 18:46 UTC" instead of RFC 3339.
+// 18:46 UTC" instead of RFC 3339, SpamBot's states in words.
 func statusReason(s string) string {
+	s = spamBotWords.Replace(s)
 	return rfc3339InText.ReplaceAllStringFunc(s, func(m string) string {
 		t, err := time.Parse(time.RFC3339Nano, m)
 		if err != nil {
@@ -483,7 +493,7 @@ func (p *statusPage) account(w http.ResponseWriter, r *http.Request) {
 		UntilAt:       statusWhen(now, v.Until),
 		LimitUntil:    statusWhen(now, v.Limit.Until),
 		FreezeSince:   statusWhen(now, v.Freeze.Since),
-		FreezeUntil:   statusWhen(now, v.Freeze.Until),
+		FreezeUntil:   statusWhen(now, v.Freeze.DeletionDate),
 		Window:        statusDurationName(window),
 		History:       hist,
 		Next:          nextOf(v.State, v.Name),
@@ -1165,6 +1175,7 @@ var statusTemplates = template.Must(template.New("status").Funcs(template.FuncMa
 	"subtract": func(a, b float64) float64 { return a - b },
 	"risk":     func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
 	"utc":      statusAbs,
+	"words":    func(v fmt.Stringer) string { return spamBotWords.Replace(v.String()) },
 	"lastPoint": func(ps []timelinePoint) *timelinePoint {
 		if len(ps) == 0 {
 			return nil

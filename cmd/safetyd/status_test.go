@@ -692,7 +692,7 @@ func TestStatusEscaping(t *testing.T) {
 	const hostileMethod = `<script>alert("m")</script>`
 	lookupAccount(t, f, "alpha").ObserveSignal(apiEpoch, hostileMethod, classify(400, "PEER_FLOOD"))
 	lookupAccount(t, f, "bravo").ObserveFreeze(apiEpoch, monitor.FreezeStatus{Known: true, Frozen: true,
-		Since: apiEpoch, Until: apiEpoch.Add(14 * tlDay), AppealURL: `javascript:alert("a")`})
+		Since: apiEpoch, DeletionDate: apiEpoch.Add(14 * tlDay), AppealURL: `javascript:alert("a")`})
 	lookupAccount(t, f, "charlie").ObserveSpamBot(apiEpoch, spambot.Result{State: spambot.Unknown, Reason: `<img src=x onerror=alert(1)>" '`})
 	p := newStatusFor(f, nil)
 
@@ -872,7 +872,7 @@ func TestStatusAccountNextStepForEveryState(t *testing.T) {
 		}
 	}
 	frozen := lookupAccount(t, f, "next-frozen")
-	frozen.ObserveFreeze(now, monitor.FreezeStatus{Known: true, Frozen: true, Since: now, Until: now.Add(13 * 24 * time.Hour)})
+	frozen.ObserveFreeze(now, monitor.FreezeStatus{Known: true, Frozen: true, Since: now, DeletionDate: now.Add(13 * 24 * time.Hour)})
 	doc := statusGet(t, p, "/accounts/next-frozen", http.StatusOK)
 	if body := text(doc); !strings.Contains(body, "deletion") {
 		t.Errorf("frozen account page does not label the deletion date: %s", body)
@@ -881,7 +881,13 @@ func TestStatusAccountNextStepForEveryState(t *testing.T) {
 	if !strings.Contains(text(row), "deletion") {
 		t.Error("fleet row of a frozen account does not label the deletion date")
 	}
-	if strings.Contains(text(doc), "T00:00:00Z") || rfc3339InText.MatchString(text(doc)) {
+	limited := statusGet(t, p, "/accounts/next-limited", http.StatusOK)
+	lookupAccount(t, f, "next-limited").ObserveSpamBot(now, spambot.Result{State: spambot.LimitedTemporary, Until: now.Add(48 * time.Hour)})
+	limited = statusGet(t, p, "/accounts/next-limited", http.StatusOK)
+	if body := text(limited); strings.Contains(body, "limited_temporary") || rfc3339InText.MatchString(body) {
+		t.Errorf("limited account page shows raw labels or RFC 3339 dates: %s", body)
+	}
+	if rfc3339InText.MatchString(text(doc)) {
 		t.Errorf("page shows RFC 3339 dates: %s", rfc3339InText.FindString(text(doc)))
 	}
 }

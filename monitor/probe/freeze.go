@@ -24,14 +24,16 @@ func (f *Freeze) Kind() string { return monitor.ProbeFreeze }
 
 // Run implements Probe.
 func (f *Freeze) Run(ctx context.Context) error {
-	now := f.Account.Clock().Now()
+	// The answer is dated when the request was sent: a "not frozen"
+	// answer clears only freeze evidence older than the request.
+	sent := f.Account.Clock().Now()
 	cfg, err := f.API.HelpGetAppConfig(ctx, 0)
 	if err != nil {
-		f.Account.ObserveFreeze(now, monitor.FreezeStatus{Reason: "help.getAppConfig failed: " + signal.Describe(err)})
+		f.Account.ObserveFreeze(sent, monitor.FreezeStatus{Reason: "help.getAppConfig failed: " + signal.Describe(err)})
 		return err
 	}
 	st := ParseAppConfig(cfg)
-	f.Account.ObserveFreeze(now, st)
+	f.Account.ObserveFreeze(sent, st)
 	if !st.Known {
 		return errors.New(st.Reason)
 	}
@@ -75,7 +77,7 @@ func ParseAppConfig(cfg tg.HelpAppConfigClass) monitor.FreezeStatus {
 			if !ok {
 				return st
 			}
-			st.Until = t
+			st.DeletionDate = t
 		case "freeze_appeal_url":
 			s, ok := kv.Value.(*tg.JSONString)
 			if !ok {
@@ -86,7 +88,7 @@ func ParseAppConfig(cfg tg.HelpAppConfigClass) monitor.FreezeStatus {
 	}
 	st.Frozen = !st.Since.IsZero()
 	if !st.Frozen {
-		st.Until, st.AppealURL = time.Time{}, ""
+		st.DeletionDate, st.AppealURL = time.Time{}, ""
 	}
 	return st
 }

@@ -34,7 +34,7 @@ func TestParseAppConfig(t *testing.T) {
 		"negative":     {cfg: obj(num("freeze_since_date", -5))},
 	} {
 		st := ParseAppConfig(c.cfg)
-		if st.Known != c.known || st.Frozen != c.frozen || !st.Since.Equal(c.wantSince) || !st.Until.Equal(c.wantUntil) || st.AppealURL != c.appeal {
+		if st.Known != c.known || st.Frozen != c.frozen || !st.Since.Equal(c.wantSince) || !st.DeletionDate.Equal(c.wantUntil) || st.AppealURL != c.appeal {
 			t.Errorf("%s: %+v", name, st)
 		}
 		if !st.Known && st.Reason == "" {

@@ -65,8 +65,9 @@ type Result struct {
 	// State is the classified state; Unknown when the reply says nothing
 	// this package recognises.
 	State State `json:"state"`
-	// Until is the release time of a LimitedTemporary account, in UTC; zero
-	// for every other state.
+	// Until is the release time of a LimitedTemporary account as SpamBot
+	// states it, in UTC; zero for every other state. It is precise to
+	// DatePrecision only: the release comes before Until + DatePrecision.
 	Until time.Time `json:"until,omitzero"`
 	// Raw is the reply text exactly as received, for the operator.
 	Raw string `json:"raw"`
@@ -81,6 +82,12 @@ type Result struct {
 // DateLayout is how SpamBot writes a release date ("6 Jun 2024, 20:20 UTC"),
 // in English and in UTC whatever the reply's language.
 const DateLayout = "2 Jan 2006, 15:04 MST"
+
+// DatePrecision is the resolution of SpamBot's release dates: they are
+// truncated to the minute, so "20:20" may stand for 20:20:45. Whoever
+// decides that a limit is over must wait for the end of the stated
+// minute (Result.Until + DatePrecision).
+const DatePrecision = time.Minute
 
 // Phrases, in normalised form (see normalize). Whole phrases, not stems: the
 // Russian free reply contains "ограничений", which shares its stem with every

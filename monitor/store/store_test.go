@@ -287,7 +287,7 @@ func snapshot(account string, at time.Time, st monitor.State, risk float64) moni
 			Since: at.Add(-10 * time.Second), Until: at.Add(20 * time.Second),
 		}},
 		Limit:      monitor.Limit{Active: true, Since: at.Add(-time.Hour), Until: at.Add(time.Hour), UntilKnown: true, Reason: "SpamBot"},
-		Freeze:     monitor.Freeze{Active: true, Since: at, Until: at.Add(30 * 24 * time.Hour), AppealURL: "https://t.me/spambot"},
+		Freeze:     monitor.Freeze{Active: true, Since: at, DeletionDate: at.Add(30 * 24 * time.Hour), AppealURL: "https://t.me/spambot"},
 		LastSignal: &sig,
 		SpamBot:    &monitor.SpamBotStatus{State: spambot.LimitedTemporary, Until: at.Add(time.Hour), At: at, Reason: "dated"},
 		At:         at,
