@@ -43,10 +43,11 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./... > bench.out
 	$(GO) run $(BENCHSTAT) bench.out
 
-## lint: gofmt, go vet and staticcheck (pinned).
+## lint: gofmt, go vet, a 32-bit build (int is 32 bits there) and staticcheck (pinned).
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt needed:"; echo "$$out"; exit 1; }
 	$(GO) vet ./...
+	GOARCH=386 $(GO) build ./...
 	$(GO) run $(STATICCHECK) ./...
 
 ## dashboards: regenerate the Grafana dashboards and alert rules in dashboards/generated/ (commit them).
