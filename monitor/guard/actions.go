@@ -77,38 +77,12 @@ type request struct {
 	invitee  tg.InputUserClass   // reqInvite (messages.addChatUser)
 }
 
-// unwrap returns the query inside the invoke wrappers a client may add
-// (the same ones monitor.MethodName looks through).
-func unwrap(input bin.Encoder) bin.Encoder {
-	for {
-		var q bin.Object
-		switch v := input.(type) {
-		case *tg.InvokeWithoutUpdatesRequest:
-			q = v.Query
-		case *tg.InvokeWithTakeoutRequest:
-			q = v.Query
-		case *tg.InvokeAfterMsgRequest:
-			q = v.Query
-		case *tg.InvokeWithMessagesRangeRequest:
-			q = v.Query
-		case *tg.InvokeWithLayerRequest:
-			q = v.Query
-		default:
-			return input
-		}
-		if q == nil {
-			return input
-		}
-		input = q
-	}
-}
-
 // classify maps a request to its shape with one type switch on the
 // concrete request type; every method the guard does not budget falls
 // through to reqPass. It reads only the request and does not allocate.
 func classify(input bin.Encoder) request {
 	r := request{method: monitor.MethodName(input)}
-	switch v := unwrap(input).(type) {
+	switch v := monitor.UnwrapQuery(input).(type) {
 	case *tg.MessagesSendMessageRequest:
 		r.sendTo(v.Peer)
 	case *tg.MessagesSendMediaRequest:

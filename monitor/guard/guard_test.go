@@ -997,3 +997,15 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+// A flood wait holds back its method however deeply the call is wrapped:
+// the guard names the call by the same unwrapping as the monitor.
+func TestFloodWaitHoldsNestedWrappedCalls(t *testing.T) {
+	f := newFixture(t, guard.Options{Created: adult})
+	f.signal("messages.getHistory", signal.Signal{Kind: signal.FloodWait, Code: 420, Type: "FLOOD_WAIT", Wait: time.Minute})
+	nested := &tg.InvokeWithoutUpdatesRequest{Query: &tg.InvokeWithTakeoutRequest{Query: &tg.MessagesGetHistoryRequest{}}}
+	be := f.mustBlock(nested, guard.ReasonFloodWait)
+	if be.Method != "messages.getHistory" {
+		t.Fatalf("blocked as %q, want messages.getHistory", be.Method)
+	}
+}
