@@ -23,6 +23,7 @@ import (
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/guard"
 	"github.com/tgsafety/tgsafety/monitor/limits"
+	"github.com/tgsafety/tgsafety/monitor/phone"
 	"github.com/tgsafety/tgsafety/monitor/probe"
 )
 
@@ -548,7 +549,7 @@ func (c *Config) problems() []Problem {
 		case !a.Phone.IsZero() && a.PhoneEnv != "":
 			add(at+".phone", "set only one of phone and phone_env")
 		case !a.Phone.IsZero():
-			digits, ok := phoneDigits(a.Phone.v)
+			digits, ok := phone.Digits(a.Phone.v)
 			if !ok {
 				add(at+".phone", "not a phone number: expected an international number, +<country code><number>, 7 to 15 digits (the value is not shown)")
 			} else if j, dup := phones[digits]; dup {
@@ -758,7 +759,7 @@ func tagProblem(tag string) string {
 		return "empty tag"
 	case len(tag) > monitor.MaxNameLength:
 		return fmt.Sprintf("longer than %d bytes", monitor.MaxNameLength)
-	case countDigits(tag) >= 7:
+	case phone.Like(tag):
 		return "has 7 or more digits, like a phone number; tags appear in the API and logs (the value is not shown)"
 	}
 	for _, r := range tag {
@@ -767,36 +768,6 @@ func tagProblem(tag string) string {
 		}
 	}
 	return ""
-}
-
-// phoneDigits returns a phone number's digits when it looks like an
-// international number: an optional "+", then 7 to 15 digits, with spaces,
-// dashes, dots and parentheses ignored.
-func phoneDigits(s string) (string, bool) {
-	s = strings.TrimSpace(s)
-	s = strings.TrimPrefix(s, "+")
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r >= '0' && r <= '9':
-			b.WriteRune(r)
-		case strings.ContainsRune(" -.()", r):
-		default:
-			return "", false
-		}
-	}
-	n := b.Len()
-	return b.String(), n >= 7 && n <= 15
-}
-
-func countDigits(s string) int {
-	n := 0
-	for _, r := range s {
-		if r >= '0' && r <= '9' {
-			n++
-		}
-	}
-	return n
 }
 
 func countSet(bs ...bool) int {
@@ -812,7 +783,7 @@ func countSet(bs ...bool) int {
 // quote quotes a value for an error message, unless it could be a secret
 // or a phone number (7 or more digits) or is long.
 func quote(v string) string {
-	if countDigits(v) >= 7 || len(v) > 64 {
+	if phone.Like(v) || len(v) > 64 {
 		return "(value not shown)"
 	}
 	return strconv.Quote(v)
@@ -833,7 +804,7 @@ func durText(d limits.Duration) string {
 
 // shown is quote without the quotes, for values that read well bare.
 func shown(v string) string {
-	if countDigits(v) >= 7 || len(v) > 64 {
+	if phone.Like(v) || len(v) > 64 {
 		return "(value not shown)"
 	}
 	return v
@@ -854,7 +825,7 @@ func showListen(listen string) string {
 // digits (it could be a phone number typed into the wrong key).
 func quoteNum(v any) string {
 	s := fmt.Sprint(v)
-	if countDigits(s) >= 7 {
+	if phone.Like(s) {
 		return "(value not shown)"
 	}
 	return s
