@@ -94,7 +94,7 @@ func MethodName(input bin.Encoder) string {
 	if n, ok := UnwrapQuery(input).(typeNamer); ok {
 		return n.TypeName()
 	}
-	return "unknown"
+	return unknownMethod
 }
 
 // methodID returns the TL type id of the (unwrapped) request, or 0.

@@ -488,7 +488,7 @@ func (g *Guard) refuse(method string, v verdict, now time.Time) error {
 			e.Until = l.Until
 		}
 	}
-	g.metrics.blocked.WithLabelValues(g.name, method, v.reason.String()).Inc()
+	g.metrics.blocked.WithLabelValues(g.name, monitor.MethodLabel(method), v.reason.String()).Inc()
 	msg := "Call blocked"
 	if g.mode == Observe {
 		msg = "Call would be blocked (observe mode)"
