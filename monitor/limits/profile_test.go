@@ -116,16 +116,18 @@ func TestTracker(t *testing.T) {
 	if v.Allowed || v.Limit.Max != 5 || !v.Retry.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("6th in an hour: %+v", v)
 	}
-	if u := tr.Used(now, Invite, ls); u[1] != 1 {
+	if u := tr.Series(Invite).Used(now, ls); u[1] != 1 {
 		t.Fatalf("used = %v", u)
 	}
 	// A batch larger than the limit never fits.
 	if v := NewTracker().Check(t0, ImportContacts, ls, 4); v.Allowed {
 		t.Fatal("batch of 4 allowed under max 3")
 	}
-	tr.Record(t0.Add(2*time.Hour), Invite, 1, keep)
-	if n := tr.Count(Invite, t0.Add(time.Hour)); n != 1 {
-		t.Fatalf("%d actions in the last hour, want 1", n)
+	// Two hours on, only the new one counts in the hour.
+	later := t0.Add(2 * time.Hour)
+	tr.Record(later, Invite, 1, keep)
+	if u := tr.Series(Invite).Used(later, ls); u[1] != 1.0/5 {
+		t.Fatalf("used two hours on = %v, want 1 of 5 in the hour", u)
 	}
 }
 
