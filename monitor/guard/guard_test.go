@@ -25,6 +25,7 @@ import (
 	"github.com/tgsafety/tgsafety/monitor/guard"
 	"github.com/tgsafety/tgsafety/monitor/limits"
 	"github.com/tgsafety/tgsafety/monitor/signal"
+	"github.com/tgsafety/tgsafety/monitor/spambot"
 	"github.com/tgsafety/tgsafety/monitor/vclock"
 )
 
@@ -324,7 +325,7 @@ func TestLimitedAccountReachesContactsOnly(t *testing.T) {
 	f.mustPass(dm(mutualID))
 	f.mustPass(dm(wroteID))
 	f.mustPass(dm(updateID))
-	f.mustPass(dm(guard.SpamBotID))
+	f.mustPass(dm(spambot.UserID))
 	f.mustPass(&tg.MessagesSendMessageRequest{Peer: &tg.InputPeerChannel{ChannelID: 7}, Message: "to a group"})
 	f.mustPass(invite(mutualID))
 	f.mustBlock(invite(mutualID, stranger), guard.ReasonLimited)
@@ -405,10 +406,10 @@ func TestFrozenAccountReachesOnlySpamBot(t *testing.T) {
 			t.Fatalf("error %q", be.Error())
 		}
 	}
-	f.mustPass(dm(guard.SpamBotID))
+	f.mustPass(dm(spambot.UserID))
 	f.mustPass(resolve("@SpamBot"))
-	f.mustPass(&tg.MessagesForwardMessagesRequest{ToPeer: &tg.InputPeerUser{UserID: guard.SpamBotID}, ID: []int{1}})
-	f.mustPass(&tg.MessagesGetHistoryRequest{Peer: &tg.InputPeerUser{UserID: guard.SpamBotID}})
+	f.mustPass(&tg.MessagesForwardMessagesRequest{ToPeer: &tg.InputPeerUser{UserID: spambot.UserID}, ID: []int{1}})
+	f.mustPass(&tg.MessagesGetHistoryRequest{Peer: &tg.InputPeerUser{UserID: spambot.UserID}})
 	f.mustPass(&tg.AuthSendCodeRequest{PhoneNumber: "+15550100"}) // logging in stays possible
 	// Wrapped requests are looked through.
 	f.mustBlock(&tg.InvokeWithoutUpdatesRequest{Query: dm(stranger)}, guard.ReasonFrozen)
