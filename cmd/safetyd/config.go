@@ -589,7 +589,7 @@ func (c *Config) problems() []Problem {
 		add("store.path", "missing: the database file (default %s)", DefaultStorePath)
 	}
 	if c.Store.Retention < MinRetention {
-		add("store.retention", "%s is less than %s: limits and freezes last days, and a shorter history would hide them from the API and status page", durText(c.Store.Retention), durText(MinRetention))
+		add("store.retention", "%s is less than %s: limits and freezes last days, and a shorter history would hide them from the API and status page", c.Store.Retention, MinRetention)
 	}
 
 	// http
@@ -623,22 +623,22 @@ func (c *Config) problems() []Problem {
 			v    limits.Duration
 		}{{"interval", s.Interval}, {"jitter", s.Jitter}, {"floor", s.Floor}} {
 			if f.v < 0 {
-				add(at+"."+f.name, "must not be negative, got %s", durText(f.v))
+				add(at+"."+f.name, "must not be negative, got %s", f.v)
 			}
 		}
 		minFloor := limits.Duration(d.Floor)
 		floorLowered := s.Floor >= 0 && s.Floor < minFloor
 		if floorLowered {
-			add(at+".floor", "%s is below the minimum of %s: %s", durText(s.Floor), durText(minFloor), probeFloorWhy[k])
+			add(at+".floor", "%s is below the minimum of %s: %s", s.Floor, minFloor, probeFloorWhy[k])
 		}
 		floor := max(s.Floor, minFloor)
 		if s.Interval > 0 && s.Interval < floor {
 			if s.Floor > minFloor {
-				add(at+".interval", "%s is shorter than floor %s: no run comes before the floor, so the interval would not hold; raise interval or lower floor", durText(s.Interval), durText(s.Floor))
+				add(at+".interval", "%s is shorter than floor %s: no run comes before the floor, so the interval would not hold; raise interval or lower floor", s.Interval, s.Floor)
 			} else if floorLowered {
-				add(at+".interval", "%s is below the %s probe's minimum floor of %s (see %s.floor)", durText(s.Interval), k, durText(minFloor), at)
+				add(at+".interval", "%s is below the %s probe's minimum floor of %s (see %s.floor)", s.Interval, k, minFloor, at)
 			} else {
-				add(at+".interval", "%s is below the %s probe's floor of %s, so runs could not come that often: %s", durText(s.Interval), k, durText(minFloor), probeFloorWhy[k])
+				add(at+".interval", "%s is below the %s probe's floor of %s, so runs could not come that often: %s", s.Interval, k, minFloor, probeFloorWhy[k])
 			}
 		}
 	}
@@ -655,7 +655,7 @@ func (c *Config) problems() []Problem {
 		add("guard.margin", "must be more than 0 and at most 1 (the fraction of each profile limit the guard allows), got %s", quoteNum(m))
 	}
 	if c.Guard.MaxWait < 0 {
-		add("guard.max_wait", "must not be negative, got %s", durText(c.Guard.MaxWait))
+		add("guard.max_wait", "must not be negative, got %s", c.Guard.MaxWait)
 	}
 
 	// log
@@ -713,7 +713,7 @@ func (c *Config) Summary() string {
 		profile = c.LimitsProfile
 	}
 	return fmt.Sprintf("%d %s (%s), store %s (retention %s), http %s (%s, %s), guard %s, limits profile %s",
-		len(names), noun, strings.Join(names, ", "), c.Store.Path, durText(c.Store.Retention),
+		len(names), noun, strings.Join(names, ", "), c.Store.Path, c.Store.Retention,
 		c.HTTP.Listen, where, token, g, profile)
 }
 
@@ -787,19 +787,6 @@ func quote(v string) string {
 		return "(value not shown)"
 	}
 	return strconv.Quote(v)
-}
-
-// durText formats a duration for messages: "12h" rather than "12h0m0s".
-func durText(d limits.Duration) string {
-	s := d.String()
-	s, _ = strings.CutSuffix(s, "m0s")
-	if s != d.String() {
-		s += "m"
-		if t, ok := strings.CutSuffix(s, "h0m"); ok {
-			s = t + "h"
-		}
-	}
-	return s
 }
 
 // shown is quote without the quotes, for values that read well bare.

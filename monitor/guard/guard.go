@@ -548,7 +548,7 @@ func (e *BlockedError) Error() string {
 	b.WriteString(": ")
 	switch e.Reason {
 	case ReasonBudget:
-		fmt.Fprintf(&b, "budget %s (%d per %s)", e.Action, e.Limit.Max, window(e.Limit.Window))
+		fmt.Fprintf(&b, "budget %s (%d per %s)", e.Action, e.Limit.Max, e.Limit.Window)
 		if e.Count > e.Limit.Max {
 			fmt.Fprintf(&b, " cannot take %d at once", e.Count)
 			return b.String()
