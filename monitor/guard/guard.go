@@ -573,18 +573,6 @@ func (e *BlockedError) Error() string {
 	return b.String()
 }
 
-// window formats a limit window compactly: "1h", "10m", "1d", "1h30m".
-func window(d limits.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
-
 // Observe feeds the guard an incoming update, so it learns who wrote
 // first (a limited account may answer them) and contact flags carried by
 // users in updates. Wrap the client's UpdateHandler with Handler, or call
