@@ -497,7 +497,8 @@ type Snapshot struct {
 	Until  time.Time `json:"until,omitzero"`
 	Reason string    `json:"reason,omitempty"`
 	Risk   float64   `json:"risk"`
-	// FloodWaits are the active waits, by method name.
+	// FloodWaits are the active waits, by method label (MethodLabel:
+	// methods outside the TL schema share "other").
 	FloodWaits []FloodWait `json:"flood_waits"`
 	Limit      Limit       `json:"limit"`
 	Freeze     Freeze      `json:"freeze"`
