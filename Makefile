@@ -69,9 +69,11 @@ unit:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzClassify$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./monitor/signal
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./monitor/limits
+	$(GO) test -run '^$$' -fuzz '^FuzzFormatDuration$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./monitor/limits
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./monitor/spambot
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./monitor/jsonbody
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./monitor/yamlnode
+	$(GO) test -run '^$$' -fuzz '^FuzzDigits$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./monitor/phone
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./scenarios
 
 ## bench: benchmarks with -count, summarised by benchstat (docs/performance.md).
@@ -79,10 +81,11 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./... > bench.out
 	$(GO) run $(BENCHSTAT) bench.out
 
-## lint: gofmt, go vet and staticcheck (pinned).
+## lint: gofmt, go vet, a 32-bit build (int is 32 bits there) and staticcheck (pinned).
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); [ -z "$$out" ] || { echo "gofmt needed:"; echo "$$out"; exit 1; }
 	$(GO) vet ./...
+	GOARCH=386 $(GO) build ./...
 	$(GO) run $(STATICCHECK) ./...
 
 ## dashboards: regenerate the Grafana dashboards and alert rules in dashboards/generated/ (commit them).

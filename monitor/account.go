@@ -162,8 +162,8 @@ func (a *Account) methodMetrics(input bin.Encoder) *methodMetrics {
 	name := MethodName(input)
 	mm := &methodMetrics{
 		name:     name,
-		requests: a.mon.metrics.requests.WithLabelValues(a.name, name),
-		duration: a.mon.metrics.duration.WithLabelValues(a.name, name),
+		requests: a.mon.metrics.requests.WithLabelValues(a.name, MethodLabel(name)),
+		duration: a.mon.metrics.duration.WithLabelValues(a.name, MethodLabel(name)),
 	}
 	next := make(map[uint32]*methodMetrics, len(old)+1)
 	for k, v := range old {
@@ -205,6 +205,7 @@ func (a *Account) observeError(method string, t time.Time, err error) {
 
 func (a *Account) countError(method string, s signal.Signal) {
 	m := a.mon.metrics
+	method = MethodLabel(method) // bounded by the TL schema, whatever is reported
 	m.errors.WithLabelValues(a.name, method, s.Kind.String()).Inc()
 	if s.Kind == signal.None {
 		return
@@ -313,10 +314,12 @@ func (a *Account) observeSignalLocked(t time.Time, method string, s signal.Signa
 	}
 	switch s.Kind {
 	case signal.FloodWait, signal.PremiumWait:
-		f := a.waits[method]
+		// Keyed by label: methods outside the schema share one entry,
+		// so reported names cannot grow the map (docs/signals.md).
+		f := a.waits[MethodLabel(method)]
 		if f == nil {
 			f = &methodFacts{}
-			a.waits[method] = f
+			a.waits[MethodLabel(method)] = f
 			a.waitCount.Store(int32(len(a.waits)))
 		}
 		end := t.Add(s.Wait)
@@ -576,7 +579,8 @@ type Snapshot struct {
 	Until  time.Time `json:"until,omitzero"`
 	Reason string    `json:"reason,omitempty"`
 	Risk   float64   `json:"risk"`
-	// FloodWaits are the active waits, by method name.
+	// FloodWaits are the active waits, by method label (MethodLabel:
+	// methods outside the TL schema share "other").
 	FloodWaits []FloodWait `json:"flood_waits"`
 	Limit      Limit       `json:"limit"`
 	Freeze     Freeze      `json:"freeze"`
@@ -718,7 +722,7 @@ func (a *Account) FloodWaitUntil(method string, now time.Time) time.Time {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if f := a.waits[method]; f != nil && f.until.After(now) {
+	if f := a.waits[MethodLabel(method)]; f != nil && f.until.After(now) {
 		return f.until
 	}
 	return time.Time{}

@@ -504,3 +504,24 @@ func TestUnauthorisedKeyBeforeFirstSignInIsNotDead(t *testing.T) {
 	g.rpcErr("users.getUsers", 401, "AUTH_KEY_UNREGISTERED")
 	g.expect(Dead)
 }
+
+// A phone number written with underscores, or with letters around it, is
+// still a phone number: account names follow the same rule as tags (7 or
+// more digits, however separated) and errors do not echo them.
+func TestValidateNameRefusesPhoneNumbersWrittenAnyWay(t *testing.T) {
+	for _, bad := range []string{"7_999_123_45_67", "user_7999_123_45_67", "phone-7999-123-4567", "a1b2c3d4e5f6g7", "crm.7999.1234567"} {
+		err := ValidateName(bad)
+		if err == nil || !strings.Contains(err.Error(), "phone number") {
+			t.Errorf("ValidateName(%q) = %v, want a phone-number error", bad, err)
+			continue
+		}
+		if strings.Contains(err.Error(), "999") || strings.Contains(err.Error(), "1234") || strings.Contains(err.Error(), "g7") {
+			t.Errorf("error echoes the name: %v", err)
+		}
+	}
+	for _, good := range []string{"bot-2024-06", "fleet_123456", "eu-1.crm-22"} {
+		if err := ValidateName(good); err != nil {
+			t.Errorf("ValidateName(%q) = %v", good, err)
+		}
+	}
+}

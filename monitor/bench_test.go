@@ -2,7 +2,9 @@ package monitor
 
 import (
 	"context"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/gotd/contrib/middleware/tg_prom"
 	"github.com/gotd/td/bin"
@@ -10,6 +12,9 @@ import (
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/tgerr"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tgsafety/tgsafety/monitor/signal"
+	"github.com/tgsafety/tgsafety/monitor/vclock"
 )
 
 // BenchmarkMiddleware compares the cost the monitor adds to a successful
@@ -72,4 +77,24 @@ func BenchmarkMiddlewareError(b *testing.B) {
 			_ = inv.Invoke(context.Background(), req, nil)
 		}
 	})
+}
+
+// BenchmarkObserveSignalDistinctMethods reports a flood wait on a new
+// made-up method name each time, as a misbehaving reporter would: the cost
+// per signal must not grow with the number of names seen (compare
+// -benchtime 5000x with 100000x).
+func BenchmarkObserveSignalDistinctMethods(b *testing.B) {
+	clk := vclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	mon, _ := New(Options{Clock: clk, Registerer: prometheus.NewRegistry()})
+	acct, _ := mon.Account("bench")
+	fw := signal.Parse(420, "FLOOD_WAIT_60")
+	names := make([]string, b.N)
+	for i := range names {
+		names[i] = "ns" + strconv.Itoa(i) + ".madeUp" + strconv.Itoa(i)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		acct.ObserveSignal(clk.Now(), names[i], fw)
+	}
 }

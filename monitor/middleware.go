@@ -54,35 +54,52 @@ type typeNamer interface{ TypeName() string }
 
 type typeIDer interface{ TypeID() uint32 }
 
-// unwrap returns the query inside the invoke wrappers a client may add.
-func unwrap(input bin.Encoder) any {
-	switch v := input.(type) {
-	case *tg.InvokeWithoutUpdatesRequest:
-		return v.Query
-	case *tg.InvokeWithTakeoutRequest:
-		return v.Query
-	case *tg.InvokeAfterMsgRequest:
-		return v.Query
-	case *tg.InvokeWithMessagesRangeRequest:
-		return v.Query
-	case *tg.InvokeWithLayerRequest:
-		return v.Query
+// UnwrapQuery returns the query inside the invoke wrappers a client may
+// add (invokeWithoutUpdates, invokeWithTakeout, invokeAfterMsg,
+// invokeWithMessagesRange, invokeWithLayer, initConnection), however
+// deeply they are nested, so that a call is named, budgeted and counted
+// by what it does. A wrapper without a query is returned as it is. It is
+// the one unwrapping rule: the monitor and the guard both use it, and it
+// does not allocate.
+func UnwrapQuery(input bin.Encoder) bin.Encoder {
+	for {
+		var q bin.Object
+		switch v := input.(type) {
+		case *tg.InvokeWithoutUpdatesRequest:
+			q = v.Query
+		case *tg.InvokeWithTakeoutRequest:
+			q = v.Query
+		case *tg.InvokeAfterMsgRequest:
+			q = v.Query
+		case *tg.InvokeWithMessagesRangeRequest:
+			q = v.Query
+		case *tg.InvokeWithLayerRequest:
+			q = v.Query
+		case *tg.InitConnectionRequest:
+			q = v.Query
+		default:
+			return input
+		}
+		if q == nil {
+			return input
+		}
+		input = q
 	}
-	return input
 }
 
 // MethodName returns the TL name of a request ("messages.sendMessage"),
-// looking inside the invoke wrappers a client may add, or "unknown".
+// looking inside the invoke wrappers a client may add (UnwrapQuery), or
+// "unknown".
 func MethodName(input bin.Encoder) string {
-	if n, ok := unwrap(input).(typeNamer); ok {
+	if n, ok := UnwrapQuery(input).(typeNamer); ok {
 		return n.TypeName()
 	}
-	return "unknown"
+	return unknownMethod
 }
 
 // methodID returns the TL type id of the (unwrapped) request, or 0.
 func methodID(input bin.Encoder) uint32 {
-	if t, ok := unwrap(input).(typeIDer); ok {
+	if t, ok := UnwrapQuery(input).(typeIDer); ok {
 		return t.TypeID()
 	}
 	return 0

@@ -230,3 +230,47 @@ func TestMiddlewareConcurrentAccounts(t *testing.T) {
 		}
 	}
 }
+
+// Clients may nest invoke wrappers (invokeWithoutUpdates around
+// invokeWithTakeout around the query): every wrapper is looked through,
+// for the name, the metrics, the flood-wait key and the ban-clearing rule.
+func TestMethodNameLooksThroughNestedWrappers(t *testing.T) {
+	nested := func(q bin.Object) bin.Encoder {
+		return &tg.InvokeWithoutUpdatesRequest{Query: &tg.InvokeWithTakeoutRequest{Query: &tg.InvokeAfterMsgRequest{Query: q}}}
+	}
+	if got := MethodName(nested(&tg.MessagesGetHistoryRequest{})); got != "messages.getHistory" {
+		t.Fatalf("MethodName(nested getHistory) = %q", got)
+	}
+	if got := UnwrapQuery(nested(&tg.MessagesGetHistoryRequest{})); got == nil || MethodName(got) != "messages.getHistory" {
+		t.Fatalf("UnwrapQuery(nested getHistory) = %T", got)
+	}
+	if got := MethodName(&tg.InvokeWithTakeoutRequest{}); got != "invokeWithTakeout" {
+		t.Fatalf("MethodName(wrapper without a query) = %q", got)
+	}
+
+	reg := prometheus.NewPedanticRegistry()
+	mon, _ := New(Options{Registerer: reg})
+	acct, _ := mon.Account("alice")
+	fail := map[uint32]error{
+		tg.MessagesGetHistoryRequestTypeID: tgerr.New(420, "FLOOD_WAIT_30"),
+		tg.UsersGetUsersRequestTypeID:      tgerr.New(401, "USER_DEACTIVATED_BAN"),
+	}
+	inv := acct.Middleware().Handle(invokerFunc(func(_ context.Context, in bin.Encoder, _ bin.Decoder) error {
+		return fail[UnwrapQuery(in).(interface{ TypeID() uint32 }).TypeID()]
+	}))
+	ctx := context.Background()
+	_ = inv.Invoke(ctx, nested(&tg.MessagesGetHistoryRequest{}), nil)
+	if !acct.FloodWaitUntil("messages.getHistory", mon.clock.Now()).After(mon.clock.Now()) {
+		t.Errorf("flood wait not filed under messages.getHistory: %+v", acct.Snapshot().FloodWaits)
+	}
+	if got := testutil.ToFloat64(mon.metrics.requests.WithLabelValues("alice", "messages.getHistory")); got != 1 {
+		t.Errorf("requests{method=messages.getHistory} = %v, want 1", got)
+	}
+	_ = inv.Invoke(ctx, nested(&tg.UsersGetUsersRequest{}), nil)
+	// help.* succeeds without authorisation: it must not clear the ban,
+	// however deeply it is wrapped.
+	_ = inv.Invoke(ctx, nested(&tg.HelpGetConfigRequest{}), nil)
+	if s := acct.Snapshot(); s.State != Banned {
+		t.Fatalf("state after a wrapped help.getConfig succeeded = %s, want banned", s.State)
+	}
+}

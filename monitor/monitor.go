@@ -13,6 +13,8 @@ import (
 	"github.com/gotd/td/clock"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+
+	"github.com/tgsafety/tgsafety/monitor/phone"
 )
 
 // Options configures a Monitor. The zero value is usable.
@@ -209,38 +211,22 @@ const MaxNameLength = 64
 
 // ValidateName reports why a name cannot be an account name: empty, too
 // long, characters outside letters, digits and "._-@", or shaped like a
-// phone number (names end up in labels and logs; phone numbers must not).
-// Errors about names with many digits do not repeat the name.
+// phone number (phone.Like: 7 or more digits, however written; names end
+// up in labels and logs, phone numbers must not). Errors about such names
+// do not repeat the name.
 func ValidateName(name string) error {
 	if name == "" {
 		return fmt.Errorf("account name is empty")
 	}
-	digits, run, longestRun, phoneish := 0, 0, 0, true
-	for _, r := range name {
-		if r >= '0' && r <= '9' {
-			digits++
-			run++
-			longestRun = max(longestRun, run)
-			continue
-		}
-		run = 0
-		if !strings.ContainsRune("+ ()-.", r) {
-			phoneish = false
-		}
-	}
-	if digits >= 7 && (phoneish || longestRun >= 9) {
-		return fmt.Errorf("account name looks like a phone number (%d digits); choose a name that does not identify the number", digits)
-	}
-	show := strconv.Quote(name)
-	if digits >= 7 {
-		show = "(not shown: many digits)"
+	if phone.Like(name) {
+		return fmt.Errorf("account name looks like a phone number (%d or more digits); choose a name that does not identify the number (the name is not shown)", phone.MinDigits)
 	}
 	if len(name) > MaxNameLength {
 		return fmt.Errorf("account name is longer than %d bytes", MaxNameLength)
 	}
 	for _, r := range name {
 		if !(r < unicode.MaxASCII && (unicode.IsLetter(r) || unicode.IsDigit(r))) && !strings.ContainsRune("._-@", r) {
-			return fmt.Errorf("account name %s: character %q not allowed (use letters, digits, '.', '_', '-', '@')", show, r)
+			return fmt.Errorf("account name %s: character %q not allowed (use letters, digits, '.', '_', '-', '@')", strconv.Quote(name), r)
 		}
 	}
 	return nil

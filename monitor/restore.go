@@ -30,7 +30,10 @@ func (a *Account) Restore(s Snapshot, recent []Event) {
 	a.seen = s.State != Unknown || s.SpamBot != nil || s.LastSignal != nil || s.Authorized
 	a.authorized = s.Authorized
 	for _, w := range s.FloodWaits {
-		a.waits[w.Method] = &methodFacts{since: w.Since, until: w.Until, wait: w.Wait, typ: w.Type,
+		if f := a.waits[MethodLabel(w.Method)]; f != nil && !w.Until.After(f.until) {
+			continue // snapshots from before MethodLabel may hold several "other"s
+		}
+		a.waits[MethodLabel(w.Method)] = &methodFacts{since: w.Since, until: w.Until, wait: w.Wait, typ: w.Type,
 			reason: w.Type + " of " + w.Wait.String() + " on " + w.Method}
 	}
 	a.waitCount.Store(int32(len(a.waits)))

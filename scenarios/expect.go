@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tgsafety/tgsafety/monitor"
+	"github.com/tgsafety/tgsafety/monitor/limits"
 	"github.com/tgsafety/tgsafety/monitor/signal"
 )
 
@@ -24,7 +25,7 @@ func (w *world) evaluate(e *Expectation) []Failure {
 		out = append(out, Failure{File: w.s.File, Line: e.Line, Field: e.Path + "." + field, Account: e.Account,
 			Expected: expected, Got: got})
 	}
-	at := func(t time.Time) string { return "+" + virtual(t.Sub(start)) }
+	at := func(t time.Time) string { return "+" + limits.FormatDuration(t.Sub(start), limits.AllUnits) }
 
 	if e.State != nil && snap.State != *e.State {
 		got := snap.State.String()
@@ -43,7 +44,7 @@ func (w *world) evaluate(e *Expectation) []Failure {
 		}
 		want := "to reach " + e.Reaches.String()
 		if e.Within > 0 {
-			want += " within " + virtual(e.Within)
+			want += " within " + limits.FormatDuration(e.Within, limits.AllUnits)
 		}
 		switch {
 		case when.IsZero():
@@ -181,7 +182,7 @@ func timeline(evs []monitor.Event, start time.Time) string {
 			if len(parts) == 0 {
 				parts = append(parts, ev.From.String())
 			}
-			parts = append(parts, fmt.Sprintf("%s at +%s", ev.State, virtual(ev.Time.Sub(start))))
+			parts = append(parts, fmt.Sprintf("%s at +%s", ev.State, limits.FormatDuration(ev.Time.Sub(start), limits.AllUnits)))
 		}
 	}
 	if len(parts) == 0 {

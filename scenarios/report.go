@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tgsafety/tgsafety/monitor"
+	"github.com/tgsafety/tgsafety/monitor/limits"
 	"github.com/tgsafety/tgsafety/monitor/signal"
 )
 
@@ -199,7 +200,7 @@ func (r *Report) WriteText(out io.Writer) error {
 		_, err := io.WriteString(out, b.String())
 		return err
 	}
-	fmt.Fprintf(&b, "  target %s, virtual time %s (%s → %s), wall %s\n", r.Target, virtual(r.End.Sub(r.Start)),
+	fmt.Fprintf(&b, "  target %s, virtual time %s (%s → %s), wall %s\n", r.Target, limits.FormatDuration(r.End.Sub(r.Start), limits.AllUnits),
 		r.Start.UTC().Format("2006-01-02 15:04"), r.End.UTC().Format("2006-01-02 15:04 MST"), r.Wall.Round(time.Millisecond))
 	b.WriteString("  steps:\n")
 	for _, s := range r.Steps {
@@ -218,7 +219,7 @@ func (r *Report) WriteText(out io.Writer) error {
 		if len(a.Timeline) > 0 {
 			parts := []string{a.Timeline[0].From.String()}
 			for _, c := range a.Timeline {
-				parts = append(parts, fmt.Sprintf("%s at +%s", c.To, virtual(c.At.Sub(r.Start))))
+				parts = append(parts, fmt.Sprintf("%s at +%s", c.To, limits.FormatDuration(c.At.Sub(r.Start), limits.AllUnits)))
 			}
 			fmt.Fprintf(&b, "      states: %s\n", strings.Join(parts, " → "))
 		}
@@ -232,7 +233,7 @@ func (r *Report) WriteText(out io.Writer) error {
 			if p.Probe == monitor.ProbeSelf {
 				continue // every connect; not worth a line each
 			}
-			fmt.Fprintf(&b, "      %s probe at +%s: %s\n", p.Probe, virtual(p.At.Sub(r.Start)), p.Answer)
+			fmt.Fprintf(&b, "      %s probe at +%s: %s\n", p.Probe, limits.FormatDuration(p.At.Sub(r.Start), limits.AllUnits), p.Answer)
 		}
 		fmt.Fprintf(&b, "      last SpamBot answer: %s\n", a.SpamBot)
 		if len(a.Outcomes) > 0 {
@@ -269,7 +270,7 @@ func (s *ServerView) describe(start time.Time) string {
 	case s.Permanent:
 		parts = append(parts, "limited permanently")
 	case s.Limited:
-		parts = append(parts, fmt.Sprintf("limited until +%s", virtual(s.LimitedUntil.Sub(start))))
+		parts = append(parts, fmt.Sprintf("limited until +%s", limits.FormatDuration(s.LimitedUntil.Sub(start), limits.AllUnits)))
 	default:
 		parts = append(parts, "free")
 	}

@@ -232,7 +232,7 @@ func (r *Runner) Run(ctx context.Context, s *Scenario) (*Report, error) {
 	rep.Passed = len(rep.Failures) == 0
 	rep.Wall = time.Since(wallStart)
 	if rep.Passed {
-		r.progressf("✔ %s passed (virtual %s, wall %s)", s.Name, virtual(rep.End.Sub(rep.Start)), rep.Wall.Round(time.Millisecond))
+		r.progressf("✔ %s passed (virtual %s, wall %s)", s.Name, limits.FormatDuration(rep.End.Sub(rep.Start), limits.AllUnits), rep.Wall.Round(time.Millisecond))
 	} else {
 		r.progressf("✘ %s failed:", s.Name)
 		for _, f := range rep.Failures {
@@ -517,28 +517,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// virtual formats a virtual duration compactly: 7d, 6h, 2h18m, 90s → 1m30s.
-func virtual(d time.Duration) string {
-	if d <= 0 {
-		return "0s"
-	}
-	units := []struct {
-		d    time.Duration
-		name string
-	}{{24 * time.Hour, "d"}, {time.Hour, "h"}, {time.Minute, "m"}, {time.Second, "s"}}
-	var b strings.Builder
-	for _, u := range units {
-		if n := d / u.d; n > 0 {
-			fmt.Fprintf(&b, "%d%s", n, u.name)
-			d -= n * u.d
-		}
-	}
-	if b.Len() == 0 {
-		return d.String()
-	}
-	return b.String()
 }
 
 // spamBotOf reads the account's last conclusive SpamBot answer.

@@ -9,6 +9,7 @@ import (
 	"github.com/gotd/td/tgerr"
 
 	"github.com/tgsafety/tgsafety/monitor"
+	"github.com/tgsafety/tgsafety/monitor/limits"
 	"github.com/tgsafety/tgsafety/testserver"
 )
 
@@ -40,7 +41,7 @@ type StepReport struct {
 // line renders the step for progress output.
 func (sr *StepReport) line(start time.Time) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "+%-7s %s", virtual(sr.Start.Sub(start)), sr.Kind)
+	fmt.Fprintf(&b, "+%-7s %s", limits.FormatDuration(sr.Start.Sub(start), limits.AllUnits), sr.Kind)
 	if sr.Account != "" {
 		fmt.Fprintf(&b, " %s", sr.Account)
 	}
@@ -109,7 +110,7 @@ func (w *world) step(ctx context.Context, st *Step, sr *StepReport) (string, err
 	case StepRequestProbe:
 		return w.requestProbes(ctx, st, a)
 	case StepAdvance:
-		return virtual(st.Duration), w.advanceTo(ctx, w.clk.Now().Add(st.Duration))
+		return limits.FormatDuration(st.Duration, limits.AllUnits), w.advanceTo(ctx, w.clk.Now().Add(st.Duration))
 	case StepFreeze:
 		until := time.Time{}
 		if st.Duration > 0 {
@@ -119,7 +120,7 @@ func (w *world) step(ctx context.Context, st *Step, sr *StepReport) (string, err
 			return "", err
 		}
 		stat, _ := w.srv.Status(a.phone)
-		return fmt.Sprintf("frozen by the server, deletion at +%s", virtual(stat.FrozenUntil.Sub(testserver.Epoch))), nil
+		return fmt.Sprintf("frozen by the server, deletion at +%s", limits.FormatDuration(stat.FrozenUntil.Sub(testserver.Epoch), limits.AllUnits)), nil
 	case StepUnfreeze:
 		return "the server lifted the freeze", w.srv.Unfreeze(a.phone)
 	case StepBan:
@@ -130,7 +131,7 @@ func (w *world) step(ctx context.Context, st *Step, sr *StepReport) (string, err
 		if st.Permanent {
 			return "limited permanently by the server", w.srv.Limit(a.phone, 0)
 		}
-		return fmt.Sprintf("limited by the server for %s", virtual(st.Duration)), w.srv.Limit(a.phone, st.Duration)
+		return fmt.Sprintf("limited by the server for %s", limits.FormatDuration(st.Duration, limits.AllUnits)), w.srv.Limit(a.phone, st.Duration)
 	case StepRelease:
 		return "the server lifted the limit", w.srv.Release(a.phone)
 	case StepFault:
@@ -177,7 +178,7 @@ func (w *world) repeat(ctx context.Context, st *Step, a *acctRun, n int, sr *Ste
 		}
 	}
 	if interval > 0 {
-		what += " over " + virtual(interval*time.Duration(n))
+		what += " over " + limits.FormatDuration(interval*time.Duration(n), limits.AllUnits)
 		if err := w.advanceTo(ctx, start.Add(interval*time.Duration(n))); err != nil {
 			return what, err
 		}
@@ -242,7 +243,7 @@ func (w *world) fault(a *acctRun, f *FaultSpec) (string, error) {
 		tf.Error = tgerr.New(f.Code, f.Error)
 		what = fmt.Sprintf("answer %d %s", f.Code, f.Error)
 	case f.Delay > 0:
-		what = "delay the answer by " + virtual(f.Delay)
+		what = "delay the answer by " + limits.FormatDuration(f.Delay, limits.AllUnits)
 	}
 	method := f.Method
 	if method == "" {

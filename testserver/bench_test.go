@@ -17,6 +17,7 @@ import (
 	"github.com/gotd/td/transport"
 
 	"github.com/tgsafety/tgsafety/monitor/limits"
+	"github.com/tgsafety/tgsafety/monitor/spambot"
 )
 
 // benchProfile is the default profile with contact DMs allowed at any
@@ -150,7 +151,7 @@ func BenchmarkVirtualDay(b *testing.B) {
 
 func spamBotStart(ctx context.Context, api *tg.Client) (tg.UpdatesClass, error) {
 	return api.MessagesStartBot(ctx, &tg.MessagesStartBotRequest{
-		Bot: &tg.InputUser{UserID: SpamBotID, AccessHash: 0x5350414d424f54}, Peer: &tg.InputPeerUser{UserID: SpamBotID, AccessHash: 0x5350414d424f54},
+		Bot: &tg.InputUser{UserID: spambot.UserID, AccessHash: 0x5350414d424f54}, Peer: &tg.InputPeerUser{UserID: spambot.UserID, AccessHash: 0x5350414d424f54},
 		RandomID: randomInt64(), StartParam: "start",
 	})
 }

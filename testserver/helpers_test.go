@@ -8,6 +8,8 @@ import (
 
 	"github.com/gotd/td/telegram"
 	"github.com/gotd/td/tg"
+
+	"github.com/tgsafety/tgsafety/monitor/spambot"
 )
 
 // newServer starts a server with a small population (fast) unless the test
@@ -137,7 +139,7 @@ func spamBotSays(ctx context.Context, t testing.TB, api *tg.Client) (string, []s
 // and access hash, as a prober with a cached peer does.
 func resolveNoBudget(ctx context.Context, t testing.TB, api *tg.Client) *tg.User {
 	t.Helper()
-	us, err := api.UsersGetUsers(ctx, []tg.InputUserClass{&tg.InputUser{UserID: SpamBotID, AccessHash: 0x5350414d424f54}})
+	us, err := api.UsersGetUsers(ctx, []tg.InputUserClass{&tg.InputUser{UserID: spambot.UserID, AccessHash: 0x5350414d424f54}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/gotd/td/tgerr"
 
 	"github.com/tgsafety/tgsafety/monitor/limits"
+	"github.com/tgsafety/tgsafety/monitor/spambot"
 )
 
 type request interface {
@@ -403,7 +404,7 @@ func (s *Server) sendDM(c *call, to *user, text string, randomID int64) (bin.Enc
 	if a.blocked[to.id] {
 		return nil, tgerr.New(400, "YOU_BLOCKED_USER")
 	}
-	if to.id == SpamBotID {
+	if to.id == spambot.UserID {
 		// Frozen and limited accounts may always talk to SpamBot: it is
 		// where they appeal.
 		out := s.store(c, me, to, text, nil)
@@ -518,7 +519,7 @@ func (s *Server) messagesStartBot(c *call) (bin.Encoder, error) {
 		return nil, tgerr.New(400, "YOU_BLOCKED_USER")
 	}
 	out := s.store(c, c.acct.u, bot, "/start", nil)
-	if bot.id == SpamBotID {
+	if bot.id == spambot.UserID {
 		s.spamBotAnswer(c, "/start")
 	}
 	return &tg.Updates{

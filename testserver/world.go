@@ -11,10 +11,8 @@ import (
 	"github.com/gotd/td/tgtest"
 
 	"github.com/tgsafety/tgsafety/monitor/limits"
+	"github.com/tgsafety/tgsafety/monitor/spambot"
 )
-
-// SpamBotID is @SpamBot's real user id.
-const SpamBotID = 178220800
 
 // user is anyone in the simulated world: a population member, a bot, or a
 // simulated account that a client signs in to (then acct is set).
@@ -125,7 +123,7 @@ func newWorld(seed uint64, population, groups int, now time.Time) *world {
 		conns:      map[[8]byte]connInfo{},
 		rng:        rand.New(rand.NewPCG(seed, 0x7467736166657479)),
 	}
-	w.spambot = &user{id: SpamBotID, accessHash: 0x5350414d424f54, first: "Spam Info Bot", username: "SpamBot",
+	w.spambot = &user{id: spambot.UserID, accessHash: 0x5350414d424f54, first: "Spam Info Bot", username: spambot.Username,
 		bot: true, created: now.AddDate(-8, 0, 0), contacts: map[int64]bool{}}
 	w.add(w.spambot)
 	for i := 0; i < population; i++ {

@@ -23,6 +23,7 @@ import (
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/guard"
 	"github.com/tgsafety/tgsafety/monitor/limits"
+	"github.com/tgsafety/tgsafety/monitor/phone"
 	"github.com/tgsafety/tgsafety/monitor/probe"
 )
 
@@ -548,7 +549,7 @@ func (c *Config) problems() []Problem {
 		case !a.Phone.IsZero() && a.PhoneEnv != "":
 			add(at+".phone", "set only one of phone and phone_env")
 		case !a.Phone.IsZero():
-			digits, ok := phoneDigits(a.Phone.v)
+			digits, ok := phone.Digits(a.Phone.v)
 			if !ok {
 				add(at+".phone", "not a phone number: expected an international number, +<country code><number>, 7 to 15 digits (the value is not shown)")
 			} else if j, dup := phones[digits]; dup {
@@ -588,7 +589,7 @@ func (c *Config) problems() []Problem {
 		add("store.path", "missing: the database file (default %s)", DefaultStorePath)
 	}
 	if c.Store.Retention < MinRetention {
-		add("store.retention", "%s is less than %s: limits and freezes last days, and a shorter history would hide them from the API and status page", durText(c.Store.Retention), durText(MinRetention))
+		add("store.retention", "%s is less than %s: limits and freezes last days, and a shorter history would hide them from the API and status page", c.Store.Retention, MinRetention)
 	}
 
 	// http
@@ -622,22 +623,22 @@ func (c *Config) problems() []Problem {
 			v    limits.Duration
 		}{{"interval", s.Interval}, {"jitter", s.Jitter}, {"floor", s.Floor}} {
 			if f.v < 0 {
-				add(at+"."+f.name, "must not be negative, got %s", durText(f.v))
+				add(at+"."+f.name, "must not be negative, got %s", f.v)
 			}
 		}
 		minFloor := limits.Duration(d.Floor)
 		floorLowered := s.Floor >= 0 && s.Floor < minFloor
 		if floorLowered {
-			add(at+".floor", "%s is below the minimum of %s: %s", durText(s.Floor), durText(minFloor), probeFloorWhy[k])
+			add(at+".floor", "%s is below the minimum of %s: %s", s.Floor, minFloor, probeFloorWhy[k])
 		}
 		floor := max(s.Floor, minFloor)
 		if s.Interval > 0 && s.Interval < floor {
 			if s.Floor > minFloor {
-				add(at+".interval", "%s is shorter than floor %s: no run comes before the floor, so the interval would not hold; raise interval or lower floor", durText(s.Interval), durText(s.Floor))
+				add(at+".interval", "%s is shorter than floor %s: no run comes before the floor, so the interval would not hold; raise interval or lower floor", s.Interval, s.Floor)
 			} else if floorLowered {
-				add(at+".interval", "%s is below the %s probe's minimum floor of %s (see %s.floor)", durText(s.Interval), k, durText(minFloor), at)
+				add(at+".interval", "%s is below the %s probe's minimum floor of %s (see %s.floor)", s.Interval, k, minFloor, at)
 			} else {
-				add(at+".interval", "%s is below the %s probe's floor of %s, so runs could not come that often: %s", durText(s.Interval), k, durText(minFloor), probeFloorWhy[k])
+				add(at+".interval", "%s is below the %s probe's floor of %s, so runs could not come that often: %s", s.Interval, k, minFloor, probeFloorWhy[k])
 			}
 		}
 	}
@@ -654,7 +655,7 @@ func (c *Config) problems() []Problem {
 		add("guard.margin", "must be more than 0 and at most 1 (the fraction of each profile limit the guard allows), got %s", quoteNum(m))
 	}
 	if c.Guard.MaxWait < 0 {
-		add("guard.max_wait", "must not be negative, got %s", durText(c.Guard.MaxWait))
+		add("guard.max_wait", "must not be negative, got %s", c.Guard.MaxWait)
 	}
 
 	// log
@@ -712,7 +713,7 @@ func (c *Config) Summary() string {
 		profile = c.LimitsProfile
 	}
 	return fmt.Sprintf("%d %s (%s), store %s (retention %s), http %s (%s, %s), guard %s, limits profile %s",
-		len(names), noun, strings.Join(names, ", "), c.Store.Path, durText(c.Store.Retention),
+		len(names), noun, strings.Join(names, ", "), c.Store.Path, c.Store.Retention,
 		c.HTTP.Listen, where, token, g, profile)
 }
 
@@ -758,7 +759,7 @@ func tagProblem(tag string) string {
 		return "empty tag"
 	case len(tag) > monitor.MaxNameLength:
 		return fmt.Sprintf("longer than %d bytes", monitor.MaxNameLength)
-	case countDigits(tag) >= 7:
+	case phone.Like(tag):
 		return "has 7 or more digits, like a phone number; tags appear in the API and logs (the value is not shown)"
 	}
 	for _, r := range tag {
@@ -767,36 +768,6 @@ func tagProblem(tag string) string {
 		}
 	}
 	return ""
-}
-
-// phoneDigits returns a phone number's digits when it looks like an
-// international number: an optional "+", then 7 to 15 digits, with spaces,
-// dashes, dots and parentheses ignored.
-func phoneDigits(s string) (string, bool) {
-	s = strings.TrimSpace(s)
-	s = strings.TrimPrefix(s, "+")
-	var b strings.Builder
-	for _, r := range s {
-		switch {
-		case r >= '0' && r <= '9':
-			b.WriteRune(r)
-		case strings.ContainsRune(" -.()", r):
-		default:
-			return "", false
-		}
-	}
-	n := b.Len()
-	return b.String(), n >= 7 && n <= 15
-}
-
-func countDigits(s string) int {
-	n := 0
-	for _, r := range s {
-		if r >= '0' && r <= '9' {
-			n++
-		}
-	}
-	return n
 }
 
 func countSet(bs ...bool) int {
@@ -812,28 +783,15 @@ func countSet(bs ...bool) int {
 // quote quotes a value for an error message, unless it could be a secret
 // or a phone number (7 or more digits) or is long.
 func quote(v string) string {
-	if countDigits(v) >= 7 || len(v) > 64 {
+	if phone.Like(v) || len(v) > 64 {
 		return "(value not shown)"
 	}
 	return strconv.Quote(v)
 }
 
-// durText formats a duration for messages: "12h" rather than "12h0m0s".
-func durText(d limits.Duration) string {
-	s := d.String()
-	s, _ = strings.CutSuffix(s, "m0s")
-	if s != d.String() {
-		s += "m"
-		if t, ok := strings.CutSuffix(s, "h0m"); ok {
-			s = t + "h"
-		}
-	}
-	return s
-}
-
 // shown is quote without the quotes, for values that read well bare.
 func shown(v string) string {
-	if countDigits(v) >= 7 || len(v) > 64 {
+	if phone.Like(v) || len(v) > 64 {
 		return "(value not shown)"
 	}
 	return v
@@ -854,7 +812,7 @@ func showListen(listen string) string {
 // digits (it could be a phone number typed into the wrong key).
 func quoteNum(v any) string {
 	s := fmt.Sprint(v)
-	if countDigits(s) >= 7 {
+	if phone.Like(s) {
 		return "(value not shown)"
 	}
 	return s

@@ -587,18 +587,6 @@ func TestResolveSecretsEnv(t *testing.T) {
 	}
 }
 
-func TestDurText(t *testing.T) {
-	for in, want := range map[string]string{"12h": "12h", "5m": "5m", "90s": "1m30s", "1h30m": "1h30m", "0s": "0s", "3d": "3d", "-5m": "-5m", "1h0m1s": "1h0m1s", "1d12h": "36h"} {
-		d, err := limits.ParseDuration(in)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := durText(d); got != want {
-			t.Errorf("durText(%s) = %s, want %s", in, got, want)
-		}
-	}
-}
-
 func TestWarnings(t *testing.T) {
 	c, ce := parse(t, base+"http: {listen: '0.0.0.0:9464', token_env: T}\nguard: {mode: 'off'}\nprobes:\n  sessions: {interval: 0}\n")
 	if ce != nil {

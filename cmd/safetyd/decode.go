@@ -7,6 +7,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/tgsafety/tgsafety/monitor/phone"
 	"github.com/tgsafety/tgsafety/monitor/yamlnode"
 )
 
@@ -35,7 +36,7 @@ func newDecoder() *decoder {
 		FollowAliases: true,
 		NullIsAbsent:  true,
 		Quote:         quote,
-		HideKey:       func(key string) bool { return countDigits(key) >= 7 || len(key) > 64 },
+		HideKey:       func(key string) bool { return phone.Like(key) || len(key) > 64 },
 		Refused:       refused,
 	}}
 }

@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+
+	"github.com/tgsafety/tgsafety/monitor/phone"
 )
 
 // Secret is a secret value that never prints: String, fmt verbs, JSON,
@@ -132,7 +134,7 @@ func (c *Config) resolveSecrets(getenv func(string) string, phones bool) (*Secre
 				continue
 			}
 		}
-		digits, ok := phoneDigits(v)
+		digits, ok := phone.Digits(v)
 		if !ok {
 			what := "the inline number"
 			if a.PhoneEnv != "" {
@@ -204,7 +206,7 @@ func scrub(msg string, secrets []string) string {
 		if len(s) >= MinTokenLength {
 			msg = strings.ReplaceAll(msg, s, "<redacted>")
 		}
-		if d, ok := phoneDigits(s); ok {
+		if d, ok := phone.Digits(s); ok {
 			msg = strings.ReplaceAll(msg, s, "<redacted>")
 			msg = strings.ReplaceAll(msg, d, "<redacted>")
 		}

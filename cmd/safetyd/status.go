@@ -18,6 +18,7 @@ import (
 
 	"github.com/tgsafety/tgsafety/dashboards"
 	"github.com/tgsafety/tgsafety/monitor"
+	"github.com/tgsafety/tgsafety/monitor/limits"
 	"github.com/tgsafety/tgsafety/monitor/spambot"
 	"github.com/tgsafety/tgsafety/monitor/store"
 )
@@ -503,7 +504,7 @@ func (p *statusPage) account(w http.ResponseWriter, r *http.Request) {
 	}
 	data.Limit.Reason = statusReason(data.Limit.Reason)
 	for _, fw := range v.FloodWaits {
-		data.Waits = append(data.Waits, statusWait{Method: fw.Method, Type: fw.Type, Wait: compactDuration(fw.Wait), Until: statusWhen(now, fw.Until)})
+		data.Waits = append(data.Waits, statusWait{Method: fw.Method, Type: fw.Type, Wait: limits.FormatDuration(fw.Wait, 2), Until: statusWhen(now, fw.Until)})
 	}
 	if sb := v.SpamBot; sb != nil {
 		data.SpamBotAt = statusWhen(now, sb.At)
@@ -692,7 +693,7 @@ func statusSignalText(e monitor.Event) string {
 		s = e.Signal.Kind.String()
 	}
 	if e.Signal.Wait > 0 {
-		s += " (" + compactDuration(e.Signal.Wait) + ")"
+		s += " (" + limits.FormatDuration(e.Signal.Wait, 2) + ")"
 	}
 	if e.Method != "" {
 		s += " on " + e.Method
@@ -790,9 +791,9 @@ func statusWhen(now, t time.Time) statusTime {
 	case d > -time.Second && d < time.Second:
 		rel = "now"
 	case d > 0:
-		rel = compactDuration(d) + " ago"
+		rel = limits.FormatDuration(d, 2) + " ago"
 	default:
-		rel = "in " + compactDuration(-d)
+		rel = "in " + limits.FormatDuration(-d, 2)
 	}
 	return statusTime{Rel: rel, Abs: statusAbs(t), ISO: t.UTC().Format(time.RFC3339)}
 }
@@ -805,30 +806,6 @@ func statusAbs(t time.Time) string {
 	return t.UTC().Format("2006-01-02 15:04:05") + " UTC"
 }
 
-// compactDuration writes d with its two largest units: 2d3h, 4h05m, 7m30s.
-func compactDuration(d time.Duration) string {
-	d = d.Round(time.Second)
-	const day = 24 * time.Hour
-	switch {
-	case d >= day:
-		if h := d % day / time.Hour; h != 0 {
-			return fmt.Sprintf("%dd%dh", d/day, h)
-		}
-		return fmt.Sprintf("%dd", d/day)
-	case d >= time.Hour:
-		if m := d % time.Hour / time.Minute; m != 0 {
-			return fmt.Sprintf("%dh%02dm", d/time.Hour, m)
-		}
-		return fmt.Sprintf("%dh", d/time.Hour)
-	case d >= time.Minute:
-		if s := d % time.Minute / time.Second; s != 0 {
-			return fmt.Sprintf("%dm%02ds", d/time.Minute, s)
-		}
-		return fmt.Sprintf("%dm", d/time.Minute)
-	}
-	return fmt.Sprintf("%ds", d/time.Second)
-}
-
 // statusDurationName names a window: a preset's name, else the duration.
 func statusDurationName(d time.Duration) string {
 	for _, sw := range statusWindows {
@@ -836,7 +813,7 @@ func statusDurationName(d time.Duration) string {
 			return sw.Name
 		}
 	}
-	return compactDuration(d)
+	return limits.FormatDuration(d, 2)
 }
 
 // statusTruncate shortens s to at most n runes, marking the cut.

@@ -8,16 +8,13 @@ import (
 
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/limits"
+	"github.com/tgsafety/tgsafety/monitor/spambot"
 )
 
-// SpamBotID is the user id of @SpamBot. Calls to it never count against a
-// budget and are never refused: it is where a limited or frozen account
-// learns why and appeals, so the guard must never cut that path.
-const SpamBotID int64 = 178220800
-
-// spamBotUsername is @SpamBot's username; resolving it is how a client that
-// has no access hash for SpamBot yet reaches it.
-const spamBotUsername = "spambot"
+// Calls to SpamBot (spambot.UserID, or resolving spambot.Username) never
+// count against a budget and are never refused: it is where a limited or
+// frozen account learns why and appeals, so the guard must never cut that
+// path.
 
 // act indexes the actions the guard maps calls to, so the call path uses
 // array slots instead of map lookups by name.
@@ -77,38 +74,12 @@ type request struct {
 	invitee  tg.InputUserClass   // reqInvite (messages.addChatUser)
 }
 
-// unwrap returns the query inside the invoke wrappers a client may add
-// (the same ones monitor.MethodName looks through).
-func unwrap(input bin.Encoder) bin.Encoder {
-	for {
-		var q bin.Object
-		switch v := input.(type) {
-		case *tg.InvokeWithoutUpdatesRequest:
-			q = v.Query
-		case *tg.InvokeWithTakeoutRequest:
-			q = v.Query
-		case *tg.InvokeAfterMsgRequest:
-			q = v.Query
-		case *tg.InvokeWithMessagesRangeRequest:
-			q = v.Query
-		case *tg.InvokeWithLayerRequest:
-			q = v.Query
-		default:
-			return input
-		}
-		if q == nil {
-			return input
-		}
-		input = q
-	}
-}
-
 // classify maps a request to its shape with one type switch on the
 // concrete request type; every method the guard does not budget falls
 // through to reqPass. It reads only the request and does not allocate.
 func classify(input bin.Encoder) request {
 	r := request{method: monitor.MethodName(input)}
-	switch v := unwrap(input).(type) {
+	switch v := monitor.UnwrapQuery(input).(type) {
 	case *tg.MessagesSendMessageRequest:
 		r.sendTo(v.Peer)
 	case *tg.MessagesSendMediaRequest:
@@ -159,7 +130,7 @@ func (r *request) sendTo(peer tg.InputPeerClass) {
 		r.kind = reqSendSelf
 		return
 	}
-	if r.user == SpamBotID {
+	if r.user == spambot.UserID {
 		r.kind = reqSpamBot
 		return
 	}
@@ -167,7 +138,7 @@ func (r *request) sendTo(peer tg.InputPeerClass) {
 }
 
 func isSpamBotUsername(s string) bool {
-	return strings.EqualFold(strings.TrimPrefix(s, "@"), spamBotUsername)
+	return strings.EqualFold(strings.TrimPrefix(s, "@"), spambot.Username)
 }
 
 // inputUserID returns the user id an InputUser names, or 0 for self and
@@ -257,7 +228,7 @@ func (g *Guard) planLocked(r *request) plan {
 // only; someone who wrote first is still a stranger to a group).
 func (g *Guard) strangerLocked(u tg.InputUserClass) int {
 	id := inputUserID(u)
-	if id == 0 || id == SpamBotID || g.peers[id]&mutual != 0 {
+	if id == 0 || id == spambot.UserID || g.peers[id]&mutual != 0 {
 		return 0
 	}
 	return 1

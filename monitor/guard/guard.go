@@ -488,7 +488,7 @@ func (g *Guard) refuse(method string, v verdict, now time.Time) error {
 			e.Until = l.Until
 		}
 	}
-	g.metrics.blocked.WithLabelValues(g.name, method, v.reason.String()).Inc()
+	g.metrics.blocked.WithLabelValues(g.name, monitor.MethodLabel(method), v.reason.String()).Inc()
 	msg := "Call blocked"
 	if g.mode == Observe {
 		msg = "Call would be blocked (observe mode)"
@@ -548,7 +548,7 @@ func (e *BlockedError) Error() string {
 	b.WriteString(": ")
 	switch e.Reason {
 	case ReasonBudget:
-		fmt.Fprintf(&b, "budget %s (%d per %s)", e.Action, e.Limit.Max, window(e.Limit.Window))
+		fmt.Fprintf(&b, "budget %s (%d per %s)", e.Action, e.Limit.Max, e.Limit.Window)
 		if e.Count > e.Limit.Max {
 			fmt.Fprintf(&b, " cannot take %d at once", e.Count)
 			return b.String()
@@ -571,18 +571,6 @@ func (e *BlockedError) Error() string {
 		b.WriteString(e.Until.UTC().Format(time.RFC3339))
 	}
 	return b.String()
-}
-
-// window formats a limit window compactly: "1h", "10m", "1d", "1h30m".
-func window(d limits.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
 }
 
 // Observe feeds the guard an incoming update, so it learns who wrote

@@ -25,6 +25,7 @@ import (
 	"github.com/tgsafety/tgsafety/monitor/guard"
 	"github.com/tgsafety/tgsafety/monitor/limits"
 	"github.com/tgsafety/tgsafety/monitor/signal"
+	"github.com/tgsafety/tgsafety/monitor/spambot"
 	"github.com/tgsafety/tgsafety/monitor/vclock"
 )
 
@@ -324,7 +325,7 @@ func TestLimitedAccountReachesContactsOnly(t *testing.T) {
 	f.mustPass(dm(mutualID))
 	f.mustPass(dm(wroteID))
 	f.mustPass(dm(updateID))
-	f.mustPass(dm(guard.SpamBotID))
+	f.mustPass(dm(spambot.UserID))
 	f.mustPass(&tg.MessagesSendMessageRequest{Peer: &tg.InputPeerChannel{ChannelID: 7}, Message: "to a group"})
 	f.mustPass(invite(mutualID))
 	f.mustBlock(invite(mutualID, stranger), guard.ReasonLimited)
@@ -405,10 +406,10 @@ func TestFrozenAccountReachesOnlySpamBot(t *testing.T) {
 			t.Fatalf("error %q", be.Error())
 		}
 	}
-	f.mustPass(dm(guard.SpamBotID))
+	f.mustPass(dm(spambot.UserID))
 	f.mustPass(resolve("@SpamBot"))
-	f.mustPass(&tg.MessagesForwardMessagesRequest{ToPeer: &tg.InputPeerUser{UserID: guard.SpamBotID}, ID: []int{1}})
-	f.mustPass(&tg.MessagesGetHistoryRequest{Peer: &tg.InputPeerUser{UserID: guard.SpamBotID}})
+	f.mustPass(&tg.MessagesForwardMessagesRequest{ToPeer: &tg.InputPeerUser{UserID: spambot.UserID}, ID: []int{1}})
+	f.mustPass(&tg.MessagesGetHistoryRequest{Peer: &tg.InputPeerUser{UserID: spambot.UserID}})
 	f.mustPass(&tg.AuthSendCodeRequest{PhoneNumber: "+15550100"}) // logging in stays possible
 	// Wrapped requests are looked through.
 	f.mustBlock(&tg.InvokeWithoutUpdatesRequest{Query: dm(stranger)}, guard.ReasonFrozen)
@@ -995,5 +996,17 @@ func TestConcurrentUse(t *testing.T) {
 		if v < 0 || math.IsNaN(v) {
 			t.Errorf("%s used %v", a, v)
 		}
+	}
+}
+
+// A flood wait holds back its method however deeply the call is wrapped:
+// the guard names the call by the same unwrapping as the monitor.
+func TestFloodWaitHoldsNestedWrappedCalls(t *testing.T) {
+	f := newFixture(t, guard.Options{Created: adult})
+	f.signal("messages.getHistory", signal.Signal{Kind: signal.FloodWait, Code: 420, Type: "FLOOD_WAIT", Wait: time.Minute})
+	nested := &tg.InvokeWithoutUpdatesRequest{Query: &tg.InvokeWithTakeoutRequest{Query: &tg.MessagesGetHistoryRequest{}}}
+	be := f.mustBlock(nested, guard.ReasonFloodWait)
+	if be.Method != "messages.getHistory" {
+		t.Fatalf("blocked as %q, want messages.getHistory", be.Method)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"strconv"
@@ -51,18 +52,79 @@ type Duration time.Duration
 // D returns the duration as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
-// String formats whole days as "Nd" and everything else as Go does.
-func (d Duration) String() string {
-	day := 24 * time.Hour
-	if d > 0 && time.Duration(d)%day == 0 {
-		return strconv.FormatInt(int64(time.Duration(d)/day), 10) + "d"
+// String formats the duration as FormatDuration does ("3d", "1d12h",
+// "1h30m"); ParseDuration reads it back.
+func (d Duration) String() string { return FormatDuration(time.Duration(d), 0) }
+
+// durationUnits are FormatDuration's units above the second.
+var durationUnits = [...]struct {
+	d    time.Duration
+	name byte
+}{{24 * time.Hour, 'd'}, {time.Hour, 'h'}, {time.Minute, 'm'}}
+
+// AllUnits is FormatDuration's units for a duration rounded to the second
+// and written in every unit from days to seconds ("2d3h4m5s").
+const AllUnits = len(durationUnits) + 1
+
+// FormatDuration writes d compactly in days, hours, minutes and seconds,
+// largest first, leaving out units that are zero: "3d", "1d12h", "1h30m",
+// "1m30s", "45s", and what is below a second as Go writes it ("1.5s",
+// "250ms"). With units > 0, a duration of a second or more is rounded to
+// the second and written in at most that many units counted from the
+// largest present, dropping the rest: "2d3h" for 2d3h4m with units 2, for
+// displays. It is tgsafety's one duration format: limits profiles,
+// configuration errors, the guard's refusals, scenario reports and the
+// status page all use it, and ParseDuration reads back what it writes with
+// units 0.
+func FormatDuration(d time.Duration, units int) string {
+	if d < 0 {
+		if d == math.MinInt64 {
+			d++ // -MinInt64 overflows; a nanosecond is invisible at that size
+		}
+		return "-" + FormatDuration(-d, units)
 	}
-	return time.Duration(d).String()
+	if units > 0 && d >= time.Second {
+		d = d.Round(time.Second)
+	}
+	if d < time.Second {
+		if d == 0 {
+			return "0s"
+		}
+		return d.String()
+	}
+	b := make([]byte, 0, 24)
+	shown := 0
+	for _, u := range durationUnits {
+		if shown == 0 && d < u.d {
+			continue
+		}
+		if units > 0 && shown == units {
+			return string(b)
+		}
+		if n := d / u.d; n > 0 {
+			b = append(strconv.AppendInt(b, int64(n), 10), u.name)
+			d -= n * u.d
+		}
+		shown++
+	}
+	if d == 0 || units > 0 && shown == units {
+		return string(b)
+	}
+	if d%time.Second == 0 {
+		return string(append(strconv.AppendInt(b, int64(d/time.Second), 10), 's'))
+	}
+	return string(append(b, d.String()...)) // "30.5s", "250ms"
 }
 
-// ParseDuration reads "3d", "1d12h" or any time.ParseDuration form.
+// ParseDuration reads "3d", "1d12h", "-1d12h" or any time.ParseDuration
+// form.
 func ParseDuration(s string) (Duration, error) {
 	s = strings.TrimSpace(s)
+	if rest, ok := strings.CutPrefix(s, "-"); ok && rest != "" && rest[0] >= '0' && rest[0] <= '9' && strings.IndexByte(rest, 'd') > 0 {
+		// The sign applies to the whole duration, days and the rest.
+		d, err := ParseDuration(rest)
+		return -d, err
+	}
 	var days int64
 	if i := strings.IndexByte(s, 'd'); i > 0 {
 		n, err := strconv.ParseInt(s[:i], 10, 32)

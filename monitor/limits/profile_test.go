@@ -2,6 +2,7 @@ package limits
 
 import (
 	"flag"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -116,16 +117,18 @@ func TestTracker(t *testing.T) {
 	if v.Allowed || v.Limit.Max != 5 || !v.Retry.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("6th in an hour: %+v", v)
 	}
-	if u := tr.Used(now, Invite, ls); u[1] != 1 {
+	if u := tr.Series(Invite).Used(now, ls); u[1] != 1 {
 		t.Fatalf("used = %v", u)
 	}
 	// A batch larger than the limit never fits.
 	if v := NewTracker().Check(t0, ImportContacts, ls, 4); v.Allowed {
 		t.Fatal("batch of 4 allowed under max 3")
 	}
-	tr.Record(t0.Add(2*time.Hour), Invite, 1, keep)
-	if n := tr.Count(Invite, t0.Add(time.Hour)); n != 1 {
-		t.Fatalf("%d actions in the last hour, want 1", n)
+	// Two hours on, only the new one counts in the hour.
+	later := t0.Add(2 * time.Hour)
+	tr.Record(later, Invite, 1, keep)
+	if u := tr.Series(Invite).Used(later, ls); u[1] != 1.0/5 {
+		t.Fatalf("used two hours on = %v, want 1 of 5 in the hour", u)
 	}
 }
 
@@ -194,6 +197,59 @@ func FuzzParse(f *testing.F) {
 			}
 			_ = p.Markdown()
 			_ = p.Scaled(0.5)
+		}
+	})
+}
+
+// One format for every duration tgsafety writes: compact, exact with
+// units 0 (and read back by ParseDuration), rounded to the largest units
+// for displays.
+func TestFormatDuration(t *testing.T) {
+	const day = 24 * time.Hour
+	for _, tc := range []struct {
+		d     time.Duration
+		units int
+		want  string
+	}{
+		{0, 0, "0s"}, {42 * time.Second, 0, "42s"}, {90 * time.Second, 0, "1m30s"}, {5 * time.Minute, 0, "5m"},
+		{12 * time.Hour, 0, "12h"}, {90 * time.Minute, 0, "1h30m"}, {time.Hour + time.Second, 0, "1h1s"},
+		{3 * day, 0, "3d"}, {36 * time.Hour, 0, "1d12h"}, {-5 * time.Minute, 0, "-5m"}, {-36 * time.Hour, 0, "-1d12h"},
+		{1500 * time.Millisecond, 0, "1.5s"}, {250 * time.Millisecond, 0, "250ms"}, {time.Minute + 500*time.Millisecond, 0, "1m500ms"},
+		// Displays: two units from the largest, rounded to the second.
+		{time.Hour + 5*time.Minute, 2, "1h5m"}, {3 * time.Hour, 2, "3h"}, {50 * time.Hour, 2, "2d2h"}, {48*time.Hour + 5*time.Minute, 2, "2d"},
+		{1499 * time.Millisecond, 2, "1s"}, {400 * time.Millisecond, 2, "400ms"}, {2*day + 3*time.Hour + 4*time.Minute, 2, "2d3h"},
+		// Scenario reports: every unit, to the second.
+		{2*day + 3*time.Hour + 4*time.Minute + 5500*time.Millisecond, AllUnits, "2d3h4m6s"}, {time.Hour / 7, AllUnits, "8m34s"}, {500 * time.Millisecond, AllUnits, "500ms"},
+	} {
+		if got := FormatDuration(tc.d, tc.units); got != tc.want {
+			t.Errorf("FormatDuration(%v, %d) = %q, want %q", tc.d, tc.units, got, tc.want)
+		}
+	}
+	if s := Duration(36 * time.Hour).String(); s != "1d12h" {
+		t.Errorf("Duration.String = %s", s)
+	}
+	for _, bad := range []string{"--1d", "-d", "-xd"} {
+		if d, err := ParseDuration(bad); err == nil {
+			t.Errorf("ParseDuration(%q) = %v, want error", bad, d)
+		}
+	}
+}
+
+// FuzzFormatDuration checks that ParseDuration reads back every duration
+// FormatDuration writes.
+func FuzzFormatDuration(f *testing.F) {
+	for _, d := range []int64{0, 1, int64(time.Second), int64(36 * time.Hour), -int64(time.Minute), 1<<63 - 1, -1 << 63, 1500000} {
+		f.Add(d)
+	}
+	f.Fuzz(func(t *testing.T, n int64) {
+		d := time.Duration(n)
+		if d == math.MinInt64 {
+			return // written as -MaxInt64: one nanosecond off by design
+		}
+		s := FormatDuration(d, 0)
+		back, err := ParseDuration(s)
+		if err != nil || back.D() != d {
+			t.Fatalf("FormatDuration(%d) = %q, read back as %v, %v", n, s, back.D(), err)
 		}
 	})
 }

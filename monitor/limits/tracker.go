@@ -49,19 +49,9 @@ func (t *Tracker) Check(now time.Time, a Action, limits []Limit, n int) Verdict 
 	return check(t.history(a), now, limits, n)
 }
 
-// Used returns, for each limit, the fraction of it used at now (0-1+).
-func (t *Tracker) Used(now time.Time, a Action, limits []Limit) []float64 {
-	return used(t.history(a), now, limits)
-}
-
 // Record counts n actions at now, keeping only what keep says matters.
 func (t *Tracker) Record(now time.Time, a Action, n int, keep Keep) {
 	t.Series(a).Record(now, n, keep)
-}
-
-// Count returns how many actions happened after from.
-func (t *Tracker) Count(a Action, from time.Time) int {
-	return countAfter(t.history(a), from.UnixNano())
 }
 
 // Series is the history of one action: times in Unix nanoseconds (cheaper

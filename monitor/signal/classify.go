@@ -1,6 +1,7 @@
 package signal
 
 import (
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -146,9 +147,11 @@ func AsRPC(err error) (*tgerr.Error, bool) {
 func FromRPC(code int, typ string, arg int) Signal {
 	s := Signal{Code: code, Type: typ}
 	if i := strings.LastIndexByte(typ, '_'); i > 0 && isDigits(typ[i+1:]) {
-		// tgerr leaves the argument inside the type when it overflows an
-		// int; such a wait is as long as any.
-		typ, arg = typ[:i], 1<<31
+		// The argument is still inside the type: tgerr leaves it there
+		// when it overflows an int, and callers giving errors as data may
+		// not split it. It is the argument; only a number too large for
+		// any wait saturates (and is clamped to MaxWait).
+		typ, arg = typ[:i], atoiPrefix(typ[i+1:])
 		s.Type = typ
 	}
 	if r, ok := rules[typ]; ok {
@@ -167,7 +170,9 @@ func FromRPC(code int, typ string, arg int) Signal {
 		s.Kind = OtherRPC
 		s.Type = "PREVIOUS_CHAT_IMPORT_ACTIVE_WAIT"
 		s.Wait = clampWait(atoiPrefix(typ[len("PREVIOUS_CHAT_IMPORT_ACTIVE_WAIT_"):len(typ)-len("MIN")]), time.Minute)
-	case code >= 500 && code < 600:
+	case !listedCode(code):
+		// Telegram: "other error codes ... may be considered the same as
+		// error 500": every 5xx, gotd's -503 Timeout, and the like.
 		s.Kind = Transient
 	case code == 420 && strings.HasSuffix(typ, "WAIT"):
 		// An unknown 420 wait: Telegram adds new ones; treating them as
@@ -181,6 +186,17 @@ func FromRPC(code int, typ string, arg int) Signal {
 		s.Kind = OtherRPC
 	}
 	return s
+}
+
+// listedCode reports whether Telegram's error documentation lists code
+// with a meaning of its own; it treats every other code as 500 (internal
+// server error), and so does Classify.
+func listedCode(code int) bool {
+	switch code {
+	case 303, 400, 401, 403, 404, 406, 420:
+		return true
+	}
+	return false
 }
 
 // Parse classifies an error given as code and full message (e.g. 420,
@@ -218,8 +234,13 @@ func isDigits(s string) bool {
 	return true
 }
 
+// saturated is what an argument too large for an int32 reads as: far
+// above MaxWait in any unit, and an int on 32-bit platforms too.
+const saturated = math.MaxInt32
+
 // atoiPrefix parses a non-negative decimal number, returning 0 for anything
-// that is not one (the caller clamps 0 to MinWait) and saturating on overflow.
+// that is not one (the caller clamps 0 to MinWait) and saturating at
+// saturated on overflow.
 func atoiPrefix(s string) int {
 	if s == "" {
 		return 0
@@ -229,8 +250,8 @@ func atoiPrefix(s string) int {
 		if c < '0' || c > '9' {
 			return 0
 		}
-		if n > (1<<31)/10 {
-			return 1 << 31
+		if n > (saturated-9)/10 {
+			return saturated
 		}
 		n = n*10 + int(c-'0')
 	}

@@ -3,6 +3,8 @@ package signal
 import (
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -200,4 +202,76 @@ func FuzzClassify(f *testing.F) {
 			t.Fatalf("an RPC error classified as none: %d %q", code, msg)
 		}
 	})
+}
+
+// Telegram documents the codes 303, 400, 401, 403, 404, 406, 420 and 500,
+// and says any other code is to be treated as 500: gotd's -503 "Timeout"
+// (the server did not answer in time) is transient, not other_rpc.
+func TestUnlistedCodesAreTransient(t *testing.T) {
+	for _, tc := range []struct {
+		code int
+		msg  string
+		kind Kind
+	}{
+		{-503, "Timeout", Transient},
+		{-500, "SOMETHING", Transient},
+		{429, "TOO_MANY", Transient},
+		{502, "BAD_GATEWAY", Transient},
+		{500, "TIMEOUT", Transient},
+		// Listed codes keep their meaning.
+		{303, "PHONE_MIGRATE_2", OtherRPC},
+		{400, "MESSAGE_EMPTY", OtherRPC},
+		{403, "SOMETHING_FORBIDDEN", OtherRPC},
+		{404, "NOT_FOUND", OtherRPC},
+		{406, "SOMETHING_ODD", OtherRPC},
+		// A known type is read by its type whatever the code.
+		{-503, "PEER_FLOOD", PeerFlood},
+	} {
+		if got := Parse(tc.code, tc.msg); got.Kind != tc.kind {
+			t.Errorf("Parse(%d, %q) = %s, want %s", tc.code, tc.msg, got.Kind, tc.kind)
+		}
+	}
+}
+
+// An error given as data may keep its argument inside the type (as
+// tgerr does only when the number overflows an int): the number is the
+// wait, and only a number too large for any wait means the longest one.
+func TestFromRPCReadsArgumentLeftInType(t *testing.T) {
+	for _, tc := range []struct {
+		typ  string
+		arg  int
+		wait time.Duration
+	}{
+		{"FLOOD_WAIT_30", 0, 30 * time.Second},
+		{"FLOOD_WAIT_0", 0, MinWait},
+		{"FLOOD_WAIT_99999999", 0, MaxWait},
+		{"FLOOD_WAIT_99999999999999999999999", 0, MaxWait},
+		{"FLOOD_WAIT", 30, 30 * time.Second},
+	} {
+		got := FromRPC(420, tc.typ, tc.arg)
+		if got.Kind != FloodWait || got.Type != "FLOOD_WAIT" || got.Wait != tc.wait {
+			t.Errorf("FromRPC(420, %q, %d) = %+v, want flood_wait FLOOD_WAIT %s", tc.typ, tc.arg, got, tc.wait)
+		}
+	}
+	if got := Parse(420, "FLOOD_WAIT_99999999999999999999999"); got.Wait != MaxWait || got.Type != "FLOOD_WAIT" {
+		t.Errorf("Parse of an overflowing wait = %+v, want FLOOD_WAIT of %s", got, MaxWait)
+	}
+}
+
+// The package must build where int is 32 bits (GOARCH=386, arm): its
+// saturation constants once overflowed int there. make lint builds every
+// package for 386; this keeps the classifier itself honest in go test.
+func TestBuildsFor32Bit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the package for GOARCH=386")
+	}
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command in PATH")
+	}
+	cmd := exec.Command(gobin, "build", "-o", os.DevNull, ".")
+	cmd.Env = append(os.Environ(), "GOARCH=386", "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("GOARCH=386 go build: %v\n%s", err, out)
+	}
 }

@@ -44,7 +44,9 @@ const (
 	PeerRefused
 	// Quota is a hard quota such as CHANNELS_TOO_MUCH or STORY_SEND_FLOOD_*.
 	Quota
-	// Transient is a 5xx error: Telegram's own trouble, retry later.
+	// Transient is a 500 error, or any code Telegram's error list does not
+	// name (it says to treat those as 500): Telegram's own trouble, retry
+	// later.
 	Transient
 	// OtherRPC is any other RPC error.
 	OtherRPC

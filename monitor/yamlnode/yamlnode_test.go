@@ -85,7 +85,7 @@ func TestDecodeGood(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Name != "a" || s.Count != 1000 || s.Ratio != 0.5 || !s.On || s.Every != "36h0m0s" || len(s.Tags) != 2 || s.Servers[0] != "h1" {
+	if s.Name != "a" || s.Count != 1000 || s.Ratio != 0.5 || !s.On || s.Every != "1d12h" || len(s.Tags) != 2 || s.Servers[0] != "h1" {
 		t.Fatalf("decoded %+v", s)
 	}
 	if d.Lines["servers[0].host"] != 8 || d.Lines["tags"] != 6 {
