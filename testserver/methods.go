@@ -420,7 +420,7 @@ func (s *Server) sendDM(c *call, to *user, text string, randomID int64) (bin.Enc
 		return nil, tgerr.New(400, "USER_IS_BOT")
 	}
 	act := limits.DMNonContact
-	if to.id == me.id || mutual(me, to) || a.wroteFirst[to.id] {
+	if to.id == me.id || knows(to, a) {
 		act = limits.DMContact
 	}
 	if e := s.admit(a, c.now, act, 1); e != nil {
@@ -429,6 +429,15 @@ func (s *Server) sendDM(c *call, to *user, text string, randomID int64) (bin.Enc
 	out := s.store(c, me, to, text, nil)
 	return sentMessage(out), nil
 }
+
+// knows reports whether u may hear from the account a even while it is
+// limited: u saved a's number (mutual or not), or wrote to a first. That
+// is SpamBot's rule ("you will not be able to send messages to people who
+// do not have your number in their phone contacts ... when people contact
+// you first, you can always reply") and the spam FAQ's ("restricted
+// accounts can send messages to people who have their number saved as a
+// contact"). Whom a saved does not count: the recipient decides.
+func knows(u *user, a *account) bool { return u.contacts[a.u.id] || a.wroteFirst[u.id] }
 
 // store records a private message in the sender's log and, when the
 // recipient is a simulated account, in its log with a push.
@@ -618,7 +627,9 @@ func (s *Server) channelsInviteToChannel(c *call) (bin.Encoder, error) {
 			return nil, err
 		}
 		users = append(users, u)
-		if !mutual(a.u, u) {
+		if !u.contacts[a.u.id] {
+			// SpamBot: a limited account cannot add people who do not
+			// have its number; having written first does not count.
 			strangers++
 		}
 	}

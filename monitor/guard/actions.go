@@ -56,15 +56,15 @@ var actNames = [actCount]limits.Action{
 type reqKind uint8
 
 const (
-	reqPass     reqKind = iota // no action: only flood waits apply
-	reqSpamBot                 // to or about SpamBot: never counted, never refused
-	reqFixed                   // one action, n times, whoever the peer
-	reqSendUser                // message to a user: dm_contact or dm_non_contact
-	reqSendChat                // message to a group or channel: dm_contact
-	reqSendSelf                // message to Saved Messages (or an unusable peer): no DM action
-	reqInvite                  // adding users to a chat: invite, strangers only
-	reqCreateChat              // a group created with users in it: create_chat, and invite for strangers
-	reqWrite                   // acts on a message already in a chat (reaction, vote): no action, refused while frozen
+	reqPass       reqKind = iota // no action: only flood waits apply
+	reqSpamBot                   // to or about SpamBot: never counted, never refused
+	reqFixed                     // one action, n times, whoever the peer
+	reqSendUser                  // message to a user: dm_contact or dm_non_contact
+	reqSendChat                  // message to a group or channel: dm_contact
+	reqSendSelf                  // message to Saved Messages (or an unusable peer): no DM action
+	reqInvite                    // adding users to a chat: invite, strangers only
+	reqCreateChat                // a group created with users in it: create_chat, and invite for strangers
+	reqWrite                     // acts on a message already in a chat (reaction, vote): no action, refused while frozen
 )
 
 // request is what the guard reads from one call. It lives on the stack:
