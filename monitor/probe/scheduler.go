@@ -132,21 +132,27 @@ func (s *Scheduler) Request(kind string) (time.Time, error) {
 }
 
 // Watch requests probes when the account's state calls for them: a freeze
-// probe when it becomes frozen (FROZEN_* errors), a SpamBot probe when it
-// becomes limited (PEER_FLOOD). Changes that a probe's own answer caused
-// request nothing: SpamBot saying "limited" must not ask SpamBot again.
-// The floor still applies.
+// probe when it becomes frozen (FROZEN_* errors, SpamBot saying
+// "frozen"), a SpamBot probe when it becomes limited (PEER_FLOOD). A
+// change that a probe's answer caused requests no probe of that same
+// kind: SpamBot saying "limited" must not ask SpamBot again, but SpamBot
+// saying "frozen" asks the freeze probe, which reads the dates SpamBot
+// does not give. The floor still applies.
 func (s *Scheduler) Watch(mon *monitor.Monitor) (cancel func()) {
 	name := s.acct.Name()
 	return mon.Subscribe(func(e monitor.Event) {
-		if e.Account != name || e.Type != monitor.EventState || e.Probe != "" {
+		if e.Account != name || e.Type != monitor.EventState {
 			return
 		}
+		var kind string
 		switch e.State {
 		case monitor.Frozen:
-			_, _ = s.Request(monitor.ProbeFreeze)
+			kind = monitor.ProbeFreeze
 		case monitor.Limited:
-			_, _ = s.Request(monitor.ProbeSpamBot)
+			kind = monitor.ProbeSpamBot
+		}
+		if kind != "" && kind != e.Probe {
+			_, _ = s.Request(kind)
 		}
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tgsafety/tgsafety/monitor"
+	"github.com/tgsafety/tgsafety/monitor/spambot"
 	"github.com/tgsafety/tgsafety/monitor/vclock"
 )
 
@@ -200,5 +201,39 @@ func TestRecorderRestore(t *testing.T) {
 	rec.Restore("alice", monitor.ProbeSpamBot, at)
 	if got, want := testutil.ToFloat64(g), float64(at.UnixMilli())/1000; got != want {
 		t.Fatalf("restored gauge %v, want %v", got, want)
+	}
+}
+
+// TestSchedulerWatchConfirmsSpamBotFrozenWithFreezeProbe: SpamBot saying
+// "frozen" makes the account frozen with the reason "confirm with
+// help.getAppConfig"; Watch must then request the freeze probe that reads
+// the dates. A probe's answer requests no probe of its own kind: SpamBot
+// saying "limited" does not ask SpamBot again, the freeze probe saying
+// "frozen" does not ask for another freeze probe.
+func TestSchedulerWatchConfirmsSpamBotFrozenWithFreezeProbe(t *testing.T) {
+	clk, mon, acct, s, _ := newSched(t, nil)
+	freeze := &fakeProbe{kind: monitor.ProbeFreeze, clk: clk, ran: make(chan struct{}, 10)}
+	sb := &fakeProbe{kind: monitor.ProbeSpamBot, clk: clk, ran: make(chan struct{}, 10)}
+	_ = s.Add(freeze, Schedule{Floor: 15 * time.Minute})
+	_ = s.Add(sb, Schedule{Floor: 30 * time.Minute})
+	defer s.Watch(mon)()
+
+	acct.ObserveSpamBot(clk.Now(), spambot.Result{State: spambot.LimitedPermanent, Raw: "limited"})
+	if next := s.Next()[monitor.ProbeSpamBot]; !next.IsZero() {
+		t.Fatalf("SpamBot's own \"limited\" scheduled another SpamBot probe at %v", next)
+	}
+	acct.ObserveSpamBot(clk.Now(), spambot.Result{State: spambot.Frozen, Raw: "blocked"})
+	if next := s.Next()[monitor.ProbeFreeze]; !next.Equal(clk.Now()) {
+		t.Fatalf("SpamBot's \"frozen\" scheduled the freeze probe at %v, want now (%v)", next, clk.Now())
+	}
+	start(t, clk, s, false)
+	<-freeze.ran // due now: no clock advance needed
+	// The freeze probe confirms; its own answer requests nothing more.
+	acct.ObserveFreeze(clk.Now(), monitor.FreezeStatus{Known: true, Frozen: true, Since: clk.Now(), Until: clk.Now().Add(14 * 24 * time.Hour)})
+	if next := s.Next()[monitor.ProbeFreeze]; !next.IsZero() {
+		t.Fatalf("the freeze probe's own answer scheduled another freeze probe at %v", next)
+	}
+	if len(sb.times()) != 0 {
+		t.Fatal("spambot probe ran")
 	}
 }
