@@ -89,7 +89,10 @@ func (s *Scheduler) Add(p Probe, sched Schedule) error {
 }
 
 // SetLast tells the scheduler when a probe last ran (e.g. restored from
-// the daemon's store), so that the floor holds across restarts.
+// the daemon's store), so that the floor holds across restarts. A regular
+// run that is already overdue (the process was down for longer than the
+// interval) comes within Jitter of now rather than at now: a fleet
+// restarted together would otherwise probe SpamBot at the same instant.
 func (s *Scheduler) SetLast(kind string, t time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -100,6 +103,10 @@ func (s *Scheduler) SetLast(kind string, t time.Time) error {
 	e.last = t
 	if e.sched.Interval > 0 {
 		e.next = s.after(e, t)
+		// after() keeps Floor from t, so an overdue run is past its floor.
+		if now := s.clock.Now(); e.next.Before(now) {
+			e.next = now.Add(s.jitter(e.sched.Jitter))
+		}
 	}
 	s.rearmLocked()
 	return nil

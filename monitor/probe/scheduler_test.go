@@ -237,3 +237,57 @@ func TestSchedulerWatchConfirmsSpamBotFrozenWithFreezeProbe(t *testing.T) {
 		t.Fatal("spambot probe ran")
 	}
 }
+
+// TestSchedulerSpreadsOverdueProbesAfterDowntime: after a long downtime
+// every account's SpamBot probe is overdue. SetLast must not schedule them
+// all at the restart instant: each runs within its jitter of the restart,
+// at its own time, as the first runs after Add do.
+func TestSchedulerSpreadsOverdueProbesAfterDowntime(t *testing.T) {
+	clk := vclock.New(epoch)
+	mon, err := monitor.New(monitor.Options{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sched := DefaultSchedules()[monitor.ProbeSpamBot]
+	lastRun := epoch.Add(-48 * time.Hour) // two days down
+	seen := map[time.Time]string{}
+	var first, last time.Time
+	for i := range 20 {
+		acct, err := mon.Account("crm-bot-" + string(rune('a'+i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := NewScheduler(acct, Options{}) // seeded from the name, as in the daemon
+		if err := s.Add(&fakeProbe{kind: monitor.ProbeSpamBot, clk: clk}, sched); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetLast(monitor.ProbeSpamBot, lastRun); err != nil {
+			t.Fatal(err)
+		}
+		next := s.Next()[monitor.ProbeSpamBot]
+		if next.Before(epoch) || !next.Before(epoch.Add(sched.Jitter)) {
+			t.Fatalf("%s: overdue probe scheduled at %+v from the restart, want within [0, %s)", acct.Name(), next.Sub(epoch), sched.Jitter)
+		}
+		if other, ok := seen[next]; ok {
+			t.Fatalf("%s and %s probe at the same instant %v", other, acct.Name(), next)
+		}
+		seen[next] = acct.Name()
+		if first.IsZero() || next.Before(first) {
+			first = next
+		}
+		if next.After(last) {
+			last = next
+		}
+	}
+	if spread := last.Sub(first); spread < sched.Jitter/2 {
+		t.Fatalf("20 overdue probes spread over %s, want most of the %s jitter", spread, sched.Jitter)
+	}
+	// A probe that is not overdue keeps its regular time.
+	acct, _ := mon.Account("crm-bot-recent")
+	s := NewScheduler(acct, Options{})
+	_ = s.Add(&fakeProbe{kind: monitor.ProbeSpamBot, clk: clk}, sched)
+	_ = s.SetLast(monitor.ProbeSpamBot, epoch.Add(-time.Hour))
+	if next := s.Next()[monitor.ProbeSpamBot]; next.Sub(epoch) < 4*time.Hour {
+		t.Fatalf("a probe run 1 h ago is next due in %s, want about 5 h", next.Sub(epoch))
+	}
+}
