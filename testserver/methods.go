@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gotd/td/bin"
 	"github.com/gotd/td/tg"
@@ -200,8 +201,11 @@ func (s *Server) authSignUp(c *call) (bin.Encoder, error) {
 	if err := s.checkCode(phone, req.PhoneCodeHash, s.LoginCode()); err != nil {
 		return nil, err
 	}
-	if strings.TrimSpace(req.FirstName) == "" {
+	if strings.TrimSpace(req.FirstName) == "" || utf8.RuneCountInString(req.FirstName) > maxNameLen {
 		return nil, tgerr.New(400, "FIRSTNAME_INVALID")
+	}
+	if utf8.RuneCountInString(req.LastName) > maxNameLen {
+		return nil, tgerr.New(400, "LASTNAME_INVALID")
 	}
 	if u := s.w.byPhone[phone]; u != nil {
 		return nil, tgerr.New(400, "PHONE_NUMBER_OCCUPIED")

@@ -384,6 +384,10 @@ func TestServeUsageErrors(t *testing.T) {
 		{[]string{"serve", "--key-out", key, "--addr", "localhost"}, "--addr"},
 		{[]string{"serve", "--key-out", key, "--users", "10"}, "--users"},
 		{[]string{"serve", "--key-out", key, "--control-token", "t"}, "--control-addr"},
+		// The control API hands out auth keys: off loopback only with a token.
+		{[]string{"serve", "--key-out", key, "--control-addr", "0.0.0.0:0"}, "--control-addr 0.0.0.0:0 is not a loopback address: it needs --control-token"},
+		{[]string{"serve", "--key-out", key, "--control-addr", "[::]:0"}, "needs --control-token"},
+		{[]string{"serve", "--key-out", key, "--control-addr", "example.com:0"}, "needs --control-token"},
 		{[]string{"serve", "--key-out", key, "extra"}, `unexpected argument "extra"`},
 		{[]string{"serve", "--key-out", filepath.Join(dir, "no", "such", "dir", "key.pem")}, "key.pem"},
 		{[]string{"frobnicate"}, "usage: scenario-run"},
