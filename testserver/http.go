@@ -41,7 +41,9 @@ const errNoAccountHTTP = "no account with that phone number"
 // times RFC 3339. Every answer is a JSON object; errors are
 // {"error": "..."} with 400 for bad input, 401 for a missing or wrong
 // token, 403 for a request carrying an Origin header (a web page), 404 for an unknown account or endpoint, 405 for a wrong method and
-// 413 for an oversized body. Answers never repeat a phone number.
+// 413 for an oversized body. Answers never repeat a phone number, and an
+// error never quotes the value it rejects (a value in the wrong field may
+// be a phone number or a secret): it names the field and what is wrong.
 //
 //	GET  /control/v1/time                  -> {"now"}
 //	POST /control/v1/advance               {"duration"} (> 0) -> {"now"}
@@ -231,7 +233,7 @@ func parseDuration(field, v string) (time.Duration, error) {
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
-		return 0, badRequest("%s: invalid duration %q; use a Go duration such as 90s, 15m or 24h", field, v)
+		return 0, badRequest("%s: invalid duration; use a Go duration such as 90s, 15m or 24h", field)
 	}
 	return d, nil
 }
@@ -269,7 +271,7 @@ func (c *controlAPI) advance(r *http.Request) (any, error) {
 		return nil, err
 	}
 	if d <= 0 {
-		return nil, badRequest("duration must be positive, got %s: virtual time never goes backwards", req.Duration)
+		return nil, badRequest("duration must be positive: virtual time never goes backwards")
 	}
 	return timeResponse{c.s.Advance(d).UTC()}, nil
 }
@@ -296,10 +298,10 @@ func (c *controlAPI) createAccount(r *http.Request) (any, error) {
 		return nil, err
 	}
 	if age < 0 {
-		return nil, badRequest("age must not be negative, got %s", req.Age)
+		return nil, badRequest("age must not be negative")
 	}
 	if req.MutualContacts < 0 {
-		return nil, badRequest("mutual_contacts must not be negative, got %d", req.MutualContacts)
+		return nil, badRequest("mutual_contacts must not be negative")
 	}
 	id, err := c.s.CreateAccount(AccountSpec{
 		Phone: req.Phone, FirstName: req.FirstName, LastName: req.LastName, Username: req.Username,
@@ -375,7 +377,7 @@ func (c *controlAPI) status(r *http.Request) (any, error) {
 	q := r.URL.Query()
 	for k := range q {
 		if k != "phone" {
-			return nil, badRequest("unknown query parameter %q; only phone is accepted", k)
+			return nil, badRequest("unknown query parameter; only phone is accepted")
 		}
 	}
 	if len(q["phone"]) > 1 {
@@ -417,7 +419,7 @@ func (c *controlAPI) limit(r *http.Request) (any, error) {
 	if d < 0 {
 		// Limit would read a negative duration as permanent; a sign slip
 		// must not silently become the harshest restriction.
-		return nil, badRequest("duration must not be negative, got %s; use \"\" or \"0\" for a permanent limit", req.Duration)
+		return nil, badRequest("duration must not be negative; use \"\" or \"0\" for a permanent limit")
 	}
 	if err := c.s.Limit(req.Phone, d); err != nil {
 		return nil, err
@@ -454,7 +456,7 @@ func (c *controlAPI) freeze(r *http.Request) (any, error) {
 	if req.Until != "" {
 		var err error
 		if until, err = time.Parse(time.RFC3339, req.Until); err != nil {
-			return nil, badRequest("until: invalid time %q; use RFC 3339 such as 2026-02-01T09:00:00Z", req.Until)
+			return nil, badRequest("until: invalid time; use RFC 3339 such as 2026-02-01T09:00:00Z")
 		}
 		if now := c.s.clock.Now(); !until.After(now) {
 			return nil, badRequest("until must be after the current virtual time %s", now.UTC().Format(time.RFC3339))
@@ -503,20 +505,20 @@ func (c *controlAPI) fault(r *http.Request) (any, error) {
 	// Validated here as well as in Inject so that the messages use the
 	// JSON field names, not the Go ones.
 	if req.Times < 1 {
-		return nil, badRequest("times must be at least 1, got %d", req.Times)
+		return nil, badRequest("times must be at least 1")
 	}
 	delay, err := parseDuration("delay", req.Delay)
 	if err != nil {
 		return nil, err
 	}
 	if req.Delay != "" && delay <= 0 {
-		return nil, badRequest("delay must be positive, got %s", req.Delay)
+		return nil, badRequest("delay must be positive")
 	}
 	if req.ErrorCode != 0 && req.ErrorMessage == "" {
 		return nil, badRequest("error_code is set but error_message is empty")
 	}
 	if req.ErrorMessage != "" && !isRPCErrorMessage(req.ErrorMessage) {
-		return nil, badRequest("error_message %q is not an RPC error such as FLOOD_WAIT_30 (A-Z, 0-9 and _)", req.ErrorMessage)
+		return nil, badRequest("error_message is not an RPC error such as FLOOD_WAIT_30 (A-Z, 0-9 and _)")
 	}
 	kinds := 0
 	for _, set := range []bool{req.ErrorMessage != "", req.Drop, delay > 0} {

@@ -252,7 +252,7 @@ func TestControlBadInput(t *testing.T) {
 		{"/control/v1/advance", `{"duration":"1m"} {"duration":"1m"}`, 400, "unexpected data after the JSON object"},
 		{"/control/v1/advance", `{"duration":"1m"} x`, 400, "unexpected data after the JSON object"},
 		{"/control/v1/advance", `{"duration":60}`, 400, `field "duration" must be a string`},
-		{"/control/v1/advance", `{"duration":"ninety minutes"}`, 400, `duration: invalid duration "ninety minutes"`},
+		{"/control/v1/advance", `{"duration":"ninety minutes"}`, 400, "duration: invalid duration; use a Go duration"},
 		{"/control/v1/advance", `{"duration":"0s"}`, 400, "duration must be positive"},
 		{"/control/v1/advance", `{"duration":"-1h"}`, 400, "duration must be positive"},
 		{"/control/v1/advance", `{}`, 400, "duration is required"},

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gotd/td/bin"
 	"github.com/gotd/td/tg"
@@ -201,8 +202,11 @@ func (s *Server) authSignUp(c *call) (bin.Encoder, error) {
 	if err := s.checkCode(phone, req.PhoneCodeHash, s.LoginCode()); err != nil {
 		return nil, err
 	}
-	if strings.TrimSpace(req.FirstName) == "" {
+	if strings.TrimSpace(req.FirstName) == "" || utf8.RuneCountInString(req.FirstName) > maxNameLen {
 		return nil, tgerr.New(400, "FIRSTNAME_INVALID")
+	}
+	if utf8.RuneCountInString(req.LastName) > maxNameLen {
+		return nil, tgerr.New(400, "LASTNAME_INVALID")
 	}
 	if u := s.w.byPhone[phone]; u != nil {
 		return nil, tgerr.New(400, "PHONE_NUMBER_OCCUPIED")
@@ -421,7 +425,7 @@ func (s *Server) sendDM(c *call, to *user, text string, randomID int64) (bin.Enc
 		return nil, tgerr.New(400, "USER_IS_BOT")
 	}
 	act := limits.DMNonContact
-	if to.id == me.id || mutual(me, to) || a.wroteFirst[to.id] {
+	if to.id == me.id || knows(to, a) {
 		act = limits.DMContact
 	}
 	if e := s.admit(a, c.now, act, 1); e != nil {
@@ -430,6 +434,15 @@ func (s *Server) sendDM(c *call, to *user, text string, randomID int64) (bin.Enc
 	out := s.store(c, me, to, text, nil)
 	return sentMessage(out), nil
 }
+
+// knows reports whether u may hear from the account a even while it is
+// limited: u saved a's number (mutual or not), or wrote to a first. That
+// is SpamBot's rule ("you will not be able to send messages to people who
+// do not have your number in their phone contacts ... when people contact
+// you first, you can always reply") and the spam FAQ's ("restricted
+// accounts can send messages to people who have their number saved as a
+// contact"). Whom a saved does not count: the recipient decides.
+func knows(u *user, a *account) bool { return u.contacts[a.u.id] || a.wroteFirst[u.id] }
 
 // store records a private message in the sender's log and, when the
 // recipient is a simulated account, in its log with a push.
@@ -619,7 +632,9 @@ func (s *Server) channelsInviteToChannel(c *call) (bin.Encoder, error) {
 			return nil, err
 		}
 		users = append(users, u)
-		if !mutual(a.u, u) {
+		if !u.contacts[a.u.id] {
+			// SpamBot: a limited account cannot add people who do not
+			// have its number; having written first does not count.
 			strangers++
 		}
 	}

@@ -158,7 +158,8 @@ func (s *Server) serve(l net.Listener) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		if err := s.srv.Serve(s.ctx, transport.Listen(t)); err != nil && !errors.Is(err, context.Canceled) {
+		// headListener: no single connection can hold up or stop accepting.
+		if err := s.srv.Serve(s.ctx, transport.Listen(newHeadListener(t, headTimeout, s.log))); err != nil && !errors.Is(err, context.Canceled) {
 			s.log.Warn("Serve stopped", zap.Error(err))
 		}
 	}()

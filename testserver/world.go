@@ -1,11 +1,13 @@
 package testserver
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/tgtest"
@@ -103,6 +105,7 @@ type world struct {
 	spamBotSilent bool
 	spambot       *user
 	population    []*user
+	accounts      int // simulated accounts made by newAccount, at most MaxAccounts
 	rng           *rand.Rand
 }
 
@@ -178,16 +181,22 @@ func (w *world) addChannel(username, title string, broadcast bool, created time.
 
 // newAccount registers a simulated account.
 func (w *world) newAccount(spec AccountSpec, now time.Time, seed uint64) (*account, error) {
+	if err := checkSpec(spec); err != nil {
+		return nil, err
+	}
+	if w.accounts >= MaxAccounts {
+		return nil, fmt.Errorf("account: the server already holds %d accounts, the most it allows", MaxAccounts)
+	}
 	if _, ok := w.byPhone[spec.Phone]; ok {
 		return nil, fmt.Errorf("account: phone already registered")
 	}
 	if spec.Username != "" {
 		if _, ok := w.byUsername[strings.ToLower(spec.Username)]; ok {
-			return nil, fmt.Errorf("account: username %q taken", spec.Username)
+			return nil, errors.New("account: username is taken")
 		}
 	}
 	if spec.MutualContacts < 0 || spec.MutualContacts > len(w.population) {
-		return nil, fmt.Errorf("account: mutual contacts must be within 0-%d (the population), got %d", len(w.population), spec.MutualContacts)
+		return nil, fmt.Errorf("account: mutual contacts must be within 0-%d (the population)", len(w.population))
 	}
 	u := &user{id: w.newID(), accessHash: int64(w.rng.Uint64() >> 1), first: spec.FirstName, last: spec.LastName,
 		username: spec.Username, phone: spec.Phone, premium: spec.Premium, created: now.Add(-spec.Age), contacts: map[int64]bool{}}
@@ -203,6 +212,7 @@ func (w *world) newAccount(spec AccountSpec, now time.Time, seed uint64) (*accou
 	}
 	u.acct = a
 	w.add(u)
+	w.accounts++
 	// Mutual contacts: a seeded choice, so scenarios get the same
 	// contacts every run.
 	for _, i := range w.rng.Perm(len(w.population))[:spec.MutualContacts] {
@@ -211,6 +221,37 @@ func (w *world) newAccount(spec AccountSpec, now time.Time, seed uint64) (*accou
 		p.contacts[u.id] = true
 	}
 	return a, nil
+}
+
+// Bounds on what one caller can make the server hold: the control API and
+// auth.signUp may be reachable by other processes. The name sizes are
+// Telegram's own; a phone number has at most 15 digits (E.164).
+const (
+	// MaxAccounts is how many simulated accounts one server holds (the
+	// population not counted): far above any scenario's fleet.
+	MaxAccounts  = 10_000
+	maxNameLen   = 64 // first and last name, in characters
+	maxUsername  = 32
+	maxLangLen   = 16
+	maxPhoneDigs = 15
+)
+
+// checkSpec bounds an account's names. Errors never repeat a value: it
+// might be a phone number.
+func checkSpec(spec AccountSpec) error {
+	for _, f := range []struct {
+		name, v string
+		max     int
+	}{{"first name", spec.FirstName, maxNameLen}, {"last name", spec.LastName, maxNameLen},
+		{"username", spec.Username, maxUsername}, {"lang", spec.Lang, maxLangLen}} {
+		if utf8.RuneCountInString(f.v) > f.max {
+			return fmt.Errorf("account: %s is longer than %d characters", f.name, f.max)
+		}
+	}
+	if len(spec.Phone) > maxPhoneDigs {
+		return fmt.Errorf("account: phone has more than %d digits", maxPhoneDigs)
+	}
+	return nil
 }
 
 // mutual reports whether a and b have each other as contacts.

@@ -1,7 +1,7 @@
 // Command scenario-run runs tgsafety's behaviour scenarios and serves the
 // test server to other processes.
 //
-//	scenario-run run [--target testserver|staging] [--junit FILE] [--json FILE] [--label-filter EXPR] PATH...
+//	scenario-run run [--target testserver|staging] [--junit FILE] [--json FILE] [--label-filter EXPR] [--allow-empty] PATH...
 //	                                               run scenario files or folders (docs/scenarios.md)
 //	scenario-run list PATH...                      list the scenarios in files or folders
 //	scenario-run serve --key-out key.pem [flags]   serve the simulated Telegram over TCP
@@ -10,7 +10,8 @@
 // Exit status: 0 on success (for run: every expectation held), 2 for a
 // usage or setup error (unknown command, bad flag, unreadable file named by
 // a flag, a production target, --target staging without its environment
-// variables), 1 for any other failure (a failed expectation, a scenario
+// variables, a run in which no scenario ran unless --allow-empty), 1 for
+// any other failure (a failed expectation, a scenario
 // that could not run, an invalid scenario file).
 package main
 

@@ -29,7 +29,11 @@ type runConfig struct {
 	filter   types.LabelFilter
 	filterTx string
 	timeout  time.Duration
-	paths    []string
+	// allowEmpty accepts a run in which no scenario ran (all filtered out
+	// or skipped); without it that is a setup error, so that a mistyped
+	// --label-filter cannot go green in CI.
+	allowEmpty bool
+	paths      []string
 }
 
 func parseRun(args []string, stderr io.Writer) (*runConfig, error) {
@@ -40,9 +44,10 @@ func parseRun(args []string, stderr io.Writer) (*runConfig, error) {
 	fs.StringVar(&cfg.junit, "junit", "", "write a JUnit XML report to this file")
 	fs.StringVar(&cfg.jsonOut, "json", "", "write the reports as JSON to this file")
 	fs.StringVar(&cfg.filterTx, "label-filter", "", "run only scenarios whose labels match, Ginkgo syntax: 'sim && !slow'")
+	fs.BoolVar(&cfg.allowEmpty, "allow-empty", false, "exit 0 even when no scenario ran (every one filtered out or skipped); without it that exits 2")
 	fs.DurationVar(&cfg.timeout, "timeout", 2*time.Minute, "real-time limit per scenario (on staging at least the scenario's total advance + 2m, + 30s per SpamBot/probe step)")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: scenario-run run [--target testserver|staging] [--junit FILE] [--json FILE] [--label-filter EXPR] PATH...")
+		fmt.Fprintln(fs.Output(), "usage: scenario-run run [--target testserver|staging] [--junit FILE] [--json FILE] [--label-filter EXPR] [--allow-empty] PATH...")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -208,8 +213,20 @@ func runScenarios(ctx context.Context, cfg *runConfig, getenv func(string) strin
 			return false, err
 		}
 	}
-	if len(reports) == 0 {
+	if passed+failed == 0 {
 		fmt.Fprintln(out, "no scenario ran")
+		if !cfg.allowEmpty {
+			// After the reports are written: CI still gets its (empty)
+			// JUnit file, and a red build.
+			what := "every scenario was skipped"
+			if len(reports) == 0 {
+				what = "none was selected"
+			}
+			if cfg.filter != nil {
+				what += fmt.Sprintf(" (--label-filter %q)", cfg.filterTx)
+			}
+			return false, usagef("no scenario ran: %s; pass --allow-empty if that is expected", what)
+		}
 	}
 	return allOK, nil
 }

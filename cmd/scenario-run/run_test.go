@@ -170,3 +170,25 @@ func TestRunErrorIsAFailedReportNotAnAbort(t *testing.T) {
 		t.Fatalf("JUnit: %d tests, %d failures; want 2 and 1", suites.Tests, suites.Failures)
 	}
 }
+
+// A label filter that selects nothing (a typo in CI) must not go green:
+// no scenario ran is a setup error unless --allow-empty says it is fine.
+func TestRunExitsNonZeroWhenNoScenarioRan(t *testing.T) {
+	junit := filepath.Join(t.TempDir(), "j.xml")
+	var out, errOut bytes.Buffer
+	code := run([]string{"run", "--junit", junit, "--label-filter", "stagin", "../../scenarios/library"}, &out, &errOut)
+	if code != 2 || !strings.Contains(errOut.String(), "no scenario ran") || !strings.Contains(errOut.String(), "--allow-empty") {
+		t.Fatalf("exit %d, stderr %q; want 2 and a message naming --allow-empty", code, errOut.String())
+	}
+	if !strings.Contains(out.String(), "0 scenario(s)") {
+		t.Fatalf("no summary:\n%s", out.String())
+	}
+	if _, err := os.Stat(junit); err != nil {
+		t.Fatalf("the JUnit report was not written: %v", err)
+	}
+	out.Reset()
+	errOut.Reset()
+	if code := run([]string{"run", "--allow-empty", "--label-filter", "stagin", "../../scenarios/library"}, &out, &errOut); code != 0 {
+		t.Fatalf("--allow-empty: exit %d, stderr %q", code, errOut.String())
+	}
+}

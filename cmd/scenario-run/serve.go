@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -95,7 +96,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&cfg.profilePath, "profile", "", "limits profile YAML `file` (default: the embedded default profile)")
 	fs.IntVar(&cfg.users, "users", 1000, "size of the simulated population (at least 100)")
 	fs.Uint64Var(&cfg.seed, "seed", 1, "seed for the population and the simulated spam reports")
-	fs.StringVar(&cfg.controlAddr, "control-addr", "", "serve the HTTP control API on this `address` (default: none); a missing host means 127.0.0.1")
+	fs.StringVar(&cfg.controlAddr, "control-addr", "", "serve the HTTP control API on this `address` (default: none); a missing host means 127.0.0.1; an address other than loopback requires --control-token")
 	fs.StringVar(&cfg.controlToken, "control-token", os.Getenv("TGSAFETY_CONTROL_TOKEN"),
 		"require `token` as \"Authorization: Bearer <token>\" on the control API (default $TGSAFETY_CONTROL_TOKEN; the environment keeps it out of ps)")
 	fs.Usage = func() {
@@ -129,6 +130,9 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 		if cfg.controlAddr, err = loopbackDefault("--control-addr", cfg.controlAddr); err != nil {
 			return cfg, err
 		}
+		if host, _, _ := net.SplitHostPort(cfg.controlAddr); !isLoopbackHost(host) && cfg.controlToken == "" {
+			return cfg, errControlNeedsToken(cfg.controlAddr)
+		}
 	} else if cfg.controlToken != "" {
 		return cfg, usagef("--control-token needs --control-addr")
 	}
@@ -150,6 +154,25 @@ func loopbackDefault(flagName, addr string) (string, error) {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, port), nil
+}
+
+// isLoopbackHost reports whether host can only be reached from this
+// machine: a loopback IP or "localhost". Any other name may resolve to
+// anything, so it counts as reachable from other hosts.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// errControlNeedsToken refuses a control API reachable from other hosts
+// without a token: its session endpoint hands out auth keys to whoever
+// asks.
+func errControlNeedsToken(addr string) error {
+	return usagef("--control-addr %s is not a loopback address: it needs --control-token "+
+		"(or $TGSAFETY_CONTROL_TOKEN), because the control API hands out sessions to whoever asks", addr)
 }
 
 // serve runs the server until ctx ends. stop releases the signal handlers
@@ -203,8 +226,9 @@ func serve(ctx context.Context, stop func(), cfg serveConfig, stdout, stderr io.
 			return fmt.Errorf("--control-addr: %w", err)
 		}
 		if tcp, ok := l.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() && cfg.controlToken == "" {
-			log.Warn("Control API is reachable from other hosts without a token; set --control-token",
-				zap.Stringer("addr", l.Addr()))
+			// "localhost" resolved to something else: same refusal.
+			_ = l.Close()
+			return errControlNeedsToken(l.Addr().String())
 		}
 		hs := &http.Server{
 			Handler:           s.ControlHandler(cfg.controlToken),

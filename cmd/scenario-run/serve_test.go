@@ -186,7 +186,40 @@ func TestServe(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Fatalf("key file mode %v, want 0600", fi.Mode().Perm())
 	}
-	pemBytes, err := os.ReadFile(keyPath)
+	reply, err := askSpamBot(t, line, "9996629999")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(reply, "Good news") {
+		t.Fatalf("SpamBot said %q", reply)
+	}
+
+	srv.stop()
+}
+
+// askSpamBot connects a real gotd client over TCP with nothing but what
+// the ready line and the key file say, signs up phone, sends /start to
+// SpamBot and returns its reply.
+func askSpamBot(t *testing.T, line, phone string) (string, error) {
+	t.Helper()
+	var ready struct {
+		Addr      string `json:"addr"`
+		DC        int    `json:"dc"`
+		PublicKey string `json:"public_key"`
+		LoginCode string `json:"login_code"`
+	}
+	if err := json.Unmarshal([]byte(line), &ready); err != nil {
+		t.Fatalf("ready line %q: %v", line, err)
+	}
+	host, portText, err := net.SplitHostPort(ready.Addr)
+	if err != nil {
+		t.Fatalf("addr %q: %v", ready.Addr, err)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil {
+		t.Fatalf("addr %q: %v", ready.Addr, err)
+	}
+	pemBytes, err := os.ReadFile(ready.PublicKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,9 +229,6 @@ func TestServe(t *testing.T) {
 	if err != nil || len(keys) != 1 {
 		t.Fatalf("public key: %d keys, %v", len(keys), err)
 	}
-
-	// A real gotd client, over TCP, with nothing but what the ready line
-	// and the key file say.
 	opts := telegram.Options{
 		PublicKeys: []telegram.PublicKey{{RSA: keys[0]}},
 		DC:         ready.DC,
@@ -211,7 +241,7 @@ func TestServe(t *testing.T) {
 	var reply string
 	client := telegram.NewClient(17349, "not-a-real-hash", opts)
 	err = client.Run(ctx, func(ctx context.Context) error {
-		flow := auth.NewFlow(testserver.Authenticator{PhoneNumber: "9996629999", LoginCode: ready.LoginCode}, auth.SendCodeOptions{})
+		flow := auth.NewFlow(testserver.Authenticator{PhoneNumber: phone, LoginCode: ready.LoginCode}, auth.SendCodeOptions{})
 		if err := client.Auth().IfNecessary(ctx, flow); err != nil {
 			return fmt.Errorf("sign up: %w", err)
 		}
@@ -248,13 +278,44 @@ func TestServe(t *testing.T) {
 		reply = m.Message
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(reply, "Good news") {
-		t.Fatalf("SpamBot said %q", reply)
-	}
+	return reply, err
+}
 
+// TestServeKeepsAcceptingAfterIdleAndProbeConnections: a connection that
+// sends nothing (an idle client, a half-open socket) must not hold up
+// other clients, and one that closes without a byte (a port probe, nc -z)
+// must not stop the server accepting.
+func TestServeKeepsAcceptingAfterIdleAndProbeConnections(t *testing.T) {
+	bin := build(t)
+	srv, line := startServe(t, bin, "--addr", "127.0.0.1:0", "--key-out", filepath.Join(t.TempDir(), "key.pem"))
+	var ready struct {
+		Addr string `json:"addr"`
+	}
+	if err := json.Unmarshal([]byte(line), &ready); err != nil {
+		t.Fatalf("ready line %q: %v", line, err)
+	}
+	dial := func() net.Conn {
+		c, err := net.DialTimeout("tcp", ready.Addr, guard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	// nc -z: connect and close without sending anything.
+	_ = dial().Close()
+	// An idle connection stays open while a real client connects.
+	idle := dial()
+	if reply, err := askSpamBot(t, line, "9996629001"); err != nil || !strings.HasPrefix(reply, "Good news") {
+		t.Fatalf("client while an idle connection is open: %q, %v", reply, err)
+	}
+	// It closes without a byte; the next client still gets in.
+	_ = idle.Close()
+	if reply, err := askSpamBot(t, line, "9996629002"); err != nil || !strings.HasPrefix(reply, "Good news") {
+		t.Fatalf("client after the idle connection closed: %q, %v", reply, err)
+	}
+	if strings.Contains(srv.stderr.String(), "Serve stopped") {
+		t.Fatalf("the accept loop stopped:\n%s", srv.stderr)
+	}
 	srv.stop()
 }
 
@@ -315,6 +376,10 @@ func TestServeUsageErrors(t *testing.T) {
 		{[]string{"serve", "--key-out", key, "--addr", "localhost"}, "--addr"},
 		{[]string{"serve", "--key-out", key, "--users", "10"}, "--users"},
 		{[]string{"serve", "--key-out", key, "--control-token", "t"}, "--control-addr"},
+		// The control API hands out auth keys: off loopback only with a token.
+		{[]string{"serve", "--key-out", key, "--control-addr", "0.0.0.0:0"}, "--control-addr 0.0.0.0:0 is not a loopback address: it needs --control-token"},
+		{[]string{"serve", "--key-out", key, "--control-addr", "[::]:0"}, "needs --control-token"},
+		{[]string{"serve", "--key-out", key, "--control-addr", "example.com:0"}, "needs --control-token"},
 		{[]string{"serve", "--key-out", key, "extra"}, `unexpected argument "extra"`},
 		{[]string{"serve", "--key-out", filepath.Join(dir, "no", "such", "dir", "key.pem")}, "key.pem"},
 		{[]string{"frobnicate"}, "usage: scenario-run"},

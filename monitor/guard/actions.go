@@ -53,13 +53,15 @@ var actNames = [actCount]limits.Action{
 type reqKind uint8
 
 const (
-	reqPass     reqKind = iota // no action: only flood waits apply
-	reqSpamBot                 // to or about SpamBot: never counted, never refused
-	reqFixed                   // one action, n times, whoever the peer
-	reqSendUser                // message to a user: dm_contact or dm_non_contact
-	reqSendChat                // message to a group or channel: dm_contact
-	reqSendSelf                // message to Saved Messages (or an unusable peer): no DM action
-	reqInvite                  // adding users to a chat: invite, strangers only
+	reqPass       reqKind = iota // no action: only flood waits apply
+	reqSpamBot                   // to or about SpamBot: never counted, never refused
+	reqFixed                     // one action, n times, whoever the peer
+	reqSendUser                  // message to a user: dm_contact or dm_non_contact
+	reqSendChat                  // message to a group or channel: dm_contact
+	reqSendSelf                  // message to Saved Messages (or an unusable peer): no DM action
+	reqInvite                    // adding users to a chat: invite, strangers only
+	reqCreateChat                // a group created with users in it: create_chat, and invite for strangers
+	reqWrite                     // acts on a message already in a chat (reaction, vote): no action, refused while frozen
 )
 
 // request is what the guard reads from one call. It lives on the stack:
@@ -70,13 +72,20 @@ type request struct {
 	action   act // reqFixed
 	n        int // reqFixed: count; reqSend*: messages forwarded (0 for a send)
 	user     int64
-	invitees []tg.InputUserClass // reqInvite (channels.inviteToChannel)
+	invitees []tg.InputUserClass // reqInvite (channels.inviteToChannel), reqCreateChat
 	invitee  tg.InputUserClass   // reqInvite (messages.addChatUser)
 }
 
 // classify maps a request to its shape with one type switch on the
 // concrete request type; every method the guard does not budget falls
 // through to reqPass. It reads only the request and does not allocate.
+//
+// Every request of gotd's tg package that sends something to a peer is
+// mapped (TestEveryMessageSendingMethodIsGuarded enumerates them): a
+// message is a message whichever method carries it, so an album, an
+// inline-bot result or a scheduled message sent now to a stranger is a
+// cold DM like a text, and a group created with strangers in it invites
+// them.
 func classify(input bin.Encoder) request {
 	r := request{method: monitor.MethodName(input)}
 	switch v := monitor.UnwrapQuery(input).(type) {
@@ -84,6 +93,37 @@ func classify(input bin.Encoder) request {
 		r.sendTo(v.Peer)
 	case *tg.MessagesSendMediaRequest:
 		r.sendTo(v.Peer)
+	case *tg.MessagesSendMultiMediaRequest:
+		r.sendTo(v.Peer) // an album is one message to its recipient
+	case *tg.MessagesSendInlineBotResultRequest:
+		r.sendTo(v.Peer)
+	case *tg.MessagesSendScheduledMessagesRequest:
+		r.sendTo(v.Peer)
+	case *tg.MessagesSendQuickReplyMessagesRequest:
+		r.sendTo(v.Peer)
+	case *tg.MessagesSendScreenshotNotificationRequest:
+		r.sendTo(v.Peer)
+	case *tg.MessagesSendBotRequestedPeerRequest:
+		r.sendTo(v.Peer)
+	case *tg.MessagesSendWebViewDataRequest:
+		r.sendToUser(v.Bot)
+	case *tg.MessagesStartBotRequest:
+		if inputUserID(v.Bot) == spambot.UserID {
+			r.kind = reqSpamBot
+		} else {
+			r.sendTo(v.Peer)
+		}
+	case *tg.MessagesRequestEncryptionRequest:
+		r.sendToUser(v.UserID) // the secret-chat request is what the stranger sees
+	case *tg.MessagesSendEncryptedRequest, *tg.MessagesSendEncryptedFileRequest, *tg.MessagesSendEncryptedServiceRequest:
+		// A secret chat exists only once the other side accepted it.
+		r.kind = reqSendChat
+	case *tg.MessagesSendReactionRequest:
+		r.writeTo(v.Peer)
+	case *tg.MessagesSendPaidReactionRequest:
+		r.writeTo(v.Peer)
+	case *tg.MessagesSendVoteRequest:
+		r.writeTo(v.Peer)
 	case *tg.MessagesForwardMessagesRequest:
 		r.sendTo(v.ToPeer)
 		if r.kind != reqSpamBot {
@@ -104,7 +144,7 @@ func classify(input bin.Encoder) request {
 	case *tg.ContactsImportContactsRequest:
 		r.fixed(actImport, len(v.Contacts))
 	case *tg.MessagesCreateChatRequest:
-		r.fixed(actCreate, 1)
+		r.kind, r.invitees = reqCreateChat, v.Users
 	case *tg.ChannelsCreateChannelRequest:
 		r.fixed(actCreate, 1)
 	case *tg.ContactsSearchRequest:
@@ -135,6 +175,34 @@ func (r *request) sendTo(peer tg.InputPeerClass) {
 		return
 	}
 	r.kind = reqSendUser
+}
+
+// sendToUser is sendTo for methods that name their recipient as an
+// InputUser.
+func (r *request) sendToUser(u tg.InputUserClass) {
+	switch id := inputUserID(u); {
+	case id == 0:
+		r.kind = reqSendSelf
+	case id == spambot.UserID:
+		r.kind = reqSpamBot
+	default:
+		r.kind, r.user = reqSendUser, id
+	}
+}
+
+// writeTo classifies a call that acts on a message already in the chat
+// with peer: it reaches nobody new, but a frozen account may not do it.
+func (r *request) writeTo(peer tg.InputPeerClass) {
+	r.kind = reqWrite
+	switch p := peer.(type) {
+	case *tg.InputPeerUser:
+		r.user = p.UserID
+	case *tg.InputPeerUserFromMessage:
+		r.user = p.UserID
+	}
+	if r.user == spambot.UserID {
+		r.kind = reqSpamBot
+	}
 }
 
 func isSpamBotUsername(s string) bool {
@@ -206,7 +274,10 @@ func (g *Guard) planLocked(r *request) plan {
 	case reqSendSelf:
 		p.add(actForward, r.n)
 		p.write = true
-	case reqInvite:
+	case reqInvite, reqCreateChat:
+		if r.kind == reqCreateChat {
+			p.add(actCreate, 1)
+		}
 		n := 0
 		if r.invitee != nil {
 			n += g.strangerLocked(r.invitee)
@@ -219,6 +290,8 @@ func (g *Guard) planLocked(r *request) plan {
 		if n > 0 {
 			p.stranger = actInvite
 		}
+	case reqWrite:
+		p.write = true
 	}
 	return p
 }

@@ -26,17 +26,23 @@
 //
 // # Calls and actions
 //
-//   - messages.sendMessage, messages.sendMedia, messages.forwardMessages
-//     to a user: dm_contact when the user is a known mutual contact or
-//     wrote first, dm_non_contact otherwise; to a group or channel:
-//     dm_contact; to Saved Messages: no DM. A forward also spends
-//     forward_messages, one per message forwarded.
+//   - Every request that sends a message to a peer (messages.sendMessage,
+//     sendMedia, sendMultiMedia, sendInlineBotResult, forwardMessages,
+//     sendScheduledMessages, sendQuickReplyMessages,
+//     sendScreenshotNotification, sendBotRequestedPeer, sendWebViewData,
+//     startBot, requestEncryption) to a user: dm_contact when the user is
+//     a known mutual contact or wrote first, dm_non_contact otherwise; to
+//     a group or channel: dm_contact; to Saved Messages: no DM. A forward
+//     also spends forward_messages, one per message forwarded. Secret-chat
+//     messages spend dm_contact; reactions and votes spend nothing but are
+//     refused while frozen.
 //   - contacts.resolveUsername: resolve_username; channels.joinChannel:
 //     join_channel; contacts.importContacts: import_contacts, one per
 //     contact; messages.createChat, channels.createChannel: create_chat;
 //     contacts.search: search_contacts; auth.sendCode: send_code.
-//   - channels.inviteToChannel, messages.addChatUser: invite, one per
-//     invitee who is not a known mutual contact.
+//   - channels.inviteToChannel, messages.addChatUser and the users of
+//     messages.createChat: invite, one per user who is not a known mutual
+//     contact.
 //   - Messages, media and forwards to SpamBot (user 178220800) and
 //     resolving its username never count and are never refused for being
 //     frozen, limited or over budget: SpamBot is where a limited or frozen

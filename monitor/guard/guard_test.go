@@ -821,15 +821,12 @@ func TestModeAndReasonNames(t *testing.T) {
 func TestProfileMethodsAreMapped(t *testing.T) {
 	// A request per method, aimed so that it spends the action under test.
 	requests := map[limits.Action]map[string]bin.Encoder{
-		limits.DMNonContact: {
-			"messages.sendMessage":     dm(stranger),
-			"messages.sendMedia":       &tg.MessagesSendMediaRequest{Peer: &tg.InputPeerUser{UserID: stranger}},
-			"messages.forwardMessages": &tg.MessagesForwardMessagesRequest{ToPeer: &tg.InputPeerUser{UserID: stranger}, ID: []int{1}},
-		},
+		limits.DMNonContact: {},
 		limits.DMContact: {
-			"messages.sendMessage":     &tg.MessagesSendMessageRequest{Peer: &tg.InputPeerChat{ChatID: 1}},
-			"messages.sendMedia":       &tg.MessagesSendMediaRequest{Peer: &tg.InputPeerChannel{ChannelID: 1}},
-			"messages.forwardMessages": &tg.MessagesForwardMessagesRequest{ToPeer: &tg.InputPeerChat{ChatID: 1}, ID: []int{1}},
+			// Secret chats: the other side accepted the chat.
+			"messages.sendEncrypted":        sendMethods["messages.sendEncrypted"].req(stranger),
+			"messages.sendEncryptedFile":    sendMethods["messages.sendEncryptedFile"].req(stranger),
+			"messages.sendEncryptedService": sendMethods["messages.sendEncryptedService"].req(stranger),
 		},
 		limits.ForwardMessages: {
 			"messages.forwardMessages": &tg.MessagesForwardMessagesRequest{ToPeer: &tg.InputPeerSelf{}, ID: []int{1}},
@@ -839,6 +836,7 @@ func TestProfileMethodsAreMapped(t *testing.T) {
 		limits.Invite: {
 			"channels.inviteToChannel": invite(stranger),
 			"messages.addChatUser":     &tg.MessagesAddChatUserRequest{UserID: &tg.InputUser{UserID: stranger}},
+			"messages.createChat":      sendMethods["messages.createChat"].req(stranger),
 		},
 		limits.ImportContacts: {"contacts.importContacts": &tg.ContactsImportContactsRequest{Contacts: []tg.InputPhoneContact{{}}}},
 		limits.CreateChat: {
@@ -847,6 +845,16 @@ func TestProfileMethodsAreMapped(t *testing.T) {
 		},
 		limits.SearchContacts: {"contacts.search": &tg.ContactsSearchRequest{Q: "x"}},
 		limits.SendCode:       {"auth.sendCode": &tg.AuthSendCodeRequest{}},
+	}
+	// Every method that sends a message to a user: dm_non_contact to a
+	// stranger, dm_contact to someone who wrote first (the guard's test
+	// account learns that from an incoming message).
+	const wrote = 77
+	for name, m := range sendMethods {
+		if m.kind == sendDM {
+			requests[limits.DMNonContact][name] = m.req(stranger)
+			requests[limits.DMContact][name] = m.req(wrote)
+		}
 	}
 	p := limits.Default()
 	for _, a := range p.ActionNames() {
@@ -860,10 +868,19 @@ func TestProfileMethodsAreMapped(t *testing.T) {
 				t.Fatalf("test table: %s is %s", method, got)
 			}
 			f := newFixture(t, guard.Options{Created: adult})
+			f.g.Observe(context.Background(), &tg.UpdateShortMessage{UserID: wrote, Message: "hi", ID: 1})
 			f.mustPass(req)
 			if f.g.Used()[a] == 0 {
 				t.Errorf("%s did not spend %s", method, a)
 			}
+			delete(requests[a], method)
+		}
+	}
+	// And the other way round: every method the guard counts is in the
+	// profile, so the test server counts it too and docs/limits.md lists it.
+	for a, reqs := range requests {
+		for method := range reqs {
+			t.Errorf("the guard counts %s as %s; the profile does not list it", method, a)
 		}
 	}
 }

@@ -89,7 +89,10 @@ func (s *Scheduler) Add(p Probe, sched Schedule) error {
 }
 
 // SetLast tells the scheduler when a probe last ran (e.g. restored from
-// the daemon's store), so that the floor holds across restarts.
+// the daemon's store), so that the floor holds across restarts. A regular
+// run that is already overdue (the process was down for longer than the
+// interval) comes within Jitter of now rather than at now: a fleet
+// restarted together would otherwise probe SpamBot at the same instant.
 func (s *Scheduler) SetLast(kind string, t time.Time) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -100,6 +103,10 @@ func (s *Scheduler) SetLast(kind string, t time.Time) error {
 	e.last = t
 	if e.sched.Interval > 0 {
 		e.next = s.after(e, t)
+		// after() keeps Floor from t, so an overdue run is past its floor.
+		if now := s.clock.Now(); e.next.Before(now) {
+			e.next = now.Add(s.jitter(e.sched.Jitter))
+		}
 	}
 	s.rearmLocked()
 	return nil
@@ -132,21 +139,27 @@ func (s *Scheduler) Request(kind string) (time.Time, error) {
 }
 
 // Watch requests probes when the account's state calls for them: a freeze
-// probe when it becomes frozen (FROZEN_* errors), a SpamBot probe when it
-// becomes limited (PEER_FLOOD). Changes that a probe's own answer caused
-// request nothing: SpamBot saying "limited" must not ask SpamBot again.
-// The floor still applies.
+// probe when it becomes frozen (FROZEN_* errors, SpamBot saying
+// "frozen"), a SpamBot probe when it becomes limited (PEER_FLOOD). A
+// change that a probe's answer caused requests no probe of that same
+// kind: SpamBot saying "limited" must not ask SpamBot again, but SpamBot
+// saying "frozen" asks the freeze probe, which reads the dates SpamBot
+// does not give. The floor still applies.
 func (s *Scheduler) Watch(mon *monitor.Monitor) (cancel func()) {
 	name := s.acct.Name()
 	return mon.Subscribe(func(e monitor.Event) {
-		if e.Account != name || e.Type != monitor.EventState || e.Probe != "" {
+		if e.Account != name || e.Type != monitor.EventState {
 			return
 		}
+		var kind string
 		switch e.State {
 		case monitor.Frozen:
-			_, _ = s.Request(monitor.ProbeFreeze)
+			kind = monitor.ProbeFreeze
 		case monitor.Limited:
-			_, _ = s.Request(monitor.ProbeSpamBot)
+			kind = monitor.ProbeSpamBot
+		}
+		if kind != "" && kind != e.Probe {
+			_, _ = s.Request(kind)
 		}
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tgsafety/tgsafety/monitor"
+	"github.com/tgsafety/tgsafety/monitor/spambot"
 	"github.com/tgsafety/tgsafety/monitor/vclock"
 )
 
@@ -200,5 +201,95 @@ func TestRecorderRestore(t *testing.T) {
 	rec.Restore("alice", monitor.ProbeSpamBot, at)
 	if got, want := testutil.ToFloat64(g), float64(at.UnixMilli())/1000; got != want {
 		t.Fatalf("restored gauge %v, want %v", got, want)
+	}
+}
+
+// TestSchedulerWatchConfirmsSpamBotFrozenWithFreezeProbe: SpamBot saying
+// "frozen" makes the account frozen with the reason "confirm with
+// help.getAppConfig"; Watch must then request the freeze probe that reads
+// the dates. A probe's answer requests no probe of its own kind: SpamBot
+// saying "limited" does not ask SpamBot again, the freeze probe saying
+// "frozen" does not ask for another freeze probe.
+func TestSchedulerWatchConfirmsSpamBotFrozenWithFreezeProbe(t *testing.T) {
+	clk, mon, acct, s, _ := newSched(t, nil)
+	freeze := &fakeProbe{kind: monitor.ProbeFreeze, clk: clk, ran: make(chan struct{}, 10)}
+	sb := &fakeProbe{kind: monitor.ProbeSpamBot, clk: clk, ran: make(chan struct{}, 10)}
+	_ = s.Add(freeze, Schedule{Floor: 15 * time.Minute})
+	_ = s.Add(sb, Schedule{Floor: 30 * time.Minute})
+	defer s.Watch(mon)()
+
+	acct.ObserveSpamBot(clk.Now(), spambot.Result{State: spambot.LimitedPermanent, Raw: "limited"})
+	if next := s.Next()[monitor.ProbeSpamBot]; !next.IsZero() {
+		t.Fatalf("SpamBot's own \"limited\" scheduled another SpamBot probe at %v", next)
+	}
+	acct.ObserveSpamBot(clk.Now(), spambot.Result{State: spambot.Frozen, Raw: "blocked"})
+	if next := s.Next()[monitor.ProbeFreeze]; !next.Equal(clk.Now()) {
+		t.Fatalf("SpamBot's \"frozen\" scheduled the freeze probe at %v, want now (%v)", next, clk.Now())
+	}
+	start(t, clk, s, false)
+	<-freeze.ran // due now: no clock advance needed
+	// The freeze probe confirms; its own answer requests nothing more.
+	acct.ObserveFreeze(clk.Now(), monitor.FreezeStatus{Known: true, Frozen: true, Since: clk.Now(), DeletionDate: clk.Now().Add(14 * 24 * time.Hour)})
+	if next := s.Next()[monitor.ProbeFreeze]; !next.IsZero() {
+		t.Fatalf("the freeze probe's own answer scheduled another freeze probe at %v", next)
+	}
+	if len(sb.times()) != 0 {
+		t.Fatal("spambot probe ran")
+	}
+}
+
+// TestSchedulerSpreadsOverdueProbesAfterDowntime: after a long downtime
+// every account's SpamBot probe is overdue. SetLast must not schedule them
+// all at the restart instant: each runs within its jitter of the restart,
+// at its own time, as the first runs after Add do.
+func TestSchedulerSpreadsOverdueProbesAfterDowntime(t *testing.T) {
+	clk := vclock.New(epoch)
+	mon, err := monitor.New(monitor.Options{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sched := DefaultSchedules()[monitor.ProbeSpamBot]
+	lastRun := epoch.Add(-48 * time.Hour) // two days down
+	seen := map[time.Time]string{}
+	var first, last time.Time
+	for i := range 20 {
+		acct, err := mon.Account("crm-bot-" + string(rune('a'+i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := NewScheduler(acct, Options{}) // seeded from the name, as in the daemon
+		if err := s.Add(&fakeProbe{kind: monitor.ProbeSpamBot, clk: clk}, sched); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SetLast(monitor.ProbeSpamBot, lastRun); err != nil {
+			t.Fatal(err)
+		}
+		next := s.Next()[monitor.ProbeSpamBot]
+		if next.Before(epoch) || !next.Before(epoch.Add(sched.Jitter)) {
+			t.Fatalf("%s: overdue probe scheduled at %+v from the restart, want within [0, %s)", acct.Name(), next.Sub(epoch), sched.Jitter)
+		}
+		if other, ok := seen[next]; ok {
+			t.Fatalf("%s and %s probe at the same instant %v", other, acct.Name(), next)
+		}
+		seen[next] = acct.Name()
+		if first.IsZero() || next.Before(first) {
+			first = next
+		}
+		if next.After(last) {
+			last = next
+		}
+	}
+	spread := last.Sub(first)
+	t.Logf("20 overdue probes from +%s to +%s after the restart", first.Sub(epoch).Round(time.Second), last.Sub(epoch).Round(time.Second))
+	if spread < sched.Jitter/2 {
+		t.Fatalf("20 overdue probes spread over %s, want most of the %s jitter", spread, sched.Jitter)
+	}
+	// A probe that is not overdue keeps its regular time.
+	acct, _ := mon.Account("crm-bot-recent")
+	s := NewScheduler(acct, Options{})
+	_ = s.Add(&fakeProbe{kind: monitor.ProbeSpamBot, clk: clk}, sched)
+	_ = s.SetLast(monitor.ProbeSpamBot, epoch.Add(-time.Hour))
+	if next := s.Next()[monitor.ProbeSpamBot]; next.Sub(epoch) < 4*time.Hour {
+		t.Fatalf("a probe run 1 h ago is next due in %s, want about 5 h", next.Sub(epoch))
 	}
 }
