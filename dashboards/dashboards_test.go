@@ -84,8 +84,8 @@ func generated(t *testing.T) map[string][]byte {
 	return files
 }
 
-// TestDashboardConventions checks the conventions of
-// ../shared/reference/grafana-prometheus.md on the generated JSON.
+// TestDashboardConventions checks the project's dashboard conventions
+// (docs/dashboards.md) on the generated JSON.
 func TestDashboardConventions(t *testing.T) {
 	files := generated(t)
 	for name, uid := range map[string]string{FleetFile: FleetUID, AccountFile: AccountUID} {

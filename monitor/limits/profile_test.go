@@ -34,7 +34,7 @@ func TestParseErrors(t *testing.T) {
 	for name, c := range map[string]struct{ yaml, want string }{
 		"unknown key":  {strings.Replace(base, "young_account_age: 30d", "young_account_age: 30d\nyoung_acount_age: 1d", 1), "p.yaml: line 14: field young_acount_age not found in type limits.Profile"},
 		"bad duration": {strings.Replace(base, "lockout: 16h", "lockout: sixteen hours", 1), `invalid duration "sixteen hours"`},
-		"no source": {strings.Replace(base, `source: "api/auth: about 5 logins per phone number per day; limits.md: auth.sendCode FLOOD_WAIT about 86,300 s"`, "source: \"\"", 1),
+		"no source": {strings.Replace(base, `source: "api/auth: about 5 logins per phone number per day; observed: auth.sendCode FLOOD_WAIT about 86,300 s"`, "source: \"\"", 1),
 			"p.yaml: actions.send_code.limits[0].source: missing"},
 		"bad penalty": {strings.Replace(base, "penalty: peer_flood", "penalty: ban", 1), `actions.dm_non_contact.penalty: unknown penalty "ban"`},
 		"zero max":    {strings.Replace(base, "max: 5\n", "max: 0\n", 1), ".max: must be at least 1"},

@@ -41,7 +41,7 @@ type rule struct {
 }
 
 // rules maps exact error types (as gotd's tgerr splits them) to their
-// meaning. Sources: ../shared/reference/signals.md and docs/signals.md.
+// meaning. Sources: docs/signals.md (which names where each comes from).
 var rules = map[string]rule{
 	"FLOOD_WAIT":             {kind: FloodWait, unit: time.Second, alwaysWait: true},
 	"FLOOD_TEST_PHONE_WAIT":  {kind: FloodWait, unit: time.Second, alwaysWait: true},

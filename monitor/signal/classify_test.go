@@ -12,7 +12,7 @@ import (
 	"github.com/gotd/td/tgerr"
 )
 
-// Every row of ../shared/reference/signals.md, plus the traps.
+// Every error of docs/signals.md's tables, plus the traps.
 func TestClassifyTable(t *testing.T) {
 	const day = 24 * time.Hour
 	for _, tc := range []struct {
