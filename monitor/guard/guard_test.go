@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -915,13 +916,15 @@ func TestPassThroughAndAllowedCallsDoNotAllocate(t *testing.T) {
 func TestConcurrentCallsCannotOvershoot(t *testing.T) {
 	f := newFixture(t, guard.Options{Created: adult})
 	release := make(chan struct{})
+	const n = 20
 	var reached atomic.Int32
+	arrived := make(chan struct{}, n) // one per call: blocked, or waiting at Telegram
 	f.tg.respond = func(bin.Encoder, bin.Decoder) error {
 		reached.Add(1)
+		arrived <- struct{}{}
 		<-release
 		return nil
 	}
-	const n = 20
 	var wg sync.WaitGroup
 	var blocked atomic.Int32
 	for i := range n {
@@ -932,14 +935,15 @@ func TestConcurrentCallsCannotOvershoot(t *testing.T) {
 			var be *guard.BlockedError
 			if errors.As(err, &be) {
 				blocked.Add(1)
+				arrived <- struct{}{}
 			} else if err != nil {
 				t.Error(err)
 			}
 		}()
 	}
 	// Every call either is blocked or has reached Telegram (and waits).
-	for blocked.Load()+reached.Load() < n {
-		time.Sleep(time.Millisecond)
+	for range n {
+		<-arrived
 	}
 	close(release)
 	wg.Wait()
@@ -1003,7 +1007,7 @@ func TestConcurrentUse(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			time.Sleep(100 * time.Microsecond)
+			runtime.Gosched() // let the workers interleave with the driver
 		}
 	}()
 	workers.Wait()
