@@ -115,7 +115,8 @@ type Server struct {
 	srv     *tgtest.Server
 	methods map[uint32]method
 
-	mem *memListener
+	mem  *memListener
+	wire *wireState
 
 	mu      sync.Mutex // guards w and tcpAddr
 	w       *world
@@ -136,12 +137,12 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		opts: opts, clock: opts.Clock, profile: opts.Profile, log: opts.Logger,
-		mem: newMemListener(),
-		w:   newWorld(opts.Seed, opts.Users, opts.Groups, opts.Clock.Now()),
+		mem: newMemListener(), wire: newWireState(),
+		w: newWorld(opts.Seed, opts.Users, opts.Groups, opts.Clock.Now()),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.methods = s.routes()
-	s.srv = tgtest.NewServer(tgtest.NewPrivateKey(opts.Key), tgtest.HandlerFunc(s.onMessage), tgtest.ServerOptions{
+	s.srv = tgtest.NewServer(tgtest.NewPrivateKey(opts.Key), tgtest.HandlerFunc(s.onWire), tgtest.ServerOptions{
 		DC: opts.DC, ReadTimeout: opts.ReadTimeout,
 	})
 	return s, nil
