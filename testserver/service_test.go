@@ -58,7 +58,7 @@ func TestMsgsStateReqGetsStateInfo(t *testing.T) {
 	c.result(first)
 	second := c.send(&tg.HelpGetNearestDCRequest{})
 	c.result(second)
-	unknownLow := first - 4  // before anything this session sent
+	unknownLow := first - 4       // before anything this session sent
 	unknownHigh := second + 1<<32 // a second in the future
 	req := c.send(&mt.MsgsStateReq{MsgIDs: []int64{first, second, unknownHigh, unknownLow}})
 	m := c.next("msgs_state_info", func(m rawMsg) bool { return m.TypeID == mt.MsgsStateInfoTypeID || m.ReqID == req })
