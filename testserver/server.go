@@ -2,7 +2,6 @@ package testserver
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
@@ -51,7 +50,8 @@ type Options struct {
 	// Seed makes the population and the simulated spam reports
 	// reproducible. Defaults to 1.
 	Seed uint64
-	// Key is the server's RSA key. Defaults to a fresh 2048-bit key.
+	// Key is the server's RSA key (2048 bits). Defaults to GenerateKey's,
+	// whose fingerprint every supported client can match.
 	Key *rsa.PrivateKey
 	// Logger receives server-side events. Defaults to zap.NewNop.
 	Logger *zap.Logger
@@ -90,11 +90,14 @@ func (o *Options) setDefaults() error {
 		o.Seed = 1
 	}
 	if o.Key == nil {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		k, err := GenerateKey()
 		if err != nil {
-			return fmt.Errorf("testserver: generate key: %w", err)
+			return err
 		}
 		o.Key = k
+	}
+	if n := o.Key.N.BitLen(); n != KeyBits {
+		return fmt.Errorf("testserver: Key has %d bits, want %d", n, KeyBits)
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
