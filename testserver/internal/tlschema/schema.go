@@ -11,21 +11,21 @@ type Kind uint8
 // Kinds of type terms. Boxed values carry their constructor id on the
 // wire; bare ones do not.
 const (
-	KindInt    Kind = iota + 1 // int: 4 bytes
-	KindLong                   // long: 8 bytes
-	KindDouble                 // double: 8 bytes
-	KindString                 // string: TL bytes holding UTF-8
-	KindBytes                  // bytes
-	KindInt128                 // int128: 16 bytes
-	KindInt256                 // int256: 32 bytes
-	KindTrue                   // true: no bytes; only as a flag field
-	KindFlags                  // #: a bit field
-	KindVector                 // Vector<T>: boxed vector (id 0x1cb5c415)
-	KindBareVector             // vector<T>: length and elements only
-	KindBoxed                  // a boxed type such as User or messages.Messages
-	KindBare                   // a bare constructor (%name or a lowercase type name)
-	KindQuery                  // !X: a nested function call
-	KindGeneric                // X: the type parameter, in results only
+	KindInt        Kind = iota + 1 // int: 4 bytes
+	KindLong                       // long: 8 bytes
+	KindDouble                     // double: 8 bytes
+	KindString                     // string: TL bytes holding UTF-8
+	KindBytes                      // bytes
+	KindInt128                     // int128: 16 bytes
+	KindInt256                     // int256: 32 bytes
+	KindTrue                       // true: no bytes; only as a flag field
+	KindFlags                      // #: a bit field
+	KindVector                     // Vector<T>: boxed vector (id 0x1cb5c415)
+	KindBareVector                 // vector<T>: length and elements only
+	KindBoxed                      // a boxed type such as User or messages.Messages
+	KindBare                       // a bare constructor (%name or a lowercase type name)
+	KindQuery                      // !X: a nested function call
+	KindGeneric                    // X: the type parameter, in results only
 )
 
 // VectorID is the constructor id of Vector<T>.
