@@ -118,8 +118,9 @@ type Server struct {
 	srv     *tgtest.Server
 	methods map[uint32]method
 
-	mem  *memListener
-	wire *wireState
+	mem    *memListener
+	wire   *wireState
+	layers *layerState
 
 	mu      sync.Mutex // guards w and tcpAddr
 	w       *world
@@ -140,7 +141,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		opts: opts, clock: opts.Clock, profile: opts.Profile, log: opts.Logger,
-		mem: newMemListener(), wire: newWireState(),
+		mem: newMemListener(), wire: newWireState(), layers: newLayerState(opts.Logger),
 		w: newWorld(opts.Seed, opts.Users, opts.Groups, opts.Clock.Now()),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -411,6 +412,9 @@ func (s *Server) handle(c *call, m method) (bin.Encoder, *tgerr.Error, bool) {
 }
 
 func (s *Server) send(srv *tgtest.Server, req *tgtest.Request, result bin.Encoder) error {
+	if c := s.layers.conv(req.Session.AuthKey.ID); c != nil {
+		return c.send(s, srv, req, result)
+	}
 	switch r := result.(type) {
 	case vector:
 		return srv.SendVector(req, r...)
@@ -435,7 +439,11 @@ func (s *Server) deliver(pushes []push) {
 		}
 		s.mu.Unlock()
 		for _, t := range targets {
-			if err := s.srv.Send(s.ctx, t, tgtest.MessageFromServer, p.upd); err != nil {
+			upd, ok := s.layers.push(s, t.AuthKey.ID, p.upd)
+			if !ok {
+				continue
+			}
+			if err := s.srv.Send(s.ctx, t, tgtest.MessageFromServer, upd); err != nil {
 				s.mu.Lock()
 				for _, sess := range p.to.sessions {
 					if sess.live != nil && sess.live.ID == t.ID {

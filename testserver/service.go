@@ -132,7 +132,8 @@ func (w *wireState) counts(id uint32) (received, rpcErrors int) {
 // onWire is the tgtest handler: every message tgtest does not answer
 // itself (it answers ping, ping_delay_disconnect, get_future_salts and
 // rpc_drop_answer) comes here first. Service messages are handled as
-// Telegram handles them; everything else is an API request.
+// Telegram handles them; everything else is an API request, translated
+// into the native layer first when its client speaks another.
 func (s *Server) onWire(srv *tgtest.Server, req *tgtest.Request) error {
 	id, err := req.Buf.PeekID()
 	if err != nil {
@@ -141,7 +142,11 @@ func (s *Server) onWire(srv *tgtest.Server, req *tgtest.Request) error {
 	s.wire.seen(req.Session, req.MsgID)
 	handled, err := s.service(srv, req, id)
 	if !handled {
-		err = s.onMessage(srv, req)
+		if lerr := s.layers.request(req); lerr != nil {
+			err = lerr
+		} else {
+			err = s.onMessage(srv, req)
+		}
 	}
 	s.wire.count(id, err)
 	return err

@@ -251,7 +251,7 @@ func serve(ctx context.Context, stop func(), cfg serveConfig, stdout, stderr io.
 
 	log.Info("Serving", zap.String("addr", ready.Addr), zap.Int("dc", ready.DC),
 		zap.String("public_key", keyPath), zap.String("fingerprint", testserver.Fingerprint(s.PublicKey())),
-		zap.String("control_addr", ready.ControlAddr))
+		zap.String("control_addr", ready.ControlAddr), zap.Ints("layers", testserver.Layers()))
 	serving = true
 	// The ready line is the only thing serve writes to stdout.
 	if err := json.NewEncoder(stdout).Encode(ready); err != nil {

@@ -372,6 +372,9 @@ func TestServeKeyFileKeepsTheKey(t *testing.T) {
 		if !strings.Contains(srv.stderr.String(), "fingerprint") {
 			t.Errorf("run %d: the Serving line does not show the fingerprint:\n%s", run, srv.stderr)
 		}
+		if !strings.Contains(srv.stderr.String(), `"layers": [144, `) || !strings.Contains(srv.stderr.String(), " 227, 228]") {
+			t.Errorf("run %d: the Serving line does not list the layers served:\n%s", run, srv.stderr)
+		}
 	}
 	if pubs[0] != pubs[1] {
 		t.Fatal("the second run served another key")

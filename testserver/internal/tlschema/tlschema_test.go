@@ -294,23 +294,9 @@ func TestTranslateFallbacks(t *testing.T) {
 // obj builds an object from named fields.
 func obj(t testing.TB, s *Schema, name string, fields map[string]any) *Object {
 	t.Helper()
-	c := s.ConstructorNamed(name)
-	if c == nil {
-		c = s.FunctionNamed(name)
-	}
-	if c == nil {
-		t.Fatalf("layer %d has no %s", s.Layer, name)
-	}
-	o, err := s.zeroObject(c, 0)
+	o, err := s.New(name, fields)
 	if err != nil {
 		t.Fatal(err)
-	}
-	for k, v := range fields {
-		i := c.Param(k)
-		if i < 0 {
-			t.Fatalf("%s has no field %s", name, k)
-		}
-		o.Args[i] = v
 	}
 	return o
 }

@@ -322,3 +322,38 @@ func (s *Schema) Nearest(typeName string, src *Combinator) *Combinator {
 	}
 	return best
 }
+
+// New builds an object of the named constructor or function: the given
+// fields, and every other required field at its zero value. It is how
+// tests speak another layer.
+func (s *Schema) New(name string, fields map[string]any) (*Object, error) {
+	c := s.ctorByName[name]
+	if c == nil {
+		c = s.funcByName[name]
+	}
+	if c == nil {
+		return nil, fmt.Errorf("tlschema: layer %d has no %s", s.Layer, name)
+	}
+	for k := range fields {
+		if c.Param(k) < 0 {
+			return nil, fmt.Errorf("tlschema: layer %d: %s has no field %s", s.Layer, name, k)
+		}
+	}
+	o := &Object{C: c, Args: make([]any, len(c.Params))}
+	for i := range c.Params {
+		p := &c.Params[i]
+		if v, ok := fields[p.Name]; ok {
+			o.Args[i] = v
+			continue
+		}
+		if p.Type.Kind == KindFlags || p.Conditional() {
+			continue
+		}
+		v, err := s.zero(p.Type, 1)
+		if err != nil {
+			return nil, fmt.Errorf("%s.%s: %w", c.Name, p.Name, err)
+		}
+		o.Args[i] = v
+	}
+	return o, nil
+}

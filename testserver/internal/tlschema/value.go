@@ -393,3 +393,28 @@ func encodeValue(b *bin.Buffer, v any, t *Type, depth int) error {
 	}
 	return nil
 }
+
+// DecodeResult decodes the answer to a call of fn (its result type, which
+// may be a vector or Bool). It must use every byte.
+func (s *Schema) DecodeResult(body []byte, fn *Combinator) (any, error) {
+	d := &decoder{s: s}
+	b := &bin.Buffer{Buf: body}
+	t := fn.Result
+	if t.Kind == KindGeneric {
+		t = nil // the wrapped query's type: any boxed object
+	}
+	var v any
+	var err error
+	if t == nil {
+		v, err = d.boxed(b, nil, 0)
+	} else {
+		v, err = d.value(b, t, 0)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if b.Len() != 0 {
+		return nil, decodeErr("%d bytes after the result of %s", b.Len(), fn.Name)
+	}
+	return v, nil
+}
