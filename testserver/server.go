@@ -153,7 +153,7 @@ func New(opts Options) (*Server, error) {
 }
 
 // Start serves the in-memory transport in the background.
-func (s *Server) Start() { s.serve(s.mem) }
+func (s *Server) Start() { s.serve(oldRSAListener{Listener: s.mem, key: s.opts.Key}) }
 
 func (s *Server) serve(l net.Listener) {
 	t := track(l)
@@ -180,7 +180,7 @@ func (s *Server) ListenTCP(addr string) (*net.TCPAddr, error) {
 	s.mu.Lock()
 	s.tcpAddr = a
 	s.mu.Unlock()
-	s.serve(l)
+	s.serve(oldRSAListener{Listener: l, key: s.opts.Key})
 	return a, nil
 }
 
