@@ -57,32 +57,40 @@ func newLayerState(log *zap.Logger) *layerState {
 	return &layerState{log: log, byKey: map[[8]byte]int{}, convs: map[int]*layerConv{}, logged: map[int]bool{}}
 }
 
-// peekLayer finds the layer of an invokeWithLayer among a request's
-// leading wrappers (invokeAfterMsg, invokeAfterMsgs, invokeWithLayer,
-// whose ids and layout no layer has changed).
+// peekLayer finds the layer of the innermost invokeWithLayer among a
+// request's leading wrappers (invokeAfterMsg, invokeAfterMsgs,
+// invokeWithoutUpdates, invokeWithLayer, whose ids and layout no layer
+// has changed): the query inside is in that layer. gotd wraps every call
+// in invokeWithLayer (and invokeWithoutUpdates), so a gotd client that
+// sends another layer's bytes wraps them once more.
 func peekLayer(body []byte) (int, bool) {
 	b := bin.Buffer{Buf: body}
+	layer, found := 0, false
 	for {
 		id, err := b.ID()
 		if err != nil {
-			return 0, false
+			return layer, found
 		}
 		switch id {
 		case tg.InvokeWithLayerRequestTypeID:
 			l, err := b.Int()
-			return l, err == nil
+			if err != nil {
+				return layer, found
+			}
+			layer, found = l, true
+		case tg.InvokeWithoutUpdatesRequestTypeID:
 		case tg.InvokeAfterMsgRequestTypeID:
 			if _, err := b.Long(); err != nil {
-				return 0, false
+				return layer, found
 			}
 		case tg.InvokeAfterMsgsRequestTypeID:
 			n, err := b.VectorHeader()
 			if err != nil || n > b.Len()/8 {
-				return 0, false
+				return layer, found
 			}
 			b.Skip(8 * n)
 		default:
-			return 0, false
+			return layer, found
 		}
 	}
 }

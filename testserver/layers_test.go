@@ -251,3 +251,36 @@ func TestOlderLayerRequestsWithoutCounterpart(t *testing.T) {
 		t.Fatalf("after the errors: %s", cfg.C.Name)
 	}
 }
+
+// TestPeekLayerFindsTheInnermostLayer: the query is in the layer of the
+// innermost invokeWithLayer, past the wrappers clients put around it
+// (gotd: invokeWithoutUpdates and its own invokeWithLayer; mtcute:
+// invokeAfterMsg).
+func TestPeekLayerFindsTheInnermostLayer(t *testing.T) {
+	enc := func(o bin.Encoder) []byte {
+		var b bin.Buffer
+		if err := o.Encode(&b); err != nil {
+			t.Fatal(err)
+		}
+		return b.Buf
+	}
+	q := &tg.HelpGetConfigRequest{}
+	for _, tc := range []struct {
+		name  string
+		body  []byte
+		layer int
+		ok    bool
+	}{
+		{"plain", enc(q), 0, false},
+		{"one", enc(&tg.InvokeWithLayerRequest{Layer: 144, Query: q}), 144, true},
+		{"gotd around another layer", enc(&tg.InvokeWithoutUpdatesRequest{Query: &tg.InvokeWithLayerRequest{Layer: 228,
+			Query: &tg.InvokeWithoutUpdatesRequest{Query: &tg.InvokeWithLayerRequest{Layer: 198, Query: q}}}}), 198, true},
+		{"after msg", enc(&tg.InvokeAfterMsgRequest{MsgID: 5, Query: &tg.InvokeWithLayerRequest{Layer: 227, Query: q}}), 227, true},
+		{"after msgs", enc(&tg.InvokeAfterMsgsRequest{MsgIDs: []int64{1, 2}, Query: &tg.InvokeWithLayerRequest{Layer: 170, Query: q}}), 170, true},
+		{"truncated", enc(&tg.InvokeWithLayerRequest{Layer: 144, Query: q})[:6], 0, false},
+	} {
+		if l, ok := peekLayer(tc.body); l != tc.layer || ok != tc.ok {
+			t.Errorf("%s: layer %d %v, want %d %v", tc.name, l, ok, tc.layer, tc.ok)
+		}
+	}
+}
