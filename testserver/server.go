@@ -202,6 +202,7 @@ func (s *Server) DropConnections() int {
 	for _, t := range s.tracked {
 		n += t.dropAll()
 	}
+	s.forgetConnections()
 	return n
 }
 
@@ -353,7 +354,7 @@ func (s *Server) onMessage(srv *tgtest.Server, req *tgtest.Request) error {
 	if rpcErr != nil {
 		return rpcErr
 	}
-	if err := s.send(srv, req, result); err != nil {
+	if err := s.answered(srv, req, s.send(srv, req, result)); err != nil {
 		return err
 	}
 	s.deliver(c.pushes)

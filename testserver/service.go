@@ -149,7 +149,40 @@ func (s *Server) onWire(srv *tgtest.Server, req *tgtest.Request) error {
 		}
 	}
 	s.wire.count(id, err)
+	var rpcErr *tgerr.Error
+	if errors.As(err, &rpcErr) {
+		// Sent here rather than by tgtest, so that a failure is seen.
+		return s.answered(srv, req, srv.SendErr(req, rpcErr))
+	}
 	return err
+}
+
+// answered passes on the outcome of sending an answer. tgtest maps each
+// MTProto session to the connection it first arrived on and never
+// forgets it; a client that reconnects with the same session (mtcute
+// does) had every answer sent to its closed connection. When sending
+// fails, the mapping is dropped: the error closes the current connection,
+// the client reconnects and resends, and its new connection is mapped.
+func (s *Server) answered(srv *tgtest.Server, req *tgtest.Request, err error) error {
+	if err != nil {
+		srv.ForceDisconnect(req.Session)
+	}
+	return err
+}
+
+// forgetConnections drops tgtest's session-to-connection mappings of every
+// session seen, after all connections were closed (DropConnections): the
+// clients' next connections are mapped afresh.
+func (s *Server) forgetConnections() {
+	s.wire.mu.Lock()
+	ids := make([]int64, 0, len(s.wire.sessions))
+	for id := range s.wire.sessions {
+		ids = append(ids, id)
+	}
+	s.wire.mu.Unlock()
+	for _, id := range ids {
+		s.srv.ForceDisconnect(tgtest.Session{ID: id})
+	}
 }
 
 // service answers MTProto service messages
@@ -211,7 +244,7 @@ func (s *Server) service(srv *tgtest.Server, req *tgtest.Request, id uint32) (bo
 // rpc_result, as Telegram does (clients match it by req_msg_id or
 // session_id).
 func (s *Server) sendService(srv *tgtest.Server, req *tgtest.Request, msg bin.Encoder) error {
-	return srv.Send(req.RequestCtx, req.Session, proto.MessageServerResponse, msg)
+	return s.answered(srv, req, srv.Send(req.RequestCtx, req.Session, proto.MessageServerResponse, msg))
 }
 
 // forgetLive stops pushing updates to a destroyed session.

@@ -214,3 +214,43 @@ func TestUpdatesStateAndDifferenceAgree(t *testing.T) {
 		return nil
 	})
 }
+
+// TestReconnectWithTheSameSessionIsAnswered: mtcute reconnects with the
+// same MTProto session id. tgtest maps a session to the connection it
+// first came on and kept sending to the closed one, so every answer
+// failed and the new connection was closed too, until mtcute gave the
+// session up (7 reconnects and about 10 s in the conformance suite).
+// After DropConnections the next connection is answered at once; after
+// a disconnect the server did not see, within one reconnect.
+func TestReconnectWithTheSameSessionIsAnswered(t *testing.T) {
+	s := newServer(t, Options{})
+	const phone = "9996620304"
+	if _, err := s.CreateAccount(AccountSpec{Phone: phone, Age: adult}); err != nil {
+		t.Fatal(err)
+	}
+	first := rawSession(t, s, phone)
+	first.call(&tg.HelpGetConfigRequest{})
+	again := func() *rawClient {
+		c := newRawClient(t, dialRaw(t, s, transport.Intermediate), first.key)
+		c.session = first.session
+		return c
+	}
+
+	s.DropConnections()
+	last := again()
+	if m := last.call(&tg.HelpGetNearestDCRequest{}); m.TypeID != tg.NearestDCTypeID {
+		t.Fatalf("after DropConnections: %#x %v", m.TypeID, rpcError(m))
+	}
+
+	// The client goes away by itself; the server learns it only when an
+	// answer cannot be sent.
+	_ = last.conn.Close()
+	c := again()
+	c.send(&tg.HelpGetNearestDCRequest{})
+	if _, ok := <-c.in; ok {
+		t.Log("answered on the first reconnect")
+	}
+	if m := again().call(&tg.HelpGetNearestDCRequest{}); m.TypeID != tg.NearestDCTypeID {
+		t.Fatalf("after a client-side disconnect: %#x %v", m.TypeID, rpcError(m))
+	}
+}
