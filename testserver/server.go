@@ -445,6 +445,7 @@ func (s *Server) deliver(pushes []push) {
 				continue
 			}
 			if err := s.srv.Send(s.ctx, t, tgtest.MessageFromServer, upd); err != nil {
+				s.srv.ForceDisconnect(t) // see answered
 				s.mu.Lock()
 				for _, sess := range p.to.sessions {
 					if sess.live != nil && sess.live.ID == t.ID {
