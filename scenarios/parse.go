@@ -19,6 +19,7 @@ import (
 	"github.com/tgsafety/tgsafety/monitor/signal"
 	"github.com/tgsafety/tgsafety/monitor/spambot"
 	"github.com/tgsafety/tgsafety/monitor/yamlnode"
+	"github.com/tgsafety/tgsafety/testserver"
 )
 
 // Bounds that keep a scenario a test rather than a workload: a file that
@@ -739,19 +740,7 @@ func (d *decoder) fault(n *yaml.Node, path string, m map[string]yamlnode.Field) 
 var errorRE = regexp.MustCompile(`^[A-Z][A-Z0-9_]{1,63}$`)
 
 // defaultCode is the code Telegram uses for an error message.
-func defaultCode(msg string) int {
-	switch {
-	case strings.HasPrefix(msg, "FLOOD_"), strings.HasPrefix(msg, "SLOWMODE_WAIT"), msg == "FROZEN_METHOD_INVALID":
-		return 420
-	case strings.HasPrefix(msg, "USER_DEACTIVATED"), strings.HasPrefix(msg, "AUTH_KEY_"), strings.HasPrefix(msg, "SESSION_"):
-		return 401
-	case strings.HasSuffix(msg, "_FORBIDDEN"):
-		return 403
-	case msg == "INTERNAL" || strings.HasSuffix(msg, "_RETRY") || msg == "RPC_CALL_FAIL" || msg == "TIMEOUT":
-		return 500
-	}
-	return 400
-}
+func defaultCode(msg string) int { return testserver.ErrorCode(msg) }
 
 var expectFields = []string{"account", "state", "reaches", "within", "never", "signals", "flood_waits",
 	"longest_flood_wait", "spambot", "risk", "guard_blocks", "outcomes", "probes", "probe_gap"}

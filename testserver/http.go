@@ -64,7 +64,8 @@ const errNoAccountHTTP = "no account with that phone number"
 //	                                        "drop", "delay"} -> the fault as injected
 //	POST /control/v1/connections/drop      (no body, or {}) -> {"dropped"}
 //
-// A fault sets exactly one of error_message (with error_code, default 400),
+// A fault sets exactly one of error_message (with error_code, default
+// Telegram's code for the message: ErrorCode),
 // drop or delay (virtual time), as Fault does. The session endpoint hands
 // out auth keys: it is for local tests only, which is why the listener of
 // scenario-run serve binds to loopback by default and takes a token.
@@ -532,7 +533,7 @@ func (c *controlAPI) fault(r *http.Request) (any, error) {
 	f := Fault{Method: req.Method, Times: req.Times, Drop: req.Drop, Delay: delay}
 	if req.ErrorMessage != "" {
 		if req.ErrorCode == 0 {
-			req.ErrorCode = 400
+			req.ErrorCode = ErrorCode(req.ErrorMessage)
 		}
 		f.Error = tgerr.New(req.ErrorCode, req.ErrorMessage)
 	}

@@ -2,7 +2,6 @@ package testserver
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
@@ -51,7 +50,8 @@ type Options struct {
 	// Seed makes the population and the simulated spam reports
 	// reproducible. Defaults to 1.
 	Seed uint64
-	// Key is the server's RSA key. Defaults to a fresh 2048-bit key.
+	// Key is the server's RSA key (2048 bits). Defaults to GenerateKey's,
+	// whose fingerprint every supported client can match.
 	Key *rsa.PrivateKey
 	// Logger receives server-side events. Defaults to zap.NewNop.
 	Logger *zap.Logger
@@ -90,11 +90,14 @@ func (o *Options) setDefaults() error {
 		o.Seed = 1
 	}
 	if o.Key == nil {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		k, err := GenerateKey()
 		if err != nil {
-			return fmt.Errorf("testserver: generate key: %w", err)
+			return err
 		}
 		o.Key = k
+	}
+	if n := o.Key.N.BitLen(); n != KeyBits {
+		return fmt.Errorf("testserver: Key has %d bits, want %d", n, KeyBits)
 	}
 	if o.Logger == nil {
 		o.Logger = zap.NewNop()
@@ -115,7 +118,9 @@ type Server struct {
 	srv     *tgtest.Server
 	methods map[uint32]method
 
-	mem *memListener
+	mem    *memListener
+	wire   *wireState
+	layers *layerState
 
 	mu      sync.Mutex // guards w and tcpAddr
 	w       *world
@@ -136,19 +141,19 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		opts: opts, clock: opts.Clock, profile: opts.Profile, log: opts.Logger,
-		mem: newMemListener(),
-		w:   newWorld(opts.Seed, opts.Users, opts.Groups, opts.Clock.Now()),
+		mem: newMemListener(), wire: newWireState(), layers: newLayerState(opts.Logger),
+		w: newWorld(opts.Seed, opts.Users, opts.Groups, opts.Clock.Now()),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.methods = s.routes()
-	s.srv = tgtest.NewServer(tgtest.NewPrivateKey(opts.Key), tgtest.HandlerFunc(s.onMessage), tgtest.ServerOptions{
+	s.srv = tgtest.NewServer(tgtest.NewPrivateKey(opts.Key), tgtest.HandlerFunc(s.onWire), tgtest.ServerOptions{
 		DC: opts.DC, ReadTimeout: opts.ReadTimeout,
 	})
 	return s, nil
 }
 
 // Start serves the in-memory transport in the background.
-func (s *Server) Start() { s.serve(s.mem) }
+func (s *Server) Start() { s.serve(oldRSAListener{Listener: s.mem, key: s.opts.Key}) }
 
 func (s *Server) serve(l net.Listener) {
 	t := track(l)
@@ -176,7 +181,7 @@ func (s *Server) ListenTCP(addr string) (*net.TCPAddr, error) {
 	s.mu.Lock()
 	s.tcpAddr = a
 	s.mu.Unlock()
-	s.serve(l)
+	s.serve(oldRSAListener{Listener: l, key: s.opts.Key})
 	return a, nil
 }
 
@@ -198,6 +203,7 @@ func (s *Server) DropConnections() int {
 	for _, t := range s.tracked {
 		n += t.dropAll()
 	}
+	s.forgetConnections()
 	return n
 }
 
@@ -349,7 +355,7 @@ func (s *Server) onMessage(srv *tgtest.Server, req *tgtest.Request) error {
 	if rpcErr != nil {
 		return rpcErr
 	}
-	if err := s.send(srv, req, result); err != nil {
+	if err := s.answered(srv, req, s.send(srv, req, result)); err != nil {
 		return err
 	}
 	s.deliver(c.pushes)
@@ -408,6 +414,9 @@ func (s *Server) handle(c *call, m method) (bin.Encoder, *tgerr.Error, bool) {
 }
 
 func (s *Server) send(srv *tgtest.Server, req *tgtest.Request, result bin.Encoder) error {
+	if c := s.layers.conv(req.Session.AuthKey.ID); c != nil {
+		return c.send(s, srv, req, result)
+	}
 	switch r := result.(type) {
 	case vector:
 		return srv.SendVector(req, r...)
@@ -432,7 +441,12 @@ func (s *Server) deliver(pushes []push) {
 		}
 		s.mu.Unlock()
 		for _, t := range targets {
-			if err := s.srv.Send(s.ctx, t, tgtest.MessageFromServer, p.upd); err != nil {
+			upd, ok := s.layers.push(s, t.AuthKey.ID, p.upd)
+			if !ok {
+				continue
+			}
+			if err := s.srv.Send(s.ctx, t, tgtest.MessageFromServer, upd); err != nil {
+				s.srv.ForceDisconnect(t) // see answered
 				s.mu.Lock()
 				for _, sess := range p.to.sessions {
 					if sess.live != nil && sess.live.ID == t.ID {

@@ -4,7 +4,7 @@
 //	scenario-run run [--target testserver|staging] [--junit FILE] [--json FILE] [--label-filter EXPR] [--allow-empty] PATH...
 //	                                               run scenario files or folders (docs/scenarios.md)
 //	scenario-run list PATH...                      list the scenarios in files or folders
-//	scenario-run serve --key-out key.pem [flags]   serve the simulated Telegram over TCP
+//	scenario-run serve --key-out key.pem [--key server.pem] [flags]   serve the simulated Telegram over TCP
 //	scenario-run version                           print the version
 //
 // Exit status: 0 on success (for run: every expectation held), 2 for a

@@ -43,6 +43,7 @@ type readyLine struct {
 // serveConfig is the parsed serve command line.
 type serveConfig struct {
 	addr         string
+	key          string
 	keyOut       string
 	profilePath  string
 	users        int
@@ -93,6 +94,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:0", "MTProto TCP `address`; a missing host means 127.0.0.1 (write 0.0.0.0:PORT to listen on every interface)")
 	fs.StringVar(&cfg.keyOut, "key-out", "", "`file` to write the server's RSA public key to (PEM, mode 0600); required")
+	fs.StringVar(&cfg.key, "key", "", "the server's RSA private key `file` (PEM: RSA PRIVATE KEY or PRIVATE KEY, 2048 bits); created when missing, so later runs serve the same key (default: a fresh key per run)")
 	fs.StringVar(&cfg.profilePath, "profile", "", "limits profile YAML `file` (default: the embedded default profile)")
 	fs.IntVar(&cfg.users, "users", 1000, "size of the simulated population (at least 100)")
 	fs.Uint64Var(&cfg.seed, "seed", 1, "seed for the population and the simulated spam reports")
@@ -100,7 +102,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&cfg.controlToken, "control-token", os.Getenv("TGSAFETY_CONTROL_TOKEN"),
 		"require `token` as \"Authorization: Bearer <token>\" on the control API (default $TGSAFETY_CONTROL_TOKEN; the environment keeps it out of ps)")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "usage: scenario-run serve --key-out FILE [flags]\n\n"+
+		fmt.Fprint(fs.Output(), "usage: scenario-run serve --key-out FILE [--key FILE] [flags]\n\n"+
 			"Serves the simulated Telegram over TCP, prints one JSON line on stdout when\n"+
 			"ready (addr, dc, public_key, login_code, usernames, control_addr) and runs\n"+
 			"until SIGINT or SIGTERM. Logs go to stderr.\n\nflags:\n")
@@ -118,6 +120,13 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	}
 	if cfg.keyOut == "" {
 		return cfg, usagef("--key-out is required: clients need the server's public key to connect")
+	}
+	if cfg.key != "" {
+		a, errA := filepath.Abs(cfg.key)
+		b, errB := filepath.Abs(cfg.keyOut)
+		if errA == nil && errB == nil && a == b {
+			return cfg, usagef("--key and --key-out name the same file %s: the public key would overwrite the private one", cfg.key)
+		}
 	}
 	if cfg.users < readyUsernames {
 		return cfg, usagef("--users must be at least %d (the ready line lists %d usernames), got %d", readyUsernames, readyUsernames, cfg.users)
@@ -182,6 +191,20 @@ func serve(ctx context.Context, stop func(), cfg serveConfig, stdout, stderr io.
 	defer func() { _ = log.Sync() }()
 
 	opts := testserver.Options{Users: cfg.users, Seed: cfg.seed, Logger: log.Named("testserver")}
+	if cfg.key != "" {
+		key, created, err := testserver.LoadOrCreateKey(cfg.key)
+		if err != nil {
+			return usagef("--key: %v", err)
+		}
+		if created {
+			log.Info("Generated a server key", zap.String("file", cfg.key))
+		}
+		if !testserver.FingerprintUsable(&key.PublicKey) {
+			log.Warn("The key's fingerprint starts with a 0 hex digit: mtcute 0.30.3 cannot match it; other clients can",
+				zap.String("file", cfg.key), zap.String("fingerprint", testserver.Fingerprint(&key.PublicKey)))
+		}
+		opts.Key = key
+	}
 	if cfg.profilePath != "" {
 		p, err := limits.Load(cfg.profilePath)
 		if err != nil {
@@ -251,7 +274,8 @@ func serve(ctx context.Context, stop func(), cfg serveConfig, stdout, stderr io.
 	}
 
 	log.Info("Serving", zap.String("addr", ready.Addr), zap.Int("dc", ready.DC),
-		zap.String("public_key", keyPath), zap.String("control_addr", ready.ControlAddr))
+		zap.String("public_key", keyPath), zap.String("fingerprint", testserver.Fingerprint(s.PublicKey())),
+		zap.String("control_addr", ready.ControlAddr), zap.Ints("layers", testserver.Layers()))
 	serving = true
 	// The ready line is the only thing serve writes to stdout.
 	if err := json.NewEncoder(stdout).Encode(ready); err != nil {

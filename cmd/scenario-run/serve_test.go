@@ -408,3 +408,74 @@ func TestServeUsageErrors(t *testing.T) {
 		t.Errorf("version: %q %v", out, err)
 	}
 }
+
+// TestServeKeyFileKeepsTheKey: --key creates the private key file on the
+// first run and serves the same key on the next, so clients keep the
+// public key between runs; a bad key file is a usage error naming it.
+func TestServeKeyFileKeepsTheKey(t *testing.T) {
+	bin := build(t)
+	dir := t.TempDir()
+	priv := filepath.Join(dir, "server.pem")
+	var pubs []string
+	for run := range 2 {
+		pub := filepath.Join(dir, fmt.Sprintf("public-%d.pem", run))
+		srv, _ := startServe(t, bin, "--key", priv, "--key-out", pub, "--users", "100")
+		srv.stop()
+		b, err := os.ReadFile(pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pubs = append(pubs, string(b))
+		if !strings.Contains(srv.stderr.String(), "fingerprint") {
+			t.Errorf("run %d: the Serving line does not show the fingerprint:\n%s", run, srv.stderr)
+		}
+		if !strings.Contains(srv.stderr.String(), `"layers": [144, `) || !strings.Contains(srv.stderr.String(), " 227, 228]") {
+			t.Errorf("run %d: the Serving line does not list the layers served:\n%s", run, srv.stderr)
+		}
+	}
+	if pubs[0] != pubs[1] {
+		t.Fatal("the second run served another key")
+	}
+	key, err := testserver.ParsePrivateKeyPEM(must(os.ReadFile(priv)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := crypto.ParseRSAPublicKeys([]byte(pubs[0]))
+	if err != nil || len(keys) != 1 || !key.PublicKey.Equal(keys[0]) {
+		t.Fatalf("--key-out does not hold the public half of --key: %v", err)
+	}
+	if !testserver.FingerprintUsable(&key.PublicKey) {
+		t.Fatalf("generated key fingerprint %s", testserver.Fingerprint(&key.PublicKey))
+	}
+
+	bad := filepath.Join(dir, "bad.pem")
+	if err := os.WriteFile(bad, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"serve", "--key", bad, "--key-out", filepath.Join(dir, "p.pem")}, "bad.pem"},
+		{[]string{"serve", "--key", priv, "--key-out", priv}, "same file"},
+	} {
+		cmd := exec.Command(bin, tc.args...)
+		stderr := &lockedBuffer{}
+		cmd.Stderr = stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		if code := waitExit(t, cmd, done, stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%q: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr, tc.want)
+		}
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
