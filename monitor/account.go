@@ -67,6 +67,7 @@ type Account struct {
 	lastSignal  *Event
 
 	events     ring
+	seq        uint64 // the last Event.Seq emitted
 	pending    []Event
 	delivering bool
 	// cause names the probe whose answer is being applied, so that state
@@ -520,6 +521,8 @@ func (a *Account) transitionLocked(t time.Time) {
 
 // emitLocked sets the event's risk, queues it and returns it as queued.
 func (a *Account) emitLocked(ev Event) Event {
+	a.seq++
+	ev.Seq = a.seq
 	ev.Risk = a.riskLocked(ev.Time, ev.State)
 	a.events.add(ev)
 	a.pending = append(a.pending, ev)
@@ -597,6 +600,10 @@ type Snapshot struct {
 	Authorized bool `json:"authorized"`
 	// At is the instant the snapshot describes.
 	At time.Time `json:"at"`
+	// Seq is the last event (Event.Seq) the snapshot reflects: events of
+	// the account with a higher Seq happened after it. 0 in snapshots
+	// saved before Seq existed.
+	Seq uint64 `json:"seq,omitempty"`
 }
 
 // FloodWait is an active wait on one method.
@@ -640,7 +647,7 @@ func (a *Account) Snapshot() Snapshot {
 	now := a.advanceLocked(a.mon.clock.Now())
 	s := Snapshot{
 		Account: a.name, State: a.cur, Since: a.curSince, Until: a.curUntil,
-		Reason: a.curReason, Risk: a.riskLocked(now, a.cur), At: now,
+		Reason: a.curReason, Risk: a.riskLocked(now, a.cur), At: now, Seq: a.seq,
 		FloodWaits: []FloodWait{},
 	}
 	for m, f := range a.waits {

@@ -67,6 +67,12 @@ type Event struct {
 	Until  time.Time `json:"until,omitzero"`
 	Risk   float64   `json:"risk"`
 	Reason string    `json:"reason,omitempty"`
+	// Seq numbers the account's events in the order they happened to the
+	// account (1, 2, ...), whatever their Time: a signal reported late
+	// keeps its own Time but gets the next Seq. A snapshot records the
+	// last Seq it reflects, so that a restart replays exactly the events
+	// after it (docs/operations.md, "Restart").
+	Seq uint64 `json:"seq,omitempty"`
 }
 
 // Sink receives every event of every account, in order per account. It is

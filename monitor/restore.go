@@ -25,8 +25,23 @@ type RiskInput struct {
 // the instant it ended. What a snapshot does not carry is lost: a watch
 // reason hidden under a more severe state, and the per-method history
 // behind "repeated flood waits".
+//
+// A zero Snapshot (an account stored without one: the daemon stopped
+// before its first snapshot) restores only the ring and the event
+// numbering, so that events emitted from now on follow the stored ones.
 func (a *Account) Restore(s Snapshot, recent []Event) {
 	a.mu.Lock()
+	a.seq = max(a.seq, s.Seq)
+	for _, e := range recent {
+		a.seq = max(a.seq, e.Seq)
+	}
+	if s.At.IsZero() {
+		for _, e := range recent {
+			a.events.add(e)
+		}
+		a.mu.Unlock()
+		return
+	}
 	a.seen = s.State != Unknown || s.SpamBot != nil || s.LastSignal != nil || s.Authorized
 	a.authorized = s.Authorized
 	for _, w := range s.FloodWaits {

@@ -527,6 +527,15 @@ func (a *api) countIngest(result string, n int) {
 }
 
 func (a *api) signals(r *http.Request) (int, any, error) {
+	// Until the accounts are restored from the store, a signal applied to
+	// a fresh account would be answered 202 and then overwritten by the
+	// restore: refuse it, so that the application retries.
+	if a.d.Ready != nil {
+		if err := a.d.Ready(); err != nil {
+			a.countIngest(daemon.IngestFailed, 1)
+			return 0, nil, apiErrorf(http.StatusServiceUnavailable, "not ready (%v); retry later", err)
+		}
+	}
 	status, body, n, err := a.ingest(r)
 	switch {
 	case err == nil:

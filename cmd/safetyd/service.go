@@ -41,11 +41,9 @@ const (
 	// defaultPruneEvery is how often events older than the retention are
 	// deleted.
 	defaultPruneEvery = time.Hour
-	// restoreWindow is how far before its snapshot an account's events are
-	// read back at start-up (for its event ring and its probes' last runs).
-	restoreWindow = 6 * time.Hour
-	// restoreEvents bounds the events restored per account, so that 1,000
-	// accounts start quickly.
+	// restoreEvents is how many of an account's newest events a restart
+	// puts back into its ring (the ring's size), so that 1,000 accounts
+	// start quickly.
 	restoreEvents = 256
 )
 
@@ -223,30 +221,9 @@ func (s *service) Start(ctx context.Context) error {
 			return err
 		}
 		sn, ok := byName[a.Name]
-		since := sn.At.Add(-restoreWindow)
-		if !ok {
-			since = s.opts.Clock.Now().Add(-restoreWindow)
+		if last[a.Name], err = s.restoreAccount(ctx, acct, sn, ok); err != nil {
+			return err
 		}
-		evs, err := s.opts.Store.Events(ctx, a.Name, since, store.MaxLimit)
-		if err != nil {
-			return fmt.Errorf("load events of %s: %w", a.Name, err)
-		}
-		last[a.Name] = lastProbes(sn, evs)
-		ring := evs
-		if len(ring) > restoreEvents {
-			ring = ring[len(ring)-restoreEvents:]
-		}
-		after := evs
-		if ok {
-			acct.Restore(sn, ring)
-			// The window query is bounded and oldest first; the signals
-			// after the snapshot get their own query so that a busy
-			// window cannot push them out.
-			if after, err = s.opts.Store.Events(ctx, a.Name, sn.At, store.MaxLimit); err != nil {
-				return fmt.Errorf("load events of %s: %w", a.Name, err)
-			}
-		}
-		s.replaySignals(acct, sn.At, after)
 	}
 	s.log.Info("State restored", zap.Int("snapshots", len(snaps)), zap.Int("accounts", len(s.cfg.Accounts)))
 
@@ -272,25 +249,82 @@ func (s *service) Start(ctx context.Context) error {
 	return nil
 }
 
-// replaySignals applies the stored signals after the snapshot (at) to the
-// account: after a crash, the last snapshot can be up to SnapshotEvery
-// older than the last acknowledged signal, and an acknowledged PEER_FLOOD
-// must not be forgotten by the restored state. The signal events are not
-// stored again; state changes they cause are (they may repeat ones stored
-// before the crash).
-func (s *service) replaySignals(acct *monitor.Account, at time.Time, evs []monitor.Event) {
+// restoreAccount puts an account back as the store has it: its snapshot
+// (if any), its newest events into the ring, then every signal stored
+// after the snapshot replayed in the order it happened (Event.Seq): after
+// a crash the last snapshot can be up to SnapshotEvery older than the last
+// acknowledged signal, and an acknowledged PEER_FLOOD must not be
+// forgotten however many events came after it or however it was dated.
+// The signal events are not stored again; state changes they cause are
+// (they may repeat ones stored before the crash). It reads what restore
+// needs: the ring and the events after the snapshot, a page at a time.
+func (s *service) restoreAccount(ctx context.Context, acct *monitor.Account, sn monitor.Snapshot, ok bool) (probeTimes, error) {
+	name := acct.Name()
+	ring, err := s.opts.Store.Latest(ctx, name, restoreEvents)
+	if err != nil {
+		return probeTimes{}, fmt.Errorf("load events of %s: %w", name, err)
+	}
+	if !ok {
+		sn = monitor.Snapshot{}
+	}
+	acct.Restore(sn, ring)
+	var after []monitor.Event
+	if ok && sn.Seq == 0 {
+		// A snapshot from before Event.Seq: its events are told apart by
+		// time (rows stored since the upgrade have a Seq and follow).
+		old, err := s.opts.Store.Events(ctx, name, sn.At, store.MaxLimit)
+		if err != nil {
+			return probeTimes{}, fmt.Errorf("load events of %s: %w", name, err)
+		}
+		for _, e := range old {
+			if e.Seq == 0 && e.Time.After(sn.At) {
+				after = append(after, e)
+			}
+		}
+	}
+	n := s.replay(acct, after)
+	for seq := sn.Seq; ; {
+		page, err := s.opts.Store.After(ctx, name, seq, store.MaxLimit)
+		if err != nil {
+			return probeTimes{}, fmt.Errorf("load events of %s: %w", name, err)
+		}
+		n += s.replay(acct, page)
+		after = append(after, probeEvents(page)...)
+		if len(page) < store.MaxLimit {
+			break
+		}
+		seq = page[len(page)-1].Seq
+	}
+	if n > 0 {
+		s.log.Info("Replayed signals stored after the last snapshot", zap.String("account", name), zap.Int("signals", n))
+	}
+	return lastProbes(sn, after), nil
+}
+
+// replay applies the signal events of evs to the account and returns how
+// many there were.
+func (s *service) replay(acct *monitor.Account, evs []monitor.Event) int {
 	n := 0
 	for _, e := range evs {
-		if e.Type != monitor.EventSignal || !e.Time.After(at) {
+		if e.Type != monitor.EventSignal {
 			continue
 		}
 		s.dedup.expect(e.Account, e.Time, e.Method, e.Signal)
 		acct.ObserveSignal(e.Time, e.Method, e.Signal)
 		n++
 	}
-	if n > 0 {
-		s.log.Info("Replayed signals stored after the last snapshot", zap.String("account", acct.Name()), zap.Int("signals", n))
+	return n
+}
+
+// probeEvents returns the probe events of evs.
+func probeEvents(evs []monitor.Event) []monitor.Event {
+	var out []monitor.Event
+	for _, e := range evs {
+		if e.Type == monitor.EventProbe {
+			out = append(out, e)
+		}
 	}
+	return out
 }
 
 // probeTimes are when each probe kind last ran (for its floor) and last
@@ -407,6 +441,13 @@ func (s *service) Reload(next *Config) ReloadPlan {
 	s.cfg = &kept
 	for _, name := range plan.Removed {
 		s.stopLocked(name)
+		// A final snapshot: if the account comes back, it comes back as
+		// it left (restoreAccount), not as a fresh account.
+		if acct, ok := s.mon.Lookup(name); ok {
+			if err := s.opts.Store.SaveSnapshots(s.ctx, []monitor.Snapshot{acct.Snapshot()}); err != nil {
+				s.log.Warn("Cannot save the snapshot of a removed account", zap.String("account", name), zap.Error(err))
+			}
+		}
 		s.mon.Remove(name)
 		s.rec.Forget(name)
 		s.inst.Forget(name)
@@ -420,15 +461,42 @@ func (s *service) Reload(next *Config) ReloadPlan {
 		a, _ := s.cfg.Account(name)
 		s.startLocked(a, last)
 	}
+	var snaps map[string]monitor.Snapshot
 	for _, name := range plan.Added {
 		a, _ := s.cfg.Account(name)
-		if _, err := s.mon.Account(name); err != nil {
+		acct, err := s.mon.Account(name)
+		if err != nil {
 			s.log.Error("Cannot add account", zap.String("account", name), zap.Error(err))
 			continue
 		}
-		s.startLocked(a, probeTimes{})
+		if snaps == nil {
+			snaps = s.loadSnapshots(s.ctx)
+		}
+		// An account that was here before (removed by an earlier reload,
+		// or configured before a restart) resumes from the store, as at
+		// start-up.
+		sn, ok := snaps[name]
+		last, err := s.restoreAccount(s.ctx, acct, sn, ok)
+		if err != nil {
+			s.log.Error("Cannot restore account; starting it fresh", zap.String("account", name), zap.Error(err))
+		}
+		s.startLocked(a, last)
 	}
 	return plan
+}
+
+// loadSnapshots returns the stored snapshots by account (none, logged, when
+// the store cannot be read).
+func (s *service) loadSnapshots(ctx context.Context) map[string]monitor.Snapshot {
+	snaps, err := s.opts.Store.LoadSnapshots(ctx)
+	if err != nil {
+		s.log.Error("Cannot load snapshots", zap.Error(err))
+	}
+	out := make(map[string]monitor.Snapshot, len(snaps))
+	for _, sn := range snaps {
+		out[sn.Account] = sn
+	}
+	return out
 }
 
 // Shutdown stops every account, saves final snapshots and flushes the

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -106,6 +107,14 @@ var migrations = []string{
 		saved_ns INTEGER NOT NULL,
 		body     TEXT    NOT NULL
 	);`,
+	// 2: each event's per-account sequence number (monitor.Event.Seq), so
+	// that a restart replays exactly the events after a snapshot, in the
+	// order they happened, however they are dated. NULL in rows written
+	// before it. events_account_id serves Latest (the ring restored at
+	// start-up) without sorting the account's whole history.
+	`ALTER TABLE events ADD COLUMN seq INTEGER;
+	CREATE INDEX events_account_seq ON events (account, seq);
+	CREATE INDEX events_account_id ON events (account, id);`,
 }
 
 // OpenSQLite opens (creating if needed) the database at path and brings
@@ -180,7 +189,7 @@ func (s *SQLite) init(ctx context.Context) error {
 	}
 	var err error
 	if s.insertEvent, err = s.db.PrepareContext(ctx,
-		"INSERT INTO events (account, time_ns, type, body) VALUES (?, ?, ?, ?)"); err != nil {
+		"INSERT INTO events (account, time_ns, type, body, seq) VALUES (?, ?, ?, ?, ?)"); err != nil {
 		return fmt.Errorf("store: prepare: %w", err)
 	}
 	if s.upsertSnap, err = s.db.PrepareContext(ctx,
@@ -312,7 +321,11 @@ func (s *SQLite) Append(ctx context.Context, events []monitor.Event) error {
 	defer tx.Rollback()
 	stmt := tx.StmtContext(ctx, s.insertEvent)
 	for i, e := range events {
-		if _, err := stmt.ExecContext(ctx, e.Account, unixNano(e.Time), e.Type.String(), bodies[i]); err != nil {
+		var seq any // NULL for an event without one (not from an Account)
+		if e.Seq != 0 {
+			seq = int64(e.Seq)
+		}
+		if _, err := stmt.ExecContext(ctx, e.Account, unixNano(e.Time), e.Type.String(), bodies[i], seq); err != nil {
 			return fmt.Errorf("store: append: %w", err)
 		}
 	}
@@ -325,21 +338,37 @@ func (s *SQLite) Append(ctx context.Context, events []monitor.Event) error {
 // Events implements Store.
 func (s *SQLite) Events(ctx context.Context, account string, since time.Time, n int) ([]monitor.Event, error) {
 	n = limit(n)
-	var (
-		rows *sql.Rows
-		err  error
-	)
 	if account == "" {
-		rows, err = s.rdb.QueryContext(ctx,
+		return s.query(ctx, "events", n,
 			"SELECT id, body FROM events WHERE time_ns >= ? ORDER BY time_ns, id LIMIT ?",
 			unixNano(since), n)
-	} else {
-		rows, err = s.rdb.QueryContext(ctx,
-			"SELECT id, body FROM events WHERE account = ? AND time_ns >= ? ORDER BY time_ns, id LIMIT ?",
-			account, unixNano(since), n)
 	}
+	return s.query(ctx, "events", n,
+		"SELECT id, body FROM events WHERE account = ? AND time_ns >= ? ORDER BY time_ns, id LIMIT ?",
+		account, unixNano(since), n)
+}
+
+// Latest implements Store: the newest rows by id, returned oldest first.
+func (s *SQLite) Latest(ctx context.Context, account string, n int) ([]monitor.Event, error) {
+	n = limit(n)
+	evs, err := s.query(ctx, "latest events", n,
+		"SELECT id, body FROM events WHERE account = ? ORDER BY id DESC LIMIT ?", account, n)
+	slices.Reverse(evs)
+	return evs, err
+}
+
+// After implements Store.
+func (s *SQLite) After(ctx context.Context, account string, seq uint64, n int) ([]monitor.Event, error) {
+	n = limit(n)
+	return s.query(ctx, "events after a sequence number", n,
+		"SELECT id, body FROM events WHERE account = ? AND seq > ? ORDER BY seq LIMIT ?", account, int64(seq), n)
+}
+
+// query runs a select of (id, body) rows and decodes the bodies.
+func (s *SQLite) query(ctx context.Context, what string, n int, q string, args ...any) ([]monitor.Event, error) {
+	rows, err := s.rdb.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("store: events: %w", err)
+		return nil, fmt.Errorf("store: %s: %w", what, err)
 	}
 	defer rows.Close()
 	out := make([]monitor.Event, 0, min(n, 256))
@@ -349,16 +378,16 @@ func (s *SQLite) Events(ctx context.Context, account string, since time.Time, n 
 			body []byte
 		)
 		if err := rows.Scan(&id, &body); err != nil {
-			return nil, fmt.Errorf("store: events: %w", err)
+			return nil, fmt.Errorf("store: %s: %w", what, err)
 		}
 		var e monitor.Event
 		if err := json.Unmarshal(body, &e); err != nil {
-			return nil, fmt.Errorf("store: events: row %d: %w", id, err)
+			return nil, fmt.Errorf("store: %s: row %d: %w", what, id, err)
 		}
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: events: %w", err)
+		return nil, fmt.Errorf("store: %s: %w", what, err)
 	}
 	return out, nil
 }

@@ -27,6 +27,16 @@ type Store interface {
 	// request cannot read the whole history into memory. An empty account
 	// selects every account's events.
 	Events(ctx context.Context, account string, since time.Time, limit int) ([]monitor.Event, error)
+	// Latest returns an account's newest events in the order they were
+	// stored (oldest first), at most limit (DefaultLimit, MaxLimit as for
+	// Events): what a restart puts back into the account's ring.
+	Latest(ctx context.Context, account string, limit int) ([]monitor.Event, error)
+	// After returns an account's events with Event.Seq greater than seq,
+	// in Seq order, at most limit (as for Events): a restart pages
+	// through them to replay everything after its snapshot, in the order
+	// it happened, however the events are dated. Events stored without a
+	// Seq are never returned.
+	After(ctx context.Context, account string, seq uint64, limit int) ([]monitor.Event, error)
 	// SaveSnapshots upserts the latest snapshot of each account, so that a
 	// restart can restore state and risk. A snapshot older (by At) than
 	// the one stored for its account is ignored, so that a slow or stale
