@@ -217,3 +217,28 @@ func BenchmarkRestoreAccount(b *testing.B) {
 }
 
 func tgerrFloodWait() error { return tgerr.New(420, "FLOOD_WAIT_1") }
+
+// A second daemon on the same store refuses to start, naming the store
+// and the first one's pid; the first keeps running.
+func TestSecondDaemonOnOneStoreRefuses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the daemon twice")
+	}
+	db := filepath.Join(t.TempDir(), "history.db")
+	base, kill := startDemoProcess(t, db)
+	defer kill()
+	cmd := exec.Command(testbin.Path(t, "safetyd"), "demo", "--listen", freePort(t), "--accounts", "1", "--traffic=false", "--quiet",
+		"--store", db)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("a second daemon on %s started: %s", db, out)
+	}
+	if !strings.Contains(string(out), db+".lock is in use by another safetyd (pid ") {
+		t.Errorf("second daemon's message: %s", out)
+	}
+	resp, err := http.Get(base + "/healthz")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("the first daemon stopped answering: %v", err)
+	}
+	resp.Body.Close()
+}

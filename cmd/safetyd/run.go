@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	ossignal "os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -139,6 +140,19 @@ type daemonSetup struct {
 func serve(ctx context.Context, d daemonSetup) error {
 	cfg, log := d.Config, d.Log
 	reg := prometheus.NewRegistry()
+	storeLock, err := lockFile(cfg.Store.Path+".lock", "store")
+	if err != nil {
+		return err
+	}
+	defer storeLock.release()
+	if err := os.MkdirAll(cfg.SessionsDir, 0o700); err != nil {
+		return fmt.Errorf("sessions_dir %s: %w", cfg.SessionsDir, err)
+	}
+	sessionsLock, err := lockFile(filepath.Join(cfg.SessionsDir, ".lock"), "sessions_dir")
+	if err != nil {
+		return err
+	}
+	defer sessionsLock.release()
 	st, err := store.OpenSQLite(cfg.Store.Path, store.Options{Logger: log.Named("store"), Registerer: reg})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
