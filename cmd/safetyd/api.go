@@ -70,6 +70,10 @@ type apiDeps struct {
 	Now func() time.Time
 	// Ready reports why the daemon is not ready (nil: ready).
 	Ready func() error
+	// Restoring reports that the accounts are not restored yet (nil: they
+	// are): ingest waits for it, not for Ready, because a report is how a
+	// store that failed gets its next, succeeding, commit.
+	Restoring func() error
 	// Version is reported by /healthz.
 	Version string
 	// Dedup, when set, is the monitor's Sink (wrapping the Writer): the
@@ -201,7 +205,9 @@ func writeAPIError(w http.ResponseWriter, err error) {
 	case errors.Is(err, store.ErrClosed), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		writeAPIJSON(w, http.StatusServiceUnavailable, apiError{"not stored: " + err.Error()})
 	default:
-		writeAPIJSON(w, http.StatusInternalServerError, apiError{"internal error: " + err.Error()})
+		// The cause (a driver's text such as "database or disk is full")
+		// is logged where it happened; the body stays plain.
+		writeAPIJSON(w, http.StatusInternalServerError, apiError{"internal error: not stored; see the daemon's log"})
 	}
 }
 
@@ -530,8 +536,8 @@ func (a *api) signals(r *http.Request) (int, any, error) {
 	// Until the accounts are restored from the store, a signal applied to
 	// a fresh account would be answered 202 and then overwritten by the
 	// restore: refuse it, so that the application retries.
-	if a.d.Ready != nil {
-		if err := a.d.Ready(); err != nil {
+	if a.d.Restoring != nil {
+		if err := a.d.Restoring(); err != nil {
 			a.countIngest(daemon.IngestFailed, 1)
 			return 0, nil, apiErrorf(http.StatusServiceUnavailable, "not ready (%v); retry later", err)
 		}

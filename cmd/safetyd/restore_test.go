@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -241,4 +243,61 @@ func TestSecondDaemonOnOneStoreRefuses(t *testing.T) {
 		t.Fatalf("the first daemon stopped answering: %v", err)
 	}
 	resp.Body.Close()
+}
+
+// fullStore is a store whose disk is full: every Append fails as
+// SQLite's does, until cleared.
+type fullStore struct {
+	store.Store
+	full atomic.Bool
+}
+
+func (f *fullStore) Append(ctx context.Context, evs []monitor.Event) error {
+	if f.full.Load() {
+		return errors.New("store: append: commit: database or disk is full (13)")
+	}
+	return f.Store.Append(ctx, evs)
+}
+
+// While the store cannot commit, /readyz says not ready and a report is
+// answered 500 with a plain body (the driver's text is in the log, not in
+// the answer); once a commit succeeds again, the daemon is ready again.
+func TestFullDiskIsNotReadyAndSaysSoPlainly(t *testing.T) {
+	w := newDaemonWorld(t, "alpha")
+	var fs *fullStore
+	w.tune = func(o *serviceOptions) {
+		fs = &fullStore{Store: o.Store}
+		o.Store = fs
+	}
+	base, _, stop := w.start(t)
+	defer stop()
+	fs.full.Store(true)
+	code, body, err := postSignals(base, map[string]any{"signals": []map[string]any{
+		{"account": "alpha", "method": "messages.sendMessage", "code": 420, "message": "FLOOD_WAIT_5"},
+	}})
+	if err != nil || code != http.StatusInternalServerError || strings.Contains(string(body), "disk is full") || strings.Contains(string(body), "(13)") {
+		t.Fatalf("report on a full disk: %d %s %v, want 500 with a plain body", code, body, err)
+	}
+	resp, err := http.Get(base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/readyz with a full disk: %d, want 503", resp.StatusCode)
+	}
+	fs.full.Store(false)
+	if code, body, err := postSignals(base, map[string]any{"signals": []map[string]any{
+		{"account": "alpha", "method": "messages.sendMessage", "code": 420, "message": "FLOOD_WAIT_6"},
+	}}); err != nil || code != http.StatusAccepted {
+		t.Fatalf("report after the disk recovered: %d %s %v", code, body, err)
+	}
+	resp, err = http.Get(base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/readyz after the disk recovered: %d, want 200", resp.StatusCode)
+	}
 }

@@ -171,7 +171,7 @@ func (s *service) newHandler() http.Handler {
 	api := newAPI(apiDeps{
 		Monitor: s.mon, Store: s.opts.Store, Writer: s.writer, Dedup: s.dedup,
 		Scheduler: s.scheduler, Token: s.opts.Token, Now: s.opts.Clock.Now,
-		Ready: s.readyErr, Version: s.opts.Version, Ingest: s.inst.Ingest,
+		Ready: s.readyErr, Restoring: s.restoringErr, Version: s.opts.Version, Ingest: s.inst.Ingest,
 	})
 	mux.Handle("/api/", api)
 	mux.Handle("/healthz", api)
@@ -186,9 +186,21 @@ func (s *service) Handler() http.Handler { return s.handler }
 // Monitor is the service's monitor.
 func (s *service) Monitor() *monitor.Monitor { return s.mon }
 
-func (s *service) readyErr() error {
+// restoringErr says why the accounts are not restored yet (nil: they are).
+func (s *service) restoringErr() error {
 	if !s.ready.Load() {
 		return errors.New("starting: restoring state and connecting accounts")
+	}
+	return nil
+}
+
+func (s *service) readyErr() error {
+	if err := s.restoringErr(); err != nil {
+		return err
+	}
+	if s.writer.Failing() {
+		// The driver's text (disk full, I/O error) is in the log.
+		return errors.New("the store cannot commit (see the log)")
 	}
 	return nil
 }

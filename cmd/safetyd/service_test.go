@@ -36,6 +36,8 @@ import (
 type daemonWorld struct {
 	srv *testserver.Server
 	cfg *Config
+	// tune, when set, changes the service's options after the world's own.
+	tune func(*serviceOptions)
 }
 
 func newDaemonWorld(t *testing.T, names ...string) *daemonWorld {
@@ -86,7 +88,12 @@ func (w *daemonWorld) start(t *testing.T) (base string, svc *service, stop func(
 				opts.SessionStorage = sessionFile{path: w.cfg.SessionPath(a.Name)}
 				return connection{APIID: 1, APIHash: "0123456789abcdef0123456789abcdef", Options: opts}, nil
 			},
-			Tune:      func(o *serviceOptions) { o.Clock = w.srv.Clock() },
+			Tune: func(o *serviceOptions) {
+				o.Clock = w.srv.Clock()
+				if w.tune != nil {
+					w.tune(o)
+				}
+			},
 			Listening: func(a string) { addr = a },
 			Started: func(_ context.Context, s *service) {
 				svc = s

@@ -86,6 +86,9 @@ type Writer struct {
 
 	lastDropLog atomic.Int64 // unix nanoseconds
 	dropsToLog  atomic.Int64
+	// failing is set while the last write failed (disk full, I/O error)
+	// and cleared by the next that succeeds.
+	failing atomic.Bool
 }
 
 // entry is one queued Record event or one Commit call.
@@ -138,6 +141,10 @@ func NewWriter(st Store, opts WriterOptions) *Writer {
 		flushing: make(chan struct{}, 1),
 	}
 }
+
+// Failing reports whether the last write to the store failed: the daemon
+// is not ready while nothing it acknowledges could be stored.
+func (w *Writer) Failing() bool { return w.failing.Load() }
 
 // Record implements monitor.Sink. It never blocks the RPC path: it queues
 // the event and returns. When Buffer events are already waiting, after
@@ -352,6 +359,7 @@ func (w *Writer) write(ctx context.Context, batch []monitor.Event) error {
 	start := time.Now()
 	err := w.st.Append(ctx, batch)
 	w.m.batch.Observe(time.Since(start).Seconds())
+	w.failing.Store(err != nil)
 	if err != nil {
 		w.m.errors.Inc()
 		w.log.Error("Store write failed", zap.Int("events", len(batch)), zap.Error(err))
