@@ -74,6 +74,9 @@ type apiDeps struct {
 	// are): ingest waits for it, not for Ready, because a report is how a
 	// store that failed gets its next, succeeding, commit.
 	Restoring func() error
+	// NotMonitored lists the accounts whose client stopped for good, with
+	// why (/readyz shows them; nil: none).
+	NotMonitored func() map[string]string
 	// Version is reported by /healthz.
 	Version string
 	// Dedup, when set, is the monitor's Sink (wrapping the Writer): the
@@ -249,6 +252,10 @@ type statusResponse struct {
 	Status  string `json:"status"`
 	Version string `json:"version,omitempty"`
 	Reason  string `json:"reason,omitempty"`
+	// NotMonitored are the configured accounts nobody watches (their
+	// client stopped for good), with why and what to do. The daemon is
+	// still ready: it serves the others.
+	NotMonitored map[string]string `json:"not_monitored,omitempty"`
 }
 
 func (a *api) healthz(*http.Request) (int, any, error) {
@@ -261,7 +268,11 @@ func (a *api) readyz(*http.Request) (int, any, error) {
 			return http.StatusServiceUnavailable, statusResponse{Status: "not ready", Reason: err.Error()}, nil
 		}
 	}
-	return http.StatusOK, statusResponse{Status: "ready"}, nil
+	resp := statusResponse{Status: "ready"}
+	if a.d.NotMonitored != nil {
+		resp.NotMonitored = a.d.NotMonitored()
+	}
+	return http.StatusOK, resp, nil
 }
 
 // Accounts.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -299,5 +300,39 @@ func TestFullDiskIsNotReadyAndSaysSoPlainly(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("/readyz after the disk recovered: %d, want 200", resp.StatusCode)
+	}
+}
+
+// An account without a session file is not monitored: /readyz (still
+// ready, for the other accounts) and the status page say which and what
+// to do, instead of an "unknown" account with no reason.
+func TestAccountsWithoutSessionAreShownAsNotMonitored(t *testing.T) {
+	w := newDaemonWorld(t, "alpha")
+	extra := w.cfg.Accounts[0]
+	extra.Name = "nosession"
+	w.cfg.Accounts = append(w.cfg.Accounts, extra)
+	base, svc, stop := w.start(t)
+	defer stop()
+	svc.mu.Lock()
+	r := svc.runners["nosession"]
+	svc.mu.Unlock()
+	<-r.done // the runner gives up at once: there is nothing to connect with
+
+	var ready statusResponse
+	getJSON(t, base+"/readyz", &ready)
+	want := "no session for account nosession: sign in with `safetyd login --account nosession`"
+	if ready.Status != "ready" || ready.NotMonitored["nosession"] != want || len(ready.NotMonitored) != 1 {
+		t.Fatalf("/readyz: %+v, want ready with nosession not monitored: %q", ready, want)
+	}
+	for _, path := range []string{"/", "/accounts/nosession"} {
+		resp, err := http.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), "not monitored: no session for account nosession: sign in with") {
+			t.Errorf("%s does not say nosession is not monitored and why", path)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gotd/log/logzap"
 	"github.com/gotd/td/bin"
@@ -37,6 +38,10 @@ type runner struct {
 
 	cancel context.CancelFunc
 	done   chan struct{}
+	// stopped is why the runner gave up for good ("" while it runs): the
+	// account is then not monitored, and the status page and /readyz say
+	// so and what to do.
+	stopped atomic.Pointer[string]
 }
 
 // errStopped is the reason a runner gave up; the account's state says
@@ -124,6 +129,7 @@ func (r *runner) loop(ctx context.Context) {
 		var stopped *errStopped
 		if errors.As(err, &stopped) {
 			r.log.Warn("Account stopped; not reconnecting", zap.String("reason", stopped.why))
+			r.stopped.Store(&stopped.why)
 			return
 		}
 		if connected {

@@ -171,12 +171,13 @@ func (s *service) newHandler() http.Handler {
 	api := newAPI(apiDeps{
 		Monitor: s.mon, Store: s.opts.Store, Writer: s.writer, Dedup: s.dedup,
 		Scheduler: s.scheduler, Token: s.opts.Token, Now: s.opts.Clock.Now,
-		Ready: s.readyErr, Restoring: s.restoringErr, Version: s.opts.Version, Ingest: s.inst.Ingest,
+		Ready: s.readyErr, Restoring: s.restoringErr, NotMonitored: s.notMonitored, Version: s.opts.Version, Ingest: s.inst.Ingest,
 	})
 	mux.Handle("/api/", api)
 	mux.Handle("/healthz", api)
 	mux.Handle("/readyz", api)
-	mux.Handle("/", newStatusPage(statusDeps{Monitor: s.mon, Store: s.opts.Store, Now: s.opts.Clock.Now, Version: s.opts.Version}))
+	mux.Handle("/", newStatusPage(statusDeps{Monitor: s.mon, Store: s.opts.Store, Now: s.opts.Clock.Now, Version: s.opts.Version,
+		NotMonitored: s.notMonitored}))
 	return mux
 }
 
@@ -185,6 +186,24 @@ func (s *service) Handler() http.Handler { return s.handler }
 
 // Monitor is the service's monitor.
 func (s *service) Monitor() *monitor.Monitor { return s.mon }
+
+// notMonitored returns, by account, why its client stopped for good (no
+// session, banned, dead, ...): the account is configured but nobody
+// watches it until an operator acts.
+func (s *service) notMonitored() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out map[string]string
+	for name, r := range s.runners {
+		if why := r.stopped.Load(); why != nil {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[name] = *why
+		}
+	}
+	return out
+}
 
 // restoringErr says why the accounts are not restored yet (nil: they are).
 func (s *service) restoringErr() error {

@@ -59,6 +59,9 @@ type statusDeps struct {
 	Now func() time.Time
 	// Version is shown in the footer.
 	Version string
+	// NotMonitored lists the accounts whose client stopped for good, with
+	// why; nil means none.
+	NotMonitored func() map[string]string
 	// Window is the timeline's default span; 0 means 24 h. The account
 	// page's ?window= picks another of statusWindows.
 	Window time.Duration
@@ -211,7 +214,10 @@ type fleetRow struct {
 	// for frozen, the date Telegram deletes the account.
 	UntilWhat string
 	Next      *statusNext
-	Risk      float64
+	// NotMonitored says why nobody watches the account ("" if somebody
+	// does).
+	NotMonitored string
+	Risk         float64
 	// Lost is set for banned and dead accounts: their risk score no
 	// longer says anything (a dead session scores low), so the page shows
 	// the loss instead of a reassuring bar.
@@ -241,6 +247,7 @@ func (p *statusPage) fleet(w http.ResponseWriter, r *http.Request) {
 	}
 	now := p.d.Now()
 	accts := p.d.Monitor.Accounts()
+	stopped := p.notMonitored()
 	counts := map[monitor.State]int{}
 	rows := make([]fleetRow, 0, len(accts))
 	for _, a := range accts {
@@ -249,7 +256,9 @@ func (p *statusPage) fleet(w http.ResponseWriter, r *http.Request) {
 		if filtered && v.State != filter {
 			continue
 		}
-		rows = append(rows, fleetRowOf(v, now))
+		row := fleetRowOf(v, now)
+		row.NotMonitored = stopped[v.Name]
+		rows = append(rows, row)
 	}
 	sort.SliceStable(rows, func(i, j int) bool {
 		a, b := rows[i], rows[j]
@@ -376,6 +385,14 @@ func statusReason(s string) string {
 	})
 }
 
+// notMonitored is NotMonitored's answer, or none.
+func (p *statusPage) notMonitored() map[string]string {
+	if p.d.NotMonitored == nil {
+		return nil
+	}
+	return p.d.NotMonitored()
+}
+
 // Account.
 
 // accountData is the account page.
@@ -398,6 +415,7 @@ type accountData struct {
 	LastSignalAt   statusTime
 	RiskDrivers    string
 	Next           *statusNext
+	NotMonitored   string
 	Lost           bool
 	// StateReason is the state's reason, dates made readable.
 	StateReason string
@@ -498,6 +516,7 @@ func (p *statusPage) account(w http.ResponseWriter, r *http.Request) {
 		Window:        statusDurationName(window),
 		History:       hist,
 		Next:          nextOf(v.State, v.Name),
+		NotMonitored:  p.notMonitored()[v.Name],
 		Lost:          lost(v.State),
 		StateReason:   statusReason(v.Reason),
 		TypeFilter:    typeFilter,
