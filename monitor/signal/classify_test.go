@@ -3,8 +3,6 @@ package signal
 import (
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
@@ -255,23 +253,5 @@ func TestFromRPCReadsArgumentLeftInType(t *testing.T) {
 	}
 	if got := Parse(420, "FLOOD_WAIT_99999999999999999999999"); got.Wait != MaxWait || got.Type != "FLOOD_WAIT" {
 		t.Errorf("Parse of an overflowing wait = %+v, want FLOOD_WAIT of %s", got, MaxWait)
-	}
-}
-
-// The package must build where int is 32 bits (GOARCH=386, arm): its
-// saturation constants once overflowed int there. make lint builds every
-// package for 386; this keeps the classifier itself honest in go test.
-func TestBuildsFor32Bit(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the package for GOARCH=386")
-	}
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command in PATH")
-	}
-	cmd := exec.Command(gobin, "build", "-o", os.DevNull, ".")
-	cmd.Env = append(os.Environ(), "GOARCH=386", "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("GOARCH=386 go build: %v\n%s", err, out)
 	}
 }
