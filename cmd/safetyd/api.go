@@ -390,7 +390,7 @@ type probeResponse struct {
 	RunsAt time.Time `json:"runs_at"`
 }
 
-var probeKindRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
+var probeKindRE = regexp.MustCompile(`^[a-z][a-z_]{0,31}$`) // no digits: a kind is echoed in errors
 
 func (a *api) probe(r *http.Request) (int, any, error) {
 	acct, err := a.lookup(r.PathValue("name"), "")

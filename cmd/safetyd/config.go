@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"net"
 	"net/netip"
@@ -379,7 +380,7 @@ func parseConfig(data []byte, name, dir string) (*Config, error) {
 	if c.LimitsProfile != "" && !covered("limits_profile") {
 		p, err := limits.Load(c.LimitsProfile)
 		if err != nil {
-			probs = append(probs, c.problem("limits_profile", "cannot use the limits profile: %s", err.Error()))
+			probs = append(probs, c.problem("limits_profile", "cannot use the limits profile %s: %s", showPath(c.LimitsProfile), profileProblem(c.LimitsProfile, err)))
 		} else {
 			c.Profile = p
 		}
@@ -395,6 +396,44 @@ func parseConfig(data []byte, name, dir string) (*Config, error) {
 		return nil, &ConfigError{File: name, Problems: probs}
 	}
 	return c, nil
+}
+
+var profileLine = regexp.MustCompile(`\bline (\d+)\b`)
+
+// profileField is the field path a profile's validation error starts
+// with (actions.dm_contact.penalty, flood.factors[2]).
+var profileField = regexp.MustCompile(`^[a-z_]+(\[[0-9]+\])?(\.[a-z_]+(\[[0-9]+\])?)*$`)
+
+// profileProblem says why limits.Load failed without quoting the file:
+// limits_profile may name any file by mistake (/etc/shadow), and the YAML
+// decoder's messages quote its lines and keys. What is left is where to
+// look: the lines, or the field that failed validation.
+func profileProblem(path string, err error) string {
+	const why = "its content is not quoted here, in case the path names another file by mistake; see docs/limits.md"
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return "not found"
+		case errors.Is(err, fs.ErrPermission):
+			return "permission denied"
+		}
+		return "cannot read it: " + pe.Err.Error()
+	}
+	msg := strings.TrimPrefix(err.Error(), path+": ")
+	var lines []string
+	for _, m := range profileLine.FindAllStringSubmatch(msg, 5) {
+		if !slices.Contains(lines, m[1]) {
+			lines = append(lines, m[1])
+		}
+	}
+	if len(lines) > 0 {
+		return fmt.Sprintf("not a limits profile (YAML problems at line %s); %s", strings.Join(lines, ", "), why)
+	}
+	if field, _, ok := strings.Cut(msg, ": "); ok && profileField.MatchString(field) && showKey(field) {
+		return fmt.Sprintf("%s is missing or not valid; %s", field, why)
+	}
+	return "not a valid limits profile; " + why
 }
 
 // resolvePaths makes relative paths relative to dir (the config file's).
@@ -496,9 +535,11 @@ func (c *Config) problems() []Problem {
 		out = append(out, c.problem(path, format, args...))
 	}
 	checkEnv := func(path, v string) {
+		// Never echo: a value pasted here instead of a name is a secret.
 		if v != "" && !envName.MatchString(v) {
-			// Never echo: a value pasted here instead of a name is a secret.
 			add(path, "not an environment variable name (letters, digits and '_', not starting with a digit); it names the variable that holds the value, it does not hold the value itself (the value given is not shown)")
+		} else if why := envSecretShape(v); why != "" {
+			add(path, "looks like a secret, not the name of an environment variable: %s. This key names the variable that holds the value (e.g. TGSAFETY_API_HASH); it does not hold the value itself. The value is not shown; if it is a secret, it is now in this file: replace it", why)
 		}
 	}
 
@@ -734,12 +775,13 @@ func listenLoopback(listen string) (bool, error) {
 	if listen == "" {
 		return false, errors.New("missing: host:port to listen on (default " + DefaultListen + ")")
 	}
+	// The value is not repeated: a token pasted here by mistake would be.
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
-		return false, fmt.Errorf("%s is not host:port (e.g. %s, [::1]:9464, 0.0.0.0:9464)", quote(listen), DefaultListen)
+		return false, fmt.Errorf("not host:port (e.g. %s, [::1]:9464, 0.0.0.0:9464; the value is not shown)", DefaultListen)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return false, fmt.Errorf("port %s is not a number from 1 to 65535", quote(port))
+		return false, errors.New("the port is not a number from 1 to 65535 (the value is not shown)")
 	}
 	if strings.EqualFold(host, "localhost") {
 		return true, nil
@@ -809,13 +851,103 @@ func countSet(bs ...bool) int {
 	return n
 }
 
-// quote quotes a value for an error message, unless it could be a secret
-// or a phone number (7 or more digits) or is long.
+// quote quotes a value for an error message, unless it could be a
+// secret: anything as long as the shortest token accepted, anything
+// shaped like a phone number or a generated secret (secretShape,
+// mixedCase). Keys and enum values, which is what a typo changes, are
+// short plain words.
 func quote(v string) string {
-	if countDigits(v) >= 7 || len(v) > 64 {
+	if len(v) >= MinTokenLength || secretShape(v) != "" || mixedCase(v) {
 		return "(value not shown)"
 	}
 	return strconv.Quote(v)
+}
+
+// showKey says whether an unexpected key may be named in a message.
+func showKey(k string) bool {
+	return len(k) <= 40 && secretShape(k) == "" && !mixedCase(k)
+}
+
+// showPath is a file path for a message, unless it could hold a phone
+// number or a secret.
+func showPath(p string) string {
+	if secretShape(p) != "" {
+		return "(path not shown)"
+	}
+	return p
+}
+
+// couldBePhone reports a value that may be a phone number.
+// TODO(lead): use the shared phone rule.
+func couldBePhone(s string) bool { return countDigits(s) >= 7 }
+
+// secretShape says why s looks like a phone number or a generated secret
+// (an api_hash, a token from openssl rand or a password manager), or ""
+// when it does not. Names people write (variables, keys, words, paths)
+// have few digits and short runs between separators.
+func secretShape(s string) string {
+	switch {
+	case longestRun(s, isHex) >= 16:
+		return "it has 16 or more hexadecimal characters in a row, like an api_hash or a token"
+	case longestRun(s, isAlnum) >= 20:
+		return "it has 20 or more letters and digits without '_', like a token"
+	case couldBePhone(s):
+		return "it has 7 or more digits, like a phone number"
+	}
+	return ""
+}
+
+// envSecretShape is secretShape for an *_env value, which must also have
+// a variable name's case: all upper (TGSAFETY_API_HASH) or all lower.
+func envSecretShape(s string) string {
+	if why := secretShape(s); why != "" {
+		return why
+	}
+	if mixedCase(s) {
+		return "it mixes lower- and upper-case letters, like a random token (variable names are all upper case, e.g. TGSAFETY_API_HASH, or all lower case)"
+	}
+	if len(s) > 64 {
+		return "it is longer than 64 characters"
+	}
+	return ""
+}
+
+// mixedCase reports an upper-case letter after a lower-case one
+// (tok_SECRET, aB3x): random tokens have them, names rarely do ("Listen"
+// and "Observe" do not count).
+func mixedCase(s string) bool {
+	lower := false
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z':
+			lower = true
+		case r >= 'A' && r <= 'Z' && lower:
+			return true
+		}
+	}
+	return false
+}
+
+func isHex(r rune) bool {
+	return r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F'
+}
+
+func isAlnum(r rune) bool {
+	return r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+}
+
+// longestRun is the length of the longest run of runes in s that match.
+func longestRun(s string, match func(rune) bool) int {
+	best, n := 0, 0
+	for _, r := range s {
+		if match(r) {
+			n++
+			best = max(best, n)
+		} else {
+			n = 0
+		}
+	}
+	return best
 }
 
 // durText formats a duration for messages: "12h" rather than "12h0m0s".
@@ -831,23 +963,20 @@ func durText(d limits.Duration) string {
 	return s
 }
 
-// shown is quote without the quotes, for values that read well bare.
-func shown(v string) string {
-	if countDigits(v) >= 7 || len(v) > 64 {
+// showListen is a listen address for a message: IP addresses are shown
+// whatever their digits, host names when they cannot be a secret.
+func showListen(listen string) string {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
 		return "(value not shown)"
 	}
-	return v
-}
-
-// showListen is shown for a listen address: IP addresses are shown
-// whatever their digits.
-func showListen(listen string) string {
-	if host, _, err := net.SplitHostPort(listen); err == nil {
-		if _, err := netip.ParseAddr(host); err == nil || host == "" {
-			return listen
-		}
+	if _, err := netip.ParseAddr(host); err == nil || host == "" {
+		return listen
 	}
-	return shown(listen)
+	if len(listen) > 253 || secretShape(listen) != "" || mixedCase(listen) {
+		return "(value not shown)"
+	}
+	return listen
 }
 
 // quoteNum formats a number for an error message, unless it has 7 or more

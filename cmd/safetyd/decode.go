@@ -35,7 +35,7 @@ func newDecoder() *decoder {
 		FollowAliases: true,
 		NullIsAbsent:  true,
 		Quote:         quote,
-		HideKey:       func(key string) bool { return countDigits(key) >= 7 || len(key) > 64 },
+		HideKey:       func(key string) bool { return !showKey(key) },
 		Refused:       refused,
 	}}
 }
