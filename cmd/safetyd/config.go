@@ -148,6 +148,13 @@ type HTTPConfig struct {
 	// Listen is not a loopback address. An inline token is refused.
 	TokenEnv  string `yaml:"token_env,omitempty"`
 	TokenFile string `yaml:"token_file,omitempty"`
+	// AllowedHosts are host names the daemon answers to besides IP
+	// addresses, localhost and Listen's host (the Host header check
+	// against DNS rebinding, hostCheck).
+	AllowedHosts []string `yaml:"allowed_hosts,omitempty"`
+	// MaxConnections caps open connections (connCap); idle ones are
+	// closed to make room for new ones.
+	MaxConnections int `yaml:"max_connections"`
 }
 
 // ProbeSchedule overrides one probe kind's probe.Schedule.
@@ -217,7 +224,7 @@ func DefaultConfig() *Config {
 	c := &Config{
 		SessionsDir: DefaultSessionsDir,
 		Store:       StoreConfig{Path: DefaultStorePath, Retention: DefaultRetention},
-		HTTP:        HTTPConfig{Listen: DefaultListen},
+		HTTP:        HTTPConfig{Listen: DefaultListen, MaxConnections: DefaultMaxConnections},
 		Probes:      ProbeConfigs{},
 		Guard:       GuardConfig{Mode: DefaultGuardMode, Margin: guard.DefaultMargin},
 		Log:         LogConfig{Level: DefaultLogLevel},
@@ -529,6 +536,14 @@ func parentPath(path string) string {
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
+// hostName is a DNS name as Host headers carry it, optionally ending in a
+// dot.
+var hostName = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$`)
+
+// maxMaxConnections bounds http.max_connections below any sensible file
+// descriptor limit's headroom.
+const maxMaxConnections = 1 << 16
+
 func (c *Config) problems() []Problem {
 	var out []Problem
 	add := func(path, format string, args ...any) {
@@ -647,6 +662,14 @@ func (c *Config) problems() []Problem {
 		add("http.token", "set only one of token_env and token_file")
 	}
 	checkEnv("http.token_env", h.TokenEnv)
+	if h.MaxConnections < MinMaxConnections || h.MaxConnections > maxMaxConnections {
+		add("http.max_connections", "must be from %d to %d (open connections; idle ones are closed to make room), got %s", MinMaxConnections, maxMaxConnections, quoteNum(h.MaxConnections))
+	}
+	for i, name := range h.AllowedHosts {
+		if !hostName.MatchString(name) || len(name) > 253 {
+			add("http.allowed_hosts["+strconv.Itoa(i)+"]", "not a host name (letters, digits, '-' and '.', no port and no scheme; IP addresses need no entry)")
+		}
+	}
 
 	// probes
 	def := probe.DefaultSchedules()

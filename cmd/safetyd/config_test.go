@@ -231,6 +231,9 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"public listen without token", base + "http: {listen: '0.0.0.0:9464'}\n", "http.token", "required because http.listen 0.0.0.0:9464 is not a loopback address"},
 		{"all interfaces without token", base + "http: {listen: ':9464'}\n", "http.token", "required"},
 		{"two token sources", base + "http: {token_env: T, token_file: f}\n", "http.token", "only one of token_env and token_file"},
+		{"allowed host with a port", base + "http: {allowed_hosts: [ok.example, 'bad.example:80']}\n", "http.allowed_hosts[1]", "not a host name"},
+		{"allowed host with a scheme", base + "http: {allowed_hosts: ['https://x.example']}\n", "http.allowed_hosts[0]", "no scheme"},
+		{"too few connections", base + "http: {max_connections: 2}\n", "http.max_connections", "must be from 8 to 65536"},
 		{"floor above interval", base + "probes:\n  spambot: {interval: 6h, floor: 8h}\n", "probes.spambot.interval", "6h is shorter than floor 8h"},
 		{"spambot floor lowered", base + "probes:\n  spambot: {floor: 10m}\n", "probes.spambot.floor", "10m is below the minimum of 30m: each SpamBot probe is a /start message to @SpamBot"},
 		{"freeze floor lowered", base + "probes:\n  freeze: {floor: 1m}\n", "probes.freeze.floor", "help.getAppConfig"},
@@ -707,6 +710,7 @@ func TestDocsNameEveryKey(t *testing.T) {
 	c.Telegram = TelegramConfig{APIID: 1, APIIDEnv: "A", APIIDFile: "a", APIHashEnv: "H", APIHashFile: "h"}
 	c.Accounts = []AccountConfig{{Name: "a", Phone: NewSecret(phoneA), PhoneEnv: "P", DC: DCTest, Tags: []string{"t"}, Created: time.Now()}}
 	c.HTTP.TokenEnv, c.HTTP.TokenFile = "T", "t"
+	c.HTTP.AllowedHosts = []string{"monitor.internal"}
 	c.LimitsProfile = "p.yaml"
 	var root yaml.Node
 	if err := yaml.Unmarshal([]byte(c.Redacted()), &root); err != nil {
