@@ -736,7 +736,7 @@ func (c *Config) problems() []Problem {
 func (c *Config) Warnings() []Problem {
 	var out []Problem
 	if lb, err := listenLoopback(c.HTTP.Listen); err == nil && !lb {
-		out = append(out, c.problem("http.listen", "%s is not a loopback address: the API, metrics and status page are reachable from other hosts (with the token required for the API); put a TLS proxy in front of it", showListen(c.HTTP.Listen)))
+		out = append(out, c.problem("http.listen", "%s is not a loopback address: the API, metrics and status page are reachable from other hosts (with the token required for the API); put a TLS proxy in front of it, and list the host names clients use in http.allowed_hosts", showListen(c.HTTP.Listen)))
 	}
 	for _, k := range slices.Sorted(maps.Keys(c.Probes)) {
 		if c.Probes[k].Interval == 0 {
