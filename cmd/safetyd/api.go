@@ -16,9 +16,9 @@ import (
 	"github.com/tgsafety/tgsafety/monitor/bearer"
 	"github.com/tgsafety/tgsafety/monitor/daemon"
 	"github.com/tgsafety/tgsafety/monitor/jsonbody"
+	"github.com/tgsafety/tgsafety/monitor/limits"
 	"github.com/tgsafety/tgsafety/monitor/probe"
 	"github.com/tgsafety/tgsafety/monitor/signal"
-	"github.com/tgsafety/tgsafety/monitor/spambot"
 	"github.com/tgsafety/tgsafety/monitor/store"
 )
 
@@ -68,6 +68,10 @@ type apiDeps struct {
 	Token string
 	// Now is the monitor's clock.
 	Now func() time.Time
+	// Retention is how long the store keeps events (store.retention);
+	// reported signals older than that are refused. Zero means
+	// store.DefaultRetention, as for the store's pruning.
+	Retention time.Duration
 	// Ready reports why the daemon is not ready (nil: ready).
 	Ready func() error
 	// Restoring reports that the accounts are not restored yet (nil: they
@@ -277,25 +281,18 @@ func (a *api) readyz(*http.Request) (int, any, error) {
 
 // Accounts.
 
-// spamBotView is the last SpamBot answer as the API shows it.
-type spamBotView struct {
-	State spambot.State `json:"state"`
-	Until time.Time     `json:"until,omitzero"`
-	At    time.Time     `json:"at"`
-}
-
 // accountView is an account in the list.
 type accountView struct {
-	Name       string              `json:"name"`
-	State      monitor.State       `json:"state"`
-	Since      time.Time           `json:"since"`
-	Until      time.Time           `json:"until,omitzero"`
-	Reason     string              `json:"reason,omitempty"`
-	Risk       float64             `json:"risk"`
-	FloodWaits []monitor.FloodWait `json:"flood_waits"`
-	Limit      monitor.Limit       `json:"limit"`
-	Freeze     monitor.Freeze      `json:"freeze"`
-	SpamBot    *spamBotView        `json:"spambot"`
+	Name       string                 `json:"name"`
+	State      monitor.State          `json:"state"`
+	Since      time.Time              `json:"since"`
+	Until      time.Time              `json:"until,omitzero"`
+	Reason     string                 `json:"reason,omitempty"`
+	Risk       float64                `json:"risk"`
+	FloodWaits []monitor.FloodWait    `json:"flood_waits"`
+	Limit      monitor.Limit          `json:"limit"`
+	Freeze     monitor.Freeze         `json:"freeze"`
+	SpamBot    *monitor.SpamBotStatus `json:"spambot"`
 }
 
 // accountDetail is one account: the list view plus the last signal, the
@@ -316,7 +313,11 @@ func viewOf(s monitor.Snapshot) accountView {
 		v.FloodWaits = []monitor.FloodWait{}
 	}
 	if sb := s.SpamBot; sb != nil {
-		v.SpamBot = &spamBotView{State: sb.State, Until: sb.Until, At: sb.At}
+		// The reason an answer was not understood is for the status page
+		// and the log; the API's answer stays state, until and at.
+		cp := *sb
+		cp.Reason = ""
+		v.SpamBot = &cp
 	}
 	return v
 }
@@ -406,7 +407,7 @@ type probeResponse struct {
 	RunsAt time.Time `json:"runs_at"`
 }
 
-var probeKindRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
+var probeKindRE = regexp.MustCompile(`^[a-z][a-z_]{0,31}$`) // no digits: a kind is echoed in errors
 
 func (a *api) probe(r *http.Request) (int, any, error) {
 	acct, err := a.lookup(r.PathValue("name"), "")
@@ -424,12 +425,19 @@ func (a *api) probe(r *http.Request) (int, any, error) {
 	if !probeKindRE.MatchString(kind) {
 		return 0, nil, apiBadRequest("probe: unknown probe kind")
 	}
+	// A banned or dead account's client stops for good (runner.loop),
+	// and so does its scheduler: a runs_at would be a promise never
+	// kept. The state is checked too because the runner notices a
+	// little after the account does.
+	if st := acct.Snapshot().State; st == monitor.Banned || st == monitor.Dead {
+		return 0, nil, apiErrorf(http.StatusConflict, "account %q is %s: its client has stopped and probes do not run", acct.Name(), st)
+	}
 	var s *probe.Scheduler
 	if a.d.Scheduler != nil {
 		s = a.d.Scheduler(acct.Name())
 	}
 	if s == nil {
-		return 0, nil, apiErrorf(http.StatusConflict, "account %q has no probe scheduler", acct.Name())
+		return 0, nil, apiErrorf(http.StatusConflict, "account %q has no probe scheduler: its client is not running (not signed in, or stopped; see the daemon's log)", acct.Name())
 	}
 	at, err := s.Request(kind)
 	if errors.Is(err, probe.ErrUnknownProbe) {
@@ -517,12 +525,23 @@ func (a *api) checkSignal(in signalInput, field string, now time.Time) (validSig
 		if t.After(now.Add(maxSignalSkew)) {
 			return v, apiBadRequest("%s: more than %s in the future", at("time"), maxSignalSkew)
 		}
+		if keep := a.retention(); t.Before(now.Add(-keep)) {
+			return v, apiBadRequest("%s: older than the store keeps events (%s, store.retention); it would be deleted within the hour", at("time"), durText(limits.Duration(keep)))
+		}
 	}
 	s := signal.Parse(in.Code, in.Message)
 	if s.Kind == signal.None {
 		return v, apiBadRequest("%s: not an RPC error", at("message"))
 	}
 	return validSignal{acct: acct, t: t, method: in.Method, sig: s}, nil
+}
+
+// retention is Retention with its default.
+func (a *api) retention() time.Duration {
+	if a.d.Retention > 0 {
+		return a.d.Retention
+	}
+	return store.DefaultRetention
 }
 
 func isRPCMessage(s string) bool {

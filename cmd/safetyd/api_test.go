@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -204,13 +206,13 @@ func TestAPIAccounts(t *testing.T) {
 	}
 	list := decode[struct {
 		Accounts []struct {
-			Name       string              `json:"name"`
-			State      string              `json:"state"`
-			Until      time.Time           `json:"until"`
-			Risk       float64             `json:"risk"`
-			FloodWaits []monitor.FloodWait `json:"flood_waits"`
-			Limit      monitor.Limit       `json:"limit"`
-			SpamBot    *spamBotView        `json:"spambot"`
+			Name       string                 `json:"name"`
+			State      string                 `json:"state"`
+			Until      time.Time              `json:"until"`
+			Risk       float64                `json:"risk"`
+			FloodWaits []monitor.FloodWait    `json:"flood_waits"`
+			Limit      monitor.Limit          `json:"limit"`
+			SpamBot    *monitor.SpamBotStatus `json:"spambot"`
 		} `json:"accounts"`
 	}](t, res)
 	if len(list.Accounts) != 3 || list.Accounts[0].Name != "alpha" || list.Accounts[1].Name != "bravo" || list.Accounts[2].Name != "charlie" {
@@ -511,5 +513,126 @@ func TestAPISignalsValidation(t *testing.T) {
 	}
 	if s := storedSignals(t, f.st, "alpha"); len(s) != 0 {
 		t.Fatalf("a refused request stored %+v", s)
+	}
+}
+
+// A signal dated before the store's retention would be applied, then
+// deleted by retention within the hour: the history would not explain
+// the state. Such times are refused.
+func TestAPISignalsRefuseTimesOlderThanRetention(t *testing.T) {
+	f := newAPIFixture(t, func(d *apiDeps) { d.Retention = 30 * 24 * time.Hour })
+	body := func(ts string) string {
+		return `{"account":"alpha","method":"messages.sendMessage","code":420,"message":"FLOOD_WAIT_5","time":"` + ts + `"}`
+	}
+	for _, ts := range []string{
+		"0001-01-01T00:00:00Z",
+		"1970-01-01T00:00:00Z",
+		apiEpoch.Add(-30*24*time.Hour - time.Second).Format(time.RFC3339),
+	} {
+		expect(t, f.post("/api/v1/signals", body(ts)), 400, "time: older than the store keeps events (30d")
+	}
+	alpha, _ := f.mon.Lookup("alpha")
+	if s := alpha.Snapshot(); s.State != monitor.Unknown || s.LastSignal != nil {
+		t.Fatalf("a refused signal was applied: %+v", s)
+	}
+	expect(t, f.post("/api/v1/signals", body(apiEpoch.Add(-29*24*time.Hour).Format(time.RFC3339))), 202)
+
+	// Without a configured retention the store's default applies.
+	g := newAPIFixture(t, nil)
+	expect(t, g.post("/api/v1/signals", body(apiEpoch.Add(-store.DefaultRetention-time.Hour).Format(time.RFC3339))), 400, "older than")
+	expect(t, g.post("/api/v1/signals", body(apiEpoch.Add(-store.DefaultRetention+time.Hour).Format(time.RFC3339))), 202)
+}
+
+// A probe request for an account whose client has stopped for good
+// (banned, dead) would be answered with a runs_at that never comes.
+func TestAPIProbeRefusesStoppedAccount(t *testing.T) {
+	f := newAPIFixture(t, nil)
+	alpha, _ := f.mon.Lookup("alpha")
+	alpha.ObserveSignal(apiEpoch, "users.getUsers", signal.Parse(401, "USER_DEACTIVATED_BAN"))
+	if s := alpha.Snapshot(); s.State != monitor.Banned {
+		t.Fatalf("alpha is %s, want banned", s.State)
+	}
+	res := f.post("/api/v1/accounts/alpha/probe", "")
+	expect(t, res, 409, "banned")
+	if strings.Contains(res.body, "runs_at") {
+		t.Errorf("a probe that never runs was promised: %s", res.body)
+	}
+}
+
+// The same with the daemon's own wiring: an account without a session
+// stops its runner at once, and the scheduler it leaves behind no longer
+// runs anything.
+func TestProbeRequestForAccountWithoutSessionIs409(t *testing.T) {
+	w := newDaemonWorld(t, "alpha", "bravo")
+	if err := os.Remove(w.cfg.SessionPath("alpha")); err != nil {
+		t.Fatal(err)
+	}
+	base, svc, stop := w.start(t)
+	defer stop()
+	svc.mu.Lock()
+	r := svc.runners["alpha"]
+	svc.mu.Unlock()
+	<-r.done // the runner gave up: no session
+	code, body := postProbe(t, base, "alpha")
+	if code != http.StatusConflict || !strings.Contains(body, "not running") {
+		t.Fatalf("probe for a stopped account: %d %s, want 409", code, body)
+	}
+	if code, body := postProbe(t, base, "bravo"); code != http.StatusAccepted {
+		t.Fatalf("probe for a running account: %d %s, want 202", code, body)
+	}
+}
+
+func postProbe(t *testing.T, base, name string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/accounts/"+name+"/probe", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// The strict body rules reach the API's answers: a null body is not an
+// object, names match exactly, a key counts once, and a phone number sent
+// as a key is not repeated.
+func TestAPIBodiesAreStrictAndDoNotEchoKeys(t *testing.T) {
+	f := newAPIFixture(t, nil)
+	for body, want := range map[string]string{
+		`null`: "request body must be a JSON object, got null",
+		`{"Account":"alpha","method":"messages.sendMessage","code":400,"message":"PEER_FLOOD"}`:                   `did you mean \"account\"`,
+		`{"account":"alpha","account":"bravo","method":"messages.sendMessage","code":400,"message":"PEER_FLOOD"}`: `field \"account\" appears twice`,
+		`{"+79991234567":1}`:               "unknown field (name not shown)",
+		`{"signals":[{"+79991234567":1}]}`: "unknown field (name not shown) in signals[0]",
+	} {
+		res := f.post("/api/v1/signals", body)
+		expect(t, res, 400, want)
+		if strings.Contains(res.body, "9991234567") {
+			t.Errorf("%s: phone number echoed: %s", body, res.body)
+		}
+	}
+	res := f.post("/api/v1/accounts/alpha/probe", `{"+79991234567":"spambot"}`)
+	expect(t, res, 400, "unknown field (name not shown)")
+	alpha, _ := f.mon.Lookup("alpha")
+	if s := alpha.Snapshot(); s.State != monitor.Unknown {
+		t.Fatalf("a refused request changed the state: %v", s.State)
+	}
+}
+
+// The API shows monitor.SpamBotStatus as it always showed its own copy:
+// state, until and at, without the parser's reason for an unknown answer.
+func TestAPISpamBotAnswerKeepsItsJSON(t *testing.T) {
+	f := newAPIFixture(t, nil)
+	alpha, _ := f.mon.Lookup("alpha")
+	alpha.ObserveSpamBot(apiEpoch, spambot.Result{State: spambot.Unknown, Reason: "reply not understood: some text"})
+	res := f.get("/api/v1/accounts/alpha")
+	expect(t, res, 200)
+	got := decode[struct {
+		SpamBot map[string]any `json:"spambot"`
+	}](t, res)
+	if len(got.SpamBot) != 2 || got.SpamBot["state"] != "unknown" || got.SpamBot["at"] != apiEpoch.Format(time.RFC3339) {
+		t.Fatalf("spambot %v, want exactly state and at", got.SpamBot)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"net"
 	"net/netip"
@@ -148,6 +149,13 @@ type HTTPConfig struct {
 	// Listen is not a loopback address. An inline token is refused.
 	TokenEnv  string `yaml:"token_env,omitempty"`
 	TokenFile string `yaml:"token_file,omitempty"`
+	// AllowedHosts are host names the daemon answers to besides IP
+	// addresses, localhost and Listen's host (the Host header check
+	// against DNS rebinding, hostCheck).
+	AllowedHosts []string `yaml:"allowed_hosts,omitempty"`
+	// MaxConnections caps open connections (connCap); idle ones are
+	// closed to make room for new ones.
+	MaxConnections int `yaml:"max_connections"`
 }
 
 // ProbeSchedule overrides one probe kind's probe.Schedule.
@@ -217,7 +225,7 @@ func DefaultConfig() *Config {
 	c := &Config{
 		SessionsDir: DefaultSessionsDir,
 		Store:       StoreConfig{Path: DefaultStorePath, Retention: DefaultRetention},
-		HTTP:        HTTPConfig{Listen: DefaultListen},
+		HTTP:        HTTPConfig{Listen: DefaultListen, MaxConnections: DefaultMaxConnections},
 		Probes:      ProbeConfigs{},
 		Guard:       GuardConfig{Mode: DefaultGuardMode, Margin: guard.DefaultMargin},
 		Log:         LogConfig{Level: DefaultLogLevel},
@@ -380,7 +388,7 @@ func parseConfig(data []byte, name, dir string) (*Config, error) {
 	if c.LimitsProfile != "" && !covered("limits_profile") {
 		p, err := limits.Load(c.LimitsProfile)
 		if err != nil {
-			probs = append(probs, c.problem("limits_profile", "cannot use the limits profile: %s", err.Error()))
+			probs = append(probs, c.problem("limits_profile", "cannot use the limits profile %s: %s", showPath(c.LimitsProfile), profileProblem(c.LimitsProfile, err)))
 		} else {
 			c.Profile = p
 		}
@@ -396,6 +404,44 @@ func parseConfig(data []byte, name, dir string) (*Config, error) {
 		return nil, &ConfigError{File: name, Problems: probs}
 	}
 	return c, nil
+}
+
+var profileLine = regexp.MustCompile(`\bline (\d+)\b`)
+
+// profileField is the field path a profile's validation error starts
+// with (actions.dm_contact.penalty, flood.factors[2]).
+var profileField = regexp.MustCompile(`^[a-z_]+(\[[0-9]+\])?(\.[a-z_]+(\[[0-9]+\])?)*$`)
+
+// profileProblem says why limits.Load failed without quoting the file:
+// limits_profile may name any file by mistake (/etc/shadow), and the YAML
+// decoder's messages quote its lines and keys. What is left is where to
+// look: the lines, or the field that failed validation.
+func profileProblem(path string, err error) string {
+	const why = "its content is not quoted here, in case the path names another file by mistake; see docs/limits.md"
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return "not found"
+		case errors.Is(err, fs.ErrPermission):
+			return "permission denied"
+		}
+		return "cannot read it: " + pe.Err.Error()
+	}
+	msg := strings.TrimPrefix(err.Error(), path+": ")
+	var lines []string
+	for _, m := range profileLine.FindAllStringSubmatch(msg, 5) {
+		if !slices.Contains(lines, m[1]) {
+			lines = append(lines, m[1])
+		}
+	}
+	if len(lines) > 0 {
+		return fmt.Sprintf("not a limits profile (YAML problems at line %s); %s", strings.Join(lines, ", "), why)
+	}
+	if field, _, ok := strings.Cut(msg, ": "); ok && profileField.MatchString(field) && showKey(field) {
+		return fmt.Sprintf("%s is missing or not valid; %s", field, why)
+	}
+	return "not a valid limits profile; " + why
 }
 
 // resolvePaths makes relative paths relative to dir (the config file's).
@@ -491,15 +537,25 @@ func parentPath(path string) string {
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
+// hostName is a DNS name as Host headers carry it, optionally ending in a
+// dot.
+var hostName = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$`)
+
+// maxMaxConnections bounds http.max_connections below any sensible file
+// descriptor limit's headroom.
+const maxMaxConnections = 1 << 16
+
 func (c *Config) problems() []Problem {
 	var out []Problem
 	add := func(path, format string, args ...any) {
 		out = append(out, c.problem(path, format, args...))
 	}
 	checkEnv := func(path, v string) {
+		// Never echo: a value pasted here instead of a name is a secret.
 		if v != "" && !envName.MatchString(v) {
-			// Never echo: a value pasted here instead of a name is a secret.
 			add(path, "not an environment variable name (letters, digits and '_', not starting with a digit); it names the variable that holds the value, it does not hold the value itself (the value given is not shown)")
+		} else if why := envSecretShape(v); why != "" {
+			add(path, "looks like a secret, not the name of an environment variable: %s. This key names the variable that holds the value (e.g. TGSAFETY_API_HASH); it does not hold the value itself. The value is not shown; if it is a secret, it is now in this file: replace it", why)
 		}
 	}
 
@@ -607,6 +663,14 @@ func (c *Config) problems() []Problem {
 		add("http.token", "set only one of token_env and token_file")
 	}
 	checkEnv("http.token_env", h.TokenEnv)
+	if h.MaxConnections < MinMaxConnections || h.MaxConnections > maxMaxConnections {
+		add("http.max_connections", "must be from %d to %d (open connections; idle ones are closed to make room), got %s", MinMaxConnections, maxMaxConnections, quoteNum(h.MaxConnections))
+	}
+	for i, name := range h.AllowedHosts {
+		if !hostName.MatchString(name) || len(name) > 253 {
+			add("http.allowed_hosts["+strconv.Itoa(i)+"]", "not a host name (letters, digits, '-' and '.', no port and no scheme; IP addresses need no entry)")
+		}
+	}
 
 	// probes
 	def := probe.DefaultSchedules()
@@ -673,7 +737,7 @@ func (c *Config) problems() []Problem {
 func (c *Config) Warnings() []Problem {
 	var out []Problem
 	if lb, err := listenLoopback(c.HTTP.Listen); err == nil && !lb {
-		out = append(out, c.problem("http.listen", "%s is not a loopback address: the API, metrics and status page are reachable from other hosts (with the token required for the API); put a TLS proxy in front of it", showListen(c.HTTP.Listen)))
+		out = append(out, c.problem("http.listen", "%s is not a loopback address: the API, metrics and status page are reachable from other hosts (with the token required for the API); put a TLS proxy in front of it, and list the host names clients use in http.allowed_hosts", showListen(c.HTTP.Listen)))
 	}
 	for _, k := range slices.Sorted(maps.Keys(c.Probes)) {
 		if c.Probes[k].Interval == 0 {
@@ -735,12 +799,13 @@ func listenLoopback(listen string) (bool, error) {
 	if listen == "" {
 		return false, errors.New("missing: host:port to listen on (default " + DefaultListen + ")")
 	}
+	// The value is not repeated: a token pasted here by mistake would be.
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
-		return false, fmt.Errorf("%s is not host:port (e.g. %s, [::1]:9464, 0.0.0.0:9464)", quote(listen), DefaultListen)
+		return false, fmt.Errorf("not host:port (e.g. %s, [::1]:9464, 0.0.0.0:9464; the value is not shown)", DefaultListen)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return false, fmt.Errorf("port %s is not a number from 1 to 65535", quote(port))
+		return false, errors.New("the port is not a number from 1 to 65535 (the value is not shown)")
 	}
 	if strings.EqualFold(host, "localhost") {
 		return true, nil
@@ -780,32 +845,132 @@ func countSet(bs ...bool) int {
 	return n
 }
 
-// quote quotes a value for an error message, unless it could be a secret
-// or a phone number (7 or more digits) or is long.
+// quote quotes a value for an error message, unless it could be a
+// secret: anything as long as the shortest token accepted, anything
+// shaped like a phone number or a generated secret (secretShape,
+// mixedCase). Keys and enum values, which is what a typo changes, are
+// short plain words.
 func quote(v string) string {
-	if phone.Like(v) || len(v) > 64 {
+	if len(v) >= MinTokenLength || secretShape(v) != "" || mixedCase(v) {
 		return "(value not shown)"
 	}
 	return strconv.Quote(v)
 }
 
-// shown is quote without the quotes, for values that read well bare.
-func shown(v string) string {
-	if phone.Like(v) || len(v) > 64 {
-		return "(value not shown)"
-	}
-	return v
+// showKey says whether an unexpected key may be named in a message.
+func showKey(k string) bool {
+	return len(k) <= 40 && secretShape(k) == "" && !mixedCase(k)
 }
 
-// showListen is shown for a listen address: IP addresses are shown
-// whatever their digits.
-func showListen(listen string) string {
-	if host, _, err := net.SplitHostPort(listen); err == nil {
-		if _, err := netip.ParseAddr(host); err == nil || host == "" {
-			return listen
+// showPath is a file path for a message, unless it could hold a phone
+// number or a secret.
+func showPath(p string) string {
+	if secretShape(p) != "" {
+		return "(path not shown)"
+	}
+	return p
+}
+
+// couldBePhone reports a value that may be a phone number (the one rule,
+// monitor/phone).
+func couldBePhone(s string) bool { return phone.Like(s) }
+
+// secretShape says why s looks like a phone number or a generated secret
+// (an api_hash, a token from openssl rand or a password manager), or ""
+// when it does not. Names people write (variables, keys, words, paths)
+// have few digits and short runs between separators.
+func secretShape(s string) string {
+	switch {
+	case longestRun(s, isHex) >= 16:
+		return "it has 16 or more hexadecimal characters in a row, like an api_hash or a token"
+	case longestRun(s, isAlnum) >= 20:
+		return "it has 20 or more letters and digits without '_', like a token"
+	case couldBePhone(s):
+		return "it has 7 or more digits, like a phone number"
+	}
+	return ""
+}
+
+// envSecretShape is secretShape for an *_env value, which must also have
+// a variable name's case: all upper (TGSAFETY_API_HASH) or all lower.
+func envSecretShape(s string) string {
+	if why := secretShape(s); why != "" {
+		return why
+	}
+	if mixedCase(s) {
+		return "it mixes lower- and upper-case letters, like a random token (variable names are all upper case, e.g. TGSAFETY_API_HASH, or all lower case)"
+	}
+	if len(s) > 64 {
+		return "it is longer than 64 characters"
+	}
+	return ""
+}
+
+// mixedCase reports an upper-case letter after a lower-case one
+// (tok_SECRET, aB3x): random tokens have them, names rarely do ("Listen"
+// and "Observe" do not count).
+func mixedCase(s string) bool {
+	lower := false
+	for _, r := range s {
+		switch {
+		case r >= 'a' && r <= 'z':
+			lower = true
+		case r >= 'A' && r <= 'Z' && lower:
+			return true
 		}
 	}
-	return shown(listen)
+	return false
+}
+
+func isHex(r rune) bool {
+	return r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F'
+}
+
+func isAlnum(r rune) bool {
+	return r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z'
+}
+
+// longestRun is the length of the longest run of runes in s that match.
+func longestRun(s string, match func(rune) bool) int {
+	best, n := 0, 0
+	for _, r := range s {
+		if match(r) {
+			n++
+			best = max(best, n)
+		} else {
+			n = 0
+		}
+	}
+	return best
+}
+
+// durText formats a duration for messages: "12h" rather than "12h0m0s".
+func durText(d limits.Duration) string {
+	s := d.String()
+	s, _ = strings.CutSuffix(s, "m0s")
+	if s != d.String() {
+		s += "m"
+		if t, ok := strings.CutSuffix(s, "h0m"); ok {
+			s = t + "h"
+		}
+	}
+	return s
+}
+
+// showListen is a listen address for a message: IP addresses are shown
+// whatever their digits, host names when they cannot be a secret.
+func showListen(listen string) string {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "(value not shown)"
+	}
+	if _, err := netip.ParseAddr(host); err == nil || host == "" {
+		return listen
+	}
+	if len(listen) > 253 || secretShape(listen) != "" || mixedCase(listen) {
+		return "(value not shown)"
+	}
+	return listen
 }
 
 // quoteNum formats a number for an error message, unless it has 7 or more

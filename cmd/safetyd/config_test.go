@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tgsafety/tgsafety/monitor"
@@ -136,8 +139,8 @@ func TestExampleLoadsAndValidates(t *testing.T) {
 	}
 	// `safetyd run` needs no phone numbers (only login does).
 	noPhones := map[string]string{"TGSAFETY_API_HASH": testHash, "TGSAFETY_API_TOKEN": testToken}
-	if _, err := c.ResolveSecrets(envFunc(noPhones)); err == nil || !strings.Contains(err.Error(), "TGSAFETY_PHONE_CRM1") {
-		t.Errorf("ResolveSecrets without phones: %v, want an error naming TGSAFETY_PHONE_CRM1", err)
+	if _, err := c.ResolveSecrets(envFunc(noPhones)); err == nil || !strings.Contains(err.Error(), "accounts[0].phone_env: the environment variable named here is not set") {
+		t.Errorf("ResolveSecrets without phones: %v, want an error at accounts[0].phone_env", err)
 	}
 	if s, err := c.resolveSecrets(envFunc(noPhones), false); err != nil || s.APIHash.Reveal() != testHash || len(s.Phones) != 0 {
 		t.Errorf("resolveSecrets for run: %v %v", s, err)
@@ -228,6 +231,9 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"public listen without token", base + "http: {listen: '0.0.0.0:9464'}\n", "http.token", "required because http.listen 0.0.0.0:9464 is not a loopback address"},
 		{"all interfaces without token", base + "http: {listen: ':9464'}\n", "http.token", "required"},
 		{"two token sources", base + "http: {token_env: T, token_file: f}\n", "http.token", "only one of token_env and token_file"},
+		{"allowed host with a port", base + "http: {allowed_hosts: [ok.example, 'bad.example:80']}\n", "http.allowed_hosts[1]", "not a host name"},
+		{"allowed host with a scheme", base + "http: {allowed_hosts: ['https://x.example']}\n", "http.allowed_hosts[0]", "no scheme"},
+		{"too few connections", base + "http: {max_connections: 2}\n", "http.max_connections", "must be from 8 to 65536"},
 		{"floor above interval", base + "probes:\n  spambot: {interval: 6h, floor: 8h}\n", "probes.spambot.interval", "6h is shorter than floor 8h"},
 		{"spambot floor lowered", base + "probes:\n  spambot: {floor: 10m}\n", "probes.spambot.floor", "10m is below the minimum of 30m: each SpamBot probe is a /start message to @SpamBot"},
 		{"freeze floor lowered", base + "probes:\n  freeze: {floor: 1m}\n", "probes.freeze.floor", "help.getAppConfig"},
@@ -427,7 +433,7 @@ func TestPhonesNeverInErrors(t *testing.T) {
 		t.Fatal("no error for duplicate and bad resolved numbers")
 	}
 	noSecrets(t, "ResolveSecrets error", err.Error())
-	for _, want := range []string{"accounts[1].phone_env: same number as accounts[0]", "accounts[2].phone_env: environment variable PC does not hold a phone number"} {
+	for _, want := range []string{"accounts[1].phone_env: same number as accounts[0]", "accounts[2].phone_env: the environment variable named here does not hold a phone number"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("ResolveSecrets error lacks %q:\n%v", want, err)
 		}
@@ -574,9 +580,9 @@ func TestResolveSecretsEnv(t *testing.T) {
 		t.Fatalf("want 3 problems, got %v", err)
 	}
 	for _, want := range []string{
-		examplePath + ":14: telegram.api_hash_env: environment variable TGSAFETY_API_HASH is not set or is empty",
-		"http.token_env: environment variable TGSAFETY_API_TOKEN holds a token shorter than 16 characters",
-		"accounts[1].phone_env: environment variable TGSAFETY_PHONE_CRM2 is not set or is empty",
+		examplePath + ":14: telegram.api_hash_env: the environment variable named here is not set or is empty",
+		"http.token_env: the environment variable named here holds a token shorter than 16 characters",
+		"accounts[1].phone_env: the environment variable named here is not set or is empty",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("want %q in:\n%v", want, err)
@@ -647,7 +653,8 @@ func TestLimitsProfile(t *testing.T) {
 	}
 	writeFile(t, dir, "profile.yaml", "name: x\nbogus: 1\n", 0o644)
 	_, err = LoadConfig(cfg)
-	if err == nil || !strings.Contains(err.Error(), cfg+":9: limits_profile: cannot use the limits profile: "+filepath.Join(dir, "profile.yaml")) {
+	// t.TempDir's name has 7+ digits: the path is not shown.
+	if err == nil || !strings.Contains(err.Error(), cfg+":9: limits_profile: cannot use the limits profile (path not shown): not a limits profile (YAML problems at line 2)") {
 		t.Errorf("bad profile: %v", err)
 	}
 }
@@ -691,6 +698,7 @@ func TestDocsNameEveryKey(t *testing.T) {
 	c.Telegram = TelegramConfig{APIID: 1, APIIDEnv: "A", APIIDFile: "a", APIHashEnv: "H", APIHashFile: "h"}
 	c.Accounts = []AccountConfig{{Name: "a", Phone: NewSecret(phoneA), PhoneEnv: "P", DC: DCTest, Tags: []string{"t"}, Created: time.Now()}}
 	c.HTTP.TokenEnv, c.HTTP.TokenFile = "T", "t"
+	c.HTTP.AllowedHosts = []string{"monitor.internal"}
 	c.LimitsProfile = "p.yaml"
 	var root yaml.Node
 	if err := yaml.Unmarshal([]byte(c.Redacted()), &root); err != nil {
@@ -739,7 +747,7 @@ func TestCheckConfigCommand(t *testing.T) {
 
 	// --resolve-secrets reads the environment.
 	code, _, errOut = runCmd("check-config", "--config", examplePath, "--resolve-secrets")
-	if code != 1 || !strings.Contains(errOut, examplePath+":14: telegram.api_hash_env: environment variable TGSAFETY_API_HASH is not set") {
+	if code != 1 || !strings.Contains(errOut, examplePath+":14: telegram.api_hash_env: the environment variable named here is not set") {
 		t.Errorf("unresolved secrets: %d %s", code, errOut)
 	}
 	for k, v := range exampleEnv {
@@ -823,5 +831,171 @@ func TestCommands(t *testing.T) {
 	}
 	if code, _, _ := runCmd("version", "x"); code != 2 {
 		t.Errorf("version x: %d", code)
+	}
+}
+
+// Secrets that could be pasted by mistake into a key that takes a name:
+// a hex api_hash and an `openssl rand -hex 32` token that start with a
+// letter (both valid variable names), and a mixed-case token.
+const (
+	hexSecret   = "feedfacecafebeef0123456789abcdef"
+	hexToken    = "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
+	mixedToken  = "tok_SECRET_x9Yz"
+	longToken   = "tok_secret_k3j5h2l4m6n8p9q7r5s3t1"
+	secretShown = "feedface|a1b2c3d4|SECRET|k3j5h2"
+)
+
+func noPastedSecret(t *testing.T, what, s string) {
+	t.Helper()
+	for _, x := range strings.Split(secretShown, "|") {
+		if strings.Contains(s, x) {
+			t.Errorf("%s shows a pasted secret (%s):\n%s", what, x, s)
+		}
+	}
+}
+
+// An *_env key holds a variable's name. A secret pasted there instead is
+// refused by its shape, with a reason and without the value, so that it
+// never reaches check-config's output or the daemon's log.
+func TestSecretPastedIntoEnvKeyIsRefusedUnshown(t *testing.T) {
+	for _, tc := range []struct{ text, path, why string }{
+		{"telegram: {api_id: 1, api_hash_env: " + hexSecret + "}\n" + baseAccounts, "telegram.api_hash_env", "hexadecimal characters in a row"},
+		{"telegram: {api_id_env: " + hexSecret + ", api_hash_env: H}\n" + baseAccounts, "telegram.api_id_env", "hexadecimal"},
+		{base + "http: {token_env: " + hexToken + "}\n", "http.token_env", "hexadecimal"},
+		{base + "http: {token_env: " + mixedToken + "}\n", "http.token_env", "mixes lower- and upper-case"},
+		{base + "http: {token_env: " + longToken + "}\n", "http.token_env", "letters and digits without '_'"},
+		{baseTelegram + "accounts:\n  - {name: a, phone_env: " + hexSecret + "}\n", "accounts[0].phone_env", "hexadecimal"},
+	} {
+		_, ce := parse(t, tc.text)
+		if ce == nil {
+			t.Errorf("%s: accepted:\n%s", tc.path, tc.text)
+			continue
+		}
+		noPastedSecret(t, tc.path, ce.Error())
+		found := false
+		for _, p := range ce.Problems {
+			found = found || p.Path == tc.path && strings.Contains(p.Msg, "looks like a secret") && strings.Contains(p.Msg, tc.why)
+		}
+		if !found {
+			t.Errorf("%s: no problem saying it looks like a secret (%s):\n%s", tc.path, tc.why, ce)
+		}
+	}
+	// Ordinary names pass, upper or lower case.
+	for _, name := range []string{"TGSAFETY_API_HASH", "tgsafety_api_hash", "H", "_X1", "CRM_BOT_1_PHONE"} {
+		if _, ce := parse(t, "telegram: {api_id: 1, api_hash_env: "+name+"}\n"+baseAccounts); ce != nil {
+			t.Errorf("%s refused: %v", name, ce)
+		}
+	}
+
+	// The same file through check-config, and through a SIGHUP reload.
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "safetyd.yaml", "telegram: {api_id: 1, api_hash_env: "+hexSecret+"}\n"+baseAccounts, 0o644)
+	code, out, errOut := runCmd("check-config", "--config", cfg, "--resolve-secrets")
+	if code != 1 || !strings.Contains(errOut, "looks like a secret") {
+		t.Errorf("check-config: %d\n%s%s", code, out, errOut)
+	}
+	noPastedSecret(t, "check-config", out+errOut)
+	core, logs := observer.New(zap.InfoLevel)
+	reload(daemonSetup{ConfigPath: cfg, Log: zap.New(core), Level: zap.NewAtomicLevel()}, nil)
+	entries := logs.All()
+	if len(entries) != 1 || entries[0].Message != "Reload refused; keeping the running configuration" {
+		t.Fatalf("reload logged %+v", entries)
+	}
+	var line bytes.Buffer
+	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
+	buf, _ := enc.EncodeEntry(entries[0].Entry, entries[0].Context)
+	line.Write(buf.Bytes())
+	noPastedSecret(t, "reload log", line.String())
+}
+
+// An *_env key's value is never printed, even an ordinary name: it is
+// what a secret pasted by mistake would be.
+func TestUnsetVariableIsNotNamed(t *testing.T) {
+	c, ce := parse(t, baseTelegram+"accounts:\n  - {name: a, phone_env: TGSAFETY_PHONE_A}\nhttp: {token_env: TGSAFETY_TOKEN}\n")
+	if ce != nil {
+		t.Fatal(ce)
+	}
+	_, err := c.ResolveSecrets(envFunc(map[string]string{"TGSAFETY_API_HASH": testHash, "TGSAFETY_TOKEN": "tiny1"}))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		"accounts[0].phone_env: the environment variable named here is not set or is empty",
+		"http.token_env: the environment variable named here holds a token shorter than 16 characters",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("want %q in:\n%v", want, err)
+		}
+	}
+	for _, name := range []string{"TGSAFETY_PHONE_A", "TGSAFETY_TOKEN", "tiny1"} {
+		if strings.Contains(err.Error(), name) {
+			t.Errorf("error names %s:\n%v", name, err)
+		}
+	}
+}
+
+// A token pasted into a key that takes something else is not repeated in
+// the error: the message says what is wrong instead.
+func TestConfigErrorsDoNotEchoSecretShapedValues(t *testing.T) {
+	for _, v := range []string{mixedToken, longToken, hexSecret, "tok_SECRET_" + hexSecret} {
+		for _, text := range []string{
+			base + "http: {listen: " + v + "}\n",
+			base + "http: {listen: '127.0.0.1:" + v + "'}\n",
+			base + "http: {listen: '" + v + ":9464'}\n",
+			base + "guard: {mode: " + v + ", margin: " + v + ", max_wait: " + v + "}\n",
+			base + "log: {level: " + v + "}\nstore: {retention: " + v + "}\n",
+			baseTelegram + "accounts:\n  - {name: a, phone_env: P, dc: " + v + ", created: " + v + ", tags: [" + v + "]}\n",
+			base + v + ": 1\nhttp: {" + v + ": 1}\n",
+			"telegram: {api_id: " + v + ", api_hash_env: H}\n" + baseAccounts,
+		} {
+			_, ce := parse(t, text)
+			if ce == nil {
+				t.Errorf("accepted:\n%s", text)
+				continue
+			}
+			noPastedSecret(t, "error", ce.Error())
+		}
+	}
+	_, ce := parse(t, base+"http: {listen: "+mixedToken+"}\n")
+	if ce == nil || !strings.Contains(ce.Error(), "http.listen: not host:port") {
+		t.Errorf("listen: %v", ce)
+	}
+}
+
+// A limits_profile that does not load is reported without quoting the
+// file (it may be any file: /etc/shadow) and without a path shaped like a
+// phone number.
+func TestLimitsProfileErrorsDoNotQuoteTheFile(t *testing.T) {
+	// ParseConfig anchors relative paths at "." (the package directory
+	// here), so the paths stay free of t.TempDir's digits and are shown.
+	for _, tc := range []struct{ path, want string }{
+		{"testdata/limits/shadow", "not a limits profile (YAML problems at line 1)"},
+		{"testdata/limits/shadow2", "not a limits profile (YAML problems at line 1, 2)"},
+		{"testdata/limits/fields.yaml", "not a limits profile (YAML problems at line 1, 2)"},
+		{"testdata/limits/bad-penalty.yaml", "actions.dm_contact.penalty is missing or not valid"},
+		{"testdata/limits/nonexistent.yaml", "not found"},
+	} {
+		_, ce := parse(t, base+"limits_profile: "+tc.path+"\n")
+		if ce == nil {
+			t.Fatalf("%s loaded as a limits profile", tc.path)
+		}
+		msg := ce.Error()
+		if !strings.Contains(msg, "limits_profile: cannot use the limits profile "+tc.path+": "+tc.want) {
+			t.Errorf("%s: %s", tc.path, msg)
+		}
+		for _, x := range []string{"root", "bash", "alice", "saltsalt", "bob", "carol", "dave", "erin"} {
+			if strings.Contains(msg, x) {
+				t.Errorf("the error quotes the file (%s): %s", x, msg)
+			}
+		}
+	}
+	for _, p := range []string{"/srv/profiles/79991234567.yaml", "/srv/" + hexSecret + "/p.yaml"} {
+		_, ce := parse(t, base+"limits_profile: "+p+"\n")
+		if ce == nil || !strings.Contains(ce.Error(), "limits_profile: cannot use the limits profile (path not shown): not found") {
+			t.Errorf("%s: %v", p, ce)
+		}
+		if ce != nil && (strings.Contains(ce.Error(), "9991234567") || strings.Contains(ce.Error(), "feedface")) {
+			t.Errorf("path echoed: %v", ce)
+		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/tgsafety/tgsafety/monitor/phone"
 	"github.com/tgsafety/tgsafety/monitor/yamlnode"
 )
 
@@ -36,7 +35,7 @@ func newDecoder() *decoder {
 		FollowAliases: true,
 		NullIsAbsent:  true,
 		Quote:         quote,
-		HideKey:       func(key string) bool { return phone.Like(key) || len(key) > 64 },
+		HideKey:       func(key string) bool { return !showKey(key) },
 		Refused:       refused,
 	}}
 }
@@ -110,8 +109,10 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		opt(s, "retention", func(f yamlnode.Field) { set(&c.Store.Retention)(d.Duration(f)) })
 	}
 	if v, ok := m["http"]; ok {
-		h := d.Mapping(v.Value, v.Path, "listen", "token_env", "token_file")
+		h := d.Mapping(v.Value, v.Path, "listen", "token_env", "token_file", "allowed_hosts", "max_connections")
 		opt(h, "listen", func(f yamlnode.Field) { set(&c.HTTP.Listen)(d.String(f)) })
+		opt(h, "allowed_hosts", func(f yamlnode.Field) { c.HTTP.AllowedHosts, _ = d.Strings(f) })
+		opt(h, "max_connections", func(f yamlnode.Field) { set(&c.HTTP.MaxConnections)(d.Int(f)) })
 		opt(h, "token_env", func(f yamlnode.Field) { set(&c.HTTP.TokenEnv)(d.String(f)) })
 		opt(h, "token_file", func(f yamlnode.Field) { set(&c.HTTP.TokenFile)(d.String(f)) })
 	}

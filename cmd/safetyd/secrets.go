@@ -79,12 +79,15 @@ func (c *Config) resolveSecrets(getenv func(string) string, phones bool) (*Secre
 	get := func(path, env, file string, private bool) (val, from string, ok bool) {
 		switch {
 		case env != "":
+			// The variable's name is never printed: a secret pasted
+			// into an *_env key is a valid name when it starts with a
+			// letter. The key and its line say which variable it is.
 			v := strings.TrimSpace(getenv(env))
 			if v == "" {
-				add(path+"_env", "environment variable %s is not set or is empty", env)
+				add(path+"_env", "the environment variable named here is not set or is empty")
 				return "", "", false
 			}
-			return v, "environment variable " + env, true
+			return v, "the environment variable named here", true
 		case file != "":
 			v, err := readSecretFile(file, private)
 			if err != nil {
@@ -138,7 +141,7 @@ func (c *Config) resolveSecrets(getenv func(string) string, phones bool) (*Secre
 		if !ok {
 			what := "the inline number"
 			if a.PhoneEnv != "" {
-				what = "environment variable " + a.PhoneEnv
+				what = "the environment variable named here"
 			}
 			add(path, "%s does not hold a phone number: expected +<country code><number>, 7 to 15 digits (the value is not shown)", what)
 			continue

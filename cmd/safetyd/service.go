@@ -170,7 +170,7 @@ func (s *service) newHandler() http.Handler {
 	}))
 	api := newAPI(apiDeps{
 		Monitor: s.mon, Store: s.opts.Store, Writer: s.writer, Dedup: s.dedup,
-		Scheduler: s.scheduler, Token: s.opts.Token, Now: s.opts.Clock.Now,
+		Scheduler: s.scheduler, Token: s.opts.Token, Now: s.opts.Clock.Now, Retention: s.cfg.Store.Retention.D(),
 		Ready: s.readyErr, Restoring: s.restoringErr, NotMonitored: s.notMonitored, Version: s.opts.Version, Ingest: s.inst.Ingest,
 	})
 	mux.Handle("/api/", api)
@@ -224,13 +224,22 @@ func (s *service) readyErr() error {
 	return nil
 }
 
+// scheduler is the account's probe scheduler while its runner runs; nil
+// once the runner has stopped for good (banned, dead, no session), since
+// nothing runs its probes then.
 func (s *service) scheduler(name string) *probe.Scheduler {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if r, ok := s.runners[name]; ok {
+	r, ok := s.runners[name]
+	if !ok {
+		return nil
+	}
+	select {
+	case <-r.done:
+		return nil
+	default:
 		return r.sched
 	}
-	return nil
 }
 
 // Start restores state from the store, starts the writer, the monitor's

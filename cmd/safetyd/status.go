@@ -530,7 +530,7 @@ func (p *statusPage) account(w http.ResponseWriter, r *http.Request) {
 		data.SpamBotUntil = statusWhen(now, sb.Until)
 	}
 	// Why SpamBot's answer was not understood is only in the snapshot
-	// (the API's spamBotView leaves it out).
+	// (the API leaves it out).
 	if sb := snap.SpamBot; sb != nil {
 		data.SpamBotNote = sb.Reason
 	}

@@ -1,0 +1,250 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap"
+)
+
+// A page that rebinds its own name to the daemon's address reads the GET
+// endpoints as same-origin, but its requests carry its name in Host:
+// those get 421 with a plain body. IP addresses, localhost and configured
+// names are served.
+func TestHostHeaderOfAnotherNameIsRefused(t *testing.T) {
+	w := newDaemonWorld(t, "alpha")
+	w.cfg.HTTP.AllowedHosts = []string{"Monitor.Internal."}
+	base, _, stop := w.start(t)
+	defer stop()
+	get := func(path, host string) (int, http.Header, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, resp.Header, string(b)
+	}
+	port := strings.TrimPrefix(base, "http://127.0.0.1:")
+	for _, path := range []string{"/healthz", "/api/v1/accounts", "/api/v1/accounts/alpha/events", "/", "/accounts/alpha", "/metrics"} {
+		for _, host := range []string{"attacker.example:" + port, "attacker.example", "localhost.attacker.example:" + port, "127.0.0.1.nip.io:" + port} {
+			code, h, body := get(path, host)
+			if code != http.StatusMisdirectedRequest || !strings.HasPrefix(h.Get("Content-Type"), "text/plain") {
+				t.Errorf("GET %s with Host %s: %d %s, want 421 text/plain", path, host, code, h.Get("Content-Type"))
+			}
+			if strings.Contains(body, "alpha") || strings.Contains(body, "attacker") {
+				t.Errorf("GET %s with Host %s answered %q", path, host, body)
+			}
+		}
+		for _, host := range []string{"127.0.0.1:" + port, "localhost:" + port, "LOCALHOST", "app.localhost:" + port, "[::1]:" + port, "10.0.0.7", "monitor.internal:" + port, "MONITOR.internal."} {
+			if code, _, body := get(path, host); code != http.StatusOK {
+				t.Errorf("GET %s with Host %s: %d %s, want 200", path, host, code, body)
+			}
+		}
+	}
+}
+
+// A configured http.listen host name is accepted without listing it.
+func TestAllowedHostsIncludeListenName(t *testing.T) {
+	got := allowedHosts(HTTPConfig{Listen: "Safetyd.Example:9464", AllowedHosts: []string{"b.example."}})
+	for _, h := range []string{"localhost", "safetyd.example", "b.example"} {
+		if !got[h] {
+			t.Errorf("%s not allowed: %v", h, got)
+		}
+	}
+}
+
+// Idle connections, however many, do not keep /healthz, the status page
+// or ingest out: with the cap at 64 and 100 idle connections (half kept
+// alive after a request, then half silent since connecting), a real
+// daemon whose file descriptors are limited below what 100 connections
+// need still answers, and holds no more connections than the cap.
+// (Without the cap and the idle timeout, the kept-alive connections were
+// held for ever and the silent ones until ReadHeaderTimeout.)
+func TestIdleConnectionsDoNotStopHealthz(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the daemon")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "safetyd")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	addr := freePort(t)
+	// The account has no session file: its runner stops at once and the
+	// daemon makes no connection to Telegram.
+	cfg := writeFile(t, dir, "safetyd.yaml", fmt.Sprintf(`
+telegram: {api_id: 1, api_hash_env: TGSAFETY_API_HASH}
+accounts:
+  - {name: alpha, phone: "%s", dc: test}
+sessions_dir: sessions
+store: {path: history.db}
+http: {listen: "%s", token_env: TGSAFETY_API_TOKEN, max_connections: 64}
+`, phoneA, addr), 0o600)
+	const idle, maxConns, fdLimit = 100, 64, 96
+	// 96 descriptors: enough for the cap and the daemon's own files, not
+	// for 100 idle connections.
+	cmd := exec.Command("sh", "-c", `ulimit -n `+strconv.Itoa(fdLimit)+` && exec "$0" "$@"`, bin, "run", "--config", cfg)
+	cmd.Env = append(os.Environ(), "TGSAFETY_API_HASH="+testHash, "TGSAFETY_API_TOKEN="+testToken)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	}()
+	base := "http://" + addr
+	waitReady(t, base, &stderr)
+
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}()
+	for i := range idle {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		if i < idle/2 {
+			// Kept alive after one request.
+			fmt.Fprintf(c, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatalf("request on connection %d: %v", i, err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+	}
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	do := func(method, path, body string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s with %d idle connections open: %v\n%s", method, path, idle, err, stderr.String())
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode
+	}
+	for _, r := range []struct {
+		method, path, body string
+		want               int
+	}{
+		{"GET", "/healthz", "", 200},
+		{"GET", "/", "", 200},
+		{"POST", "/api/v1/signals", `{"account":"alpha","method":"messages.sendMessage","code":420,"message":"FLOOD_WAIT_30"}`, 202},
+		{"GET", "/metrics", "", 200},
+	} {
+		if got := do(r.method, r.path, r.body); got != r.want {
+			t.Errorf("%s %s: %d, want %d", r.method, r.path, got, r.want)
+		}
+	}
+	if runtime.GOOS == "linux" {
+		// Evicted connections are closed before the new one is served,
+		// so the count is exact now.
+		sockets, fds := countSockets(t, cmd.Process.Pid)
+		t.Logf("daemon: %d open sockets, %d file descriptors (limit %d)", sockets, fds, fdLimit)
+		if sockets > maxConns+1 {
+			t.Errorf("the daemon holds %d sockets, want at most %d connections and the listener", sockets, maxConns)
+		}
+	}
+}
+
+// countSockets counts a process's open sockets and file descriptors
+// (Linux).
+func countSockets(t *testing.T, pid int) (sockets, fds int) {
+	t.Helper()
+	fdDir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, err := os.ReadDir(fdDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if l, err := os.Readlink(filepath.Join(fdDir, e.Name())); err == nil && strings.HasPrefix(l, "socket:") {
+			sockets++
+		}
+	}
+	return sockets, len(ents)
+}
+
+// At the cap, a connection with a request in flight is never closed to
+// make room: the new connection is refused instead. Once requests finish,
+// their connections are idle and give way to new ones.
+func TestConnectionCapNeverClosesBusyConnections(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/block" {
+			entered <- struct{}{}
+			<-release
+		}
+		_, _ = io.WriteString(w, "done")
+	})
+	srv, ln := newHTTPServer(HTTPConfig{Listen: "127.0.0.1:0", MaxConnections: 2}, inner, h, zap.NewNop())
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	addr := inner.Addr().String()
+	send := func(path string) (net.Conn, *bufio.Reader) {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path)
+		return c, bufio.NewReader(c)
+	}
+	read := func(r *bufio.Reader) (string, error) {
+		resp, err := http.ReadResponse(r, nil)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return string(b), err
+	}
+	_, r1 := send("/block")
+	<-entered
+	_, r2 := send("/block")
+	<-entered
+	_, r3 := send("/healthz")
+	if body, err := read(r3); err == nil {
+		t.Fatalf("a third connection was served (%q) with both others busy", body)
+	}
+	close(release)
+	for i, r := range []*bufio.Reader{r1, r2} {
+		if body, err := read(r); err != nil || body != "done" {
+			t.Fatalf("busy connection %d: %q %v, want its answer", i+1, body, err)
+		}
+	}
+	_, r4 := send("/healthz")
+	if body, err := read(r4); err != nil || body != "done" {
+		t.Fatalf("with the others idle, a new connection got %q %v", body, err)
+	}
+}
