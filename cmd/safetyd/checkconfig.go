@@ -17,9 +17,10 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "the configuration `FILE` (required)")
 	resolve := fs.Bool("resolve-secrets", false, "also read api_id, api_hash, token and phone numbers from their environment variables and files (values are never printed)")
+	checkPaths := fs.Bool("check-paths", false, "also check, on this host, the store and session directories and each account's session file")
 	printCfg := fs.Bool("print", false, "print the effective configuration (defaults filled in, secrets redacted)")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: safetyd check-config --config FILE [--resolve-secrets] [--print]")
+		fmt.Fprintln(stderr, "usage: safetyd check-config --config FILE [--resolve-secrets] [--check-paths] [--print]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -42,8 +43,15 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return reportConfigError(stderr, *path, err)
 	}
-	for _, w := range cfg.Warnings() {
+	var pathErrs, pathWarnings []Problem
+	if *checkPaths {
+		pathErrs, pathWarnings = cfg.PathProblems()
+	}
+	for _, w := range append(cfg.Warnings(), pathWarnings...) {
 		fmt.Fprintln(stderr, formatProblem(*path, w, "warning"))
+	}
+	if len(pathErrs) > 0 {
+		return reportConfigError(stderr, *path, &ConfigError{File: *path, Problems: pathErrs})
 	}
 	secrets := ""
 	if *resolve {

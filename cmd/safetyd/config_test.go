@@ -999,3 +999,50 @@ func TestLimitsProfileErrorsDoNotQuoteTheFile(t *testing.T) {
 		}
 	}
 }
+
+// check-config --check-paths finds what would stop `run` (a missing store
+// directory) or leave an account unmonitored (no session file), before a
+// start.
+func TestCheckConfigChecksPaths(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "safetyd.yaml")
+	write := func(store, sessions string) {
+		t.Helper()
+		body := fmt.Sprintf(`telegram:
+  api_id_env: TGSAFETY_TEST_API_ID
+  api_hash_env: TGSAFETY_TEST_API_HASH
+sessions_dir: %s
+store:
+  path: %s
+accounts:
+  - name: crm-bot-1
+    phone_env: TGSAFETY_TEST_PHONE_1
+`, sessions, store)
+		if err := os.WriteFile(cfgPath, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func() (int, string) {
+		var out, errb bytes.Buffer
+		code := checkConfig([]string{"--config", cfgPath, "--check-paths"}, &out, &errb)
+		return code, errb.String()
+	}
+	write(filepath.Join(dir, "missing", "history.db"), filepath.Join(dir, "missing", "sessions"))
+	if code, out := run(); code != 1 || !strings.Contains(out, "store.path: directory") || !strings.Contains(out, "sessions_dir: directory") {
+		t.Fatalf("missing directories: %d %s", code, out)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "lib", "sessions"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	write(filepath.Join(dir, "lib", "history.db"), filepath.Join(dir, "lib", "sessions"))
+	code, out := run()
+	if code != 0 || !strings.Contains(out, "no session for account crm-bot-1: it will not be monitored until you sign in with `safetyd login --account crm-bot-1`") {
+		t.Fatalf("no session file: %d %s", code, out)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "lib", "sessions", "crm-bot-1.session"), []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := run(); code != 0 || strings.Contains(out, "warning") {
+		t.Fatalf("everything in place: %d %s", code, out)
+	}
+}
