@@ -1,12 +1,15 @@
 # tgsafety build and test entry points. `make test` is what CI runs (.ci/run):
-# it installs what the tests need (Debian's prometheus package for promtool)
-# and runs every test with the race detector.
+# it installs what the tests need (Debian's prometheus package for promtool,
+# python3-telethon and the pinned npm client libraries for the conformance
+# suite) and runs every test with the race detector.
 
 GO          ?= go
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BENCHSTAT   ?= golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 FUZZTIME    ?= 10s
 BENCHCOUNT  ?= 10
+# The conformance suite's client programs and npm project (docs/clients.md).
+CLIENTS     := testserver/conformance/clients
 # apt-get needs root; use sudo when not root and sudo exists.
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
@@ -17,17 +20,32 @@ all: lint test
 ## test: install test dependencies, run every test (race detector on) and a short fuzz pass.
 test: deps unit fuzz
 
-## deps: Debian packages the tests use (promtool from prometheus).
+## deps: Debian packages the tests use (promtool from prometheus; python3-telethon, node and npm
+## for the conformance suite; one apt-get update) and the suite's npm clients, pinned by their
+## lockfile (docs/clients.md).
 deps:
-	@command -v promtool >/dev/null 2>&1 || { \
-		echo "installing Debian package prometheus (for promtool)"; \
+	@missing=""; \
+	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	/usr/bin/python3 -c 'import telethon' >/dev/null 2>&1 || missing="$$missing python3-telethon"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
-	}
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 	@promtool --version 2>&1 | head -1
+	@/usr/bin/python3 -c 'import telethon; print("telethon", telethon.__version__)'
+	@$(MAKE) --no-print-directory $(CLIENTS)/node_modules/.installed
+
+# The conformance suite's JavaScript clients: npm ci installs exactly the
+# lockfile; --ignore-scripts because the suite needs no native addon (mtcute
+# runs on MemoryStorage, not better-sqlite3).
+$(CLIENTS)/node_modules/.installed: $(CLIENTS)/package.json $(CLIENTS)/package-lock.json
+	cd $(CLIENTS) && npm ci --ignore-scripts --no-audit --no-fund
+	@touch $@
 
 unit:
-	TGSAFETY_REQUIRE_PROMTOOL=1 $(GO) test -race -count=1 ./...
+	TGSAFETY_REQUIRE_PROMTOOL=1 TGSAFETY_REQUIRE_CLIENTS=1 $(GO) test -race -count=1 ./...
 
 ## fuzz: run each fuzz target briefly (FUZZTIME); longer runs: make fuzz FUZZTIME=10m.
 fuzz:
