@@ -514,10 +514,20 @@ var (
 	buildErr  error
 )
 
+// binEnv names a prebuilt scenario-run to test instead of building this
+// tree's, e.g. to measure the matrix against another branch's server.
+const binEnv = "TGSAFETY_SCENARIO_RUN"
+
 // scenarioRun returns the scenario-run binary the suite runs, built once
 // per test process. It is the one place that knows how the binary is made.
 func scenarioRun(t *testing.T) string {
 	t.Helper()
+	if bin := os.Getenv(binEnv); bin != "" {
+		if _, err := os.Stat(bin); err != nil {
+			t.Fatalf("%s: %v", binEnv, err)
+		}
+		return bin
+	}
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "tgsafety-conformance-")
 		if err != nil {
