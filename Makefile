@@ -1,6 +1,8 @@
 # tgsafety build and test entry points. `make test` is what CI runs (.ci/run):
-# it installs what the tests need (Debian's prometheus package for promtool),
-# builds the programs once (bin/), and runs every test with the race detector.
+# it installs what the tests need (Debian's prometheus package for promtool,
+# python3-telethon and the pinned npm client libraries for the conformance
+# suite), builds the programs once (bin/), and runs every test with the race
+# detector.
 
 SHELL       := /bin/bash
 GO          ?= go
@@ -16,6 +18,8 @@ PREFIX      ?= /usr/local
 # VERSION is what `safetyd version`, /healthz and build_info report.
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -X main.version=$(VERSION)
+# The conformance suite's client programs and npm project (docs/clients.md).
+CLIENTS     := testserver/conformance/clients
 # apt-get needs root; use sudo when not root and sudo exists.
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
@@ -47,18 +51,34 @@ test-cold:
 	echo "test-cold: make test exited $$rc after $$(( $$(date +%s) - start )) s (LOAD=$(LOAD), $$(nproc) cores); log: $$tmp/test-cold.log"; \
 	rm -rf $$tmp/src $$tmp/gocache $$tmp/gomod; exit $$rc
 
-## deps: Debian packages the tests use (promtool from prometheus).
+## deps: Debian packages the tests use (promtool from prometheus; python3-telethon, node and npm
+## for the conformance suite; one apt-get update) and the suite's npm clients, pinned by their
+## lockfile (docs/clients.md).
 deps:
-	@command -v promtool >/dev/null 2>&1 || command -v apt-get >/dev/null 2>&1 || { \
-		echo "make test needs promtool and prometheus (Prometheus 2.x) on PATH, and found no apt-get to install them:"; \
-		echo "install them with your package manager or from the Prometheus release archive, then run make test again."; \
-		exit 1; }
-	@command -v promtool >/dev/null 2>&1 || { \
-		echo "installing Debian package prometheus (for promtool and the end-to-end test; Debian also enables a prometheus service, which the tests do not use)"; \
+	@missing=""; \
+	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
+	/usr/bin/python3 -c 'import telethon' >/dev/null 2>&1 || missing="$$missing python3-telethon"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
+	if [ -n "$$missing" ] && ! command -v apt-get >/dev/null 2>&1; then \
+		echo "make test needs:$$missing (promtool and prometheus 2.x, Telethon 1.25 for /usr/bin/python3, Node 20 with npm) and found no apt-get to install them:"; \
+		echo "install them with your package manager, then run make test again."; \
+		exit 1; \
+	fi; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing (Debian's prometheus also enables a prometheus service, which the tests do not use)"; \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
-	}
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 	@promtool --version 2>&1 | head -1
+	@/usr/bin/python3 -c 'import telethon; print("telethon", telethon.__version__)'
+	@$(MAKE) --no-print-directory $(CLIENTS)/node_modules/.installed
+
+# The conformance suite's JavaScript clients: npm ci installs exactly the
+# lockfile; --ignore-scripts because the suite needs no native addon (mtcute
+# runs on MemoryStorage, not better-sqlite3).
+$(CLIENTS)/node_modules/.installed: $(CLIENTS)/package.json $(CLIENTS)/package-lock.json
+	cd $(CLIENTS) && npm ci --ignore-scripts --no-audit --no-fund
+	@touch $@
 
 # The tests that run the programs as processes take them from bin/
 # (monitor/testbin), so nothing is compiled inside a test.
@@ -66,7 +86,7 @@ unit:
 	@# The pure packages where an int-size bug lives build for 32 bits too
 	@# (make lint builds everything for 386; that takes gotd with it).
 	GOARCH=386 CGO_ENABLED=0 $(GO) build ./monitor/signal ./monitor/limits ./monitor/phone ./monitor/spambot
-	TGSAFETY_REQUIRE_PROMTOOL=1 TGSAFETY_BIN_DIR=$(BINDIR) $(GO) test -race -count=1 -timeout $(TESTTIMEOUT) ./...
+	TGSAFETY_REQUIRE_PROMTOOL=1 TGSAFETY_REQUIRE_CLIENTS=1 TGSAFETY_BIN_DIR=$(BINDIR) $(GO) test -race -count=1 -timeout $(TESTTIMEOUT) ./...
 
 ## fuzz: run each fuzz target briefly (FUZZTIME); longer runs: make fuzz FUZZTIME=10m.
 fuzz:
