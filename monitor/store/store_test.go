@@ -25,6 +25,7 @@ import (
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/signal"
 	"github.com/tgsafety/tgsafety/monitor/spambot"
+	"github.com/tgsafety/tgsafety/monitor/vclock"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)
@@ -529,21 +530,41 @@ func TestWriterRunFlushesOnCancel(t *testing.T) {
 	}
 }
 
+// appendNotify is a store that says when a batch was appended.
+type appendNotify struct {
+	Store
+	appended chan int
+}
+
+func (a *appendNotify) Append(ctx context.Context, evs []monitor.Event) error {
+	err := a.Store.Append(ctx, evs)
+	a.appended <- len(evs)
+	return err
+}
+
 // TestWriterMaxDelay checks that recorded events are written without a
-// Commit or Close once MaxDelay passes.
+// Commit or Close once MaxDelay passes, and not before.
 func TestWriterMaxDelay(t *testing.T) {
-	s := open(t, filepath.Join(t.TempDir(), "h.db"))
-	w := NewWriter(s, WriterOptions{MaxDelay: 10 * time.Millisecond})
+	s := &appendNotify{Store: open(t, filepath.Join(t.TempDir(), "h.db")), appended: make(chan int, 1)}
+	clk := vclock.New(t0)
+	w := NewWriter(s, WriterOptions{MaxDelay: time.Second, Clock: clk})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go w.Run(ctx)
 	w.Record(monitor.Event{Time: t0, Account: "a", Type: monitor.EventState})
-	deadline := time.Now().Add(10 * time.Second)
-	for count(t, s, "") != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("recorded event not written after MaxDelay")
-		}
-		time.Sleep(5 * time.Millisecond)
+	clk.BlockUntil(1) // the batch timer is armed
+	clk.Advance(time.Second - time.Nanosecond)
+	select {
+	case n := <-s.appended:
+		t.Fatalf("%d events written before MaxDelay", n)
+	default:
+	}
+	clk.Advance(time.Nanosecond)
+	if n := <-s.appended; n != 1 {
+		t.Fatalf("wrote a batch of %d, want the 1 recorded", n)
+	}
+	if got := count(t, s.Store.(*SQLite), ""); got != 1 {
+		t.Fatalf("%d events stored, want 1", got)
 	}
 	w.Close(context.Background())
 }

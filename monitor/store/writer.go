@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gotd/td/clock"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
@@ -27,6 +28,9 @@ type WriterOptions struct {
 	// time, not the monitor's clock: it batches I/O, it does not simulate
 	// anything.
 	MaxDelay time.Duration
+	// Clock measures MaxDelay; nil means the system clock. Tests inject a
+	// manual clock so that "written after MaxDelay" needs no sleeping.
+	Clock clock.Clock
 	// Buffer is how many events may be accepted and not yet written
 	// (default 65536; an event takes about 200 bytes in the queue, plus
 	// its strings). Beyond it Record drops events and Commit waits, so a
@@ -58,6 +62,7 @@ type Writer struct {
 	log      *zap.Logger
 	maxBatch int
 	maxDelay time.Duration
+	clock    clock.Clock
 	buffer   int
 	m        writerMetrics
 
@@ -113,6 +118,9 @@ func NewWriter(st Store, opts WriterOptions) *Writer {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = DefaultMaxBatch
 	}
+	if opts.Clock == nil {
+		opts.Clock = clock.System
+	}
 	if opts.MaxDelay <= 0 {
 		opts.MaxDelay = DefaultMaxDelay
 	}
@@ -133,6 +141,7 @@ func NewWriter(st Store, opts WriterOptions) *Writer {
 		log:      opts.Logger,
 		maxBatch: opts.MaxBatch,
 		maxDelay: opts.MaxDelay,
+		clock:    opts.Clock,
 		buffer:   opts.Buffer,
 		m:        newWriterMetrics(reg, opts.Logger),
 		space:    make(chan struct{}),
@@ -242,7 +251,7 @@ func (w *Writer) signal() {
 // are written by Close.
 func (w *Writer) Run(ctx context.Context) error {
 	wctx := context.WithoutCancel(ctx)
-	timer := time.NewTimer(w.maxDelay)
+	timer := w.clock.Timer(w.maxDelay)
 	timer.Stop()
 	defer timer.Stop()
 	armed := false
@@ -272,7 +281,7 @@ func (w *Writer) Run(ctx context.Context) error {
 			_ = w.flush(wctx)
 			return nil
 		case <-w.wake:
-		case <-timer.C:
+		case <-timer.C():
 			armed = false
 			_ = w.flush(wctx)
 		}
