@@ -14,7 +14,9 @@ import (
 
 	"github.com/gotd/td/telegram"
 	"github.com/gotd/td/telegram/auth"
+	"github.com/gotd/td/telegram/dcs"
 	"github.com/gotd/td/tg"
+	"github.com/gotd/td/transport"
 	"golang.org/x/term"
 )
 
@@ -54,12 +56,72 @@ func login(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	p := &terminalPrompt{in: bufio.NewReader(os.Stdin), out: stderr, fd: int(os.Stdin.Fd())}
-	if err := signIn(ctx, conn, sec.Phones[acct.Name].Reveal(), p); err != nil {
-		fmt.Fprintf(stderr, "login %s: %v\n", acct.Name, err)
+	return runLogin(ctx, loginJob{
+		Name: acct.Name, Phone: sec.Phones[acct.Name].Reveal(), SessionPath: cfg.SessionPath(acct.Name),
+		Conn: conn, Prompt: p, Stdout: stdout, Stderr: stderr,
+	})
+}
+
+// loginJob is one `safetyd login` after its configuration is read.
+type loginJob struct {
+	Name, Phone, SessionPath string
+	Conn                     connection
+	Prompt                   prompt
+	Stdout, Stderr           io.Writer
+}
+
+// runLogin signs the account in and returns the exit status. It says what
+// it is doing while it connects (a login with no network used to print
+// nothing), fails on Ctrl-C or any error, and claims a session only once
+// the session file is on disk.
+func runLogin(ctx context.Context, j loginJob) int {
+	fmt.Fprintf(j.Stderr, "login %s: connecting to Telegram...\n", j.Name)
+	conn := j.Conn
+	next := conn.Options.Resolver
+	if next == nil {
+		next = dcs.DefaultResolver()
+	}
+	conn.Options.Resolver = progressResolver{next: next, report: func(err error) {
+		fmt.Fprintf(j.Stderr, "login %s: cannot connect to Telegram: %v; retrying (Ctrl-C to stop)\n", j.Name, scrub(err.Error(), []string{j.Phone}))
+	}}
+	err := signIn(ctx, conn, j.Phone, j.Prompt)
+	switch {
+	case ctx.Err() != nil:
+		fmt.Fprintf(j.Stderr, "login %s: interrupted; no session stored\n", j.Name)
+		return 1
+	case err != nil:
+		fmt.Fprintf(j.Stderr, "login %s: %v\n", j.Name, err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "signed in; session stored in %s (mode 0600)\n", cfg.SessionPath(acct.Name))
+	if fi, err := os.Stat(j.SessionPath); err != nil || fi.Size() == 0 {
+		fmt.Fprintf(j.Stderr, "login %s: signed in, but no session file was written at %s\n", j.Name, j.SessionPath)
+		return 1
+	}
+	fmt.Fprintf(j.Stdout, "signed in; session stored in %s (mode 0600)\n", j.SessionPath)
 	return 0
+}
+
+// progressResolver reports each failed connection attempt: gotd retries
+// by itself, silently, so without it a login with no network looks hung.
+type progressResolver struct {
+	next   dcs.Resolver
+	report func(error)
+}
+
+func (r progressResolver) Primary(ctx context.Context, dc int, list dcs.List) (transport.Conn, error) {
+	c, err := r.next.Primary(ctx, dc, list)
+	if err != nil && ctx.Err() == nil {
+		r.report(err)
+	}
+	return c, err
+}
+
+func (r progressResolver) MediaOnly(ctx context.Context, dc int, list dcs.List) (transport.Conn, error) {
+	return r.next.MediaOnly(ctx, dc, list)
+}
+
+func (r progressResolver) CDN(ctx context.Context, dc int, list dcs.List) (transport.Conn, error) {
+	return r.next.CDN(ctx, dc, list)
 }
 
 // prompt asks the operator for the login code and the 2FA password.
@@ -87,7 +149,7 @@ func signIn(ctx context.Context, conn connection, phone string, p prompt) error 
 		if err := client.Auth().IfNecessary(ctx, flow); err != nil {
 			// The phone number must not reach the terminal log or a
 			// scraped journal.
-			return errors.New(strings.ReplaceAll(err.Error(), phone, "<phone>"))
+			return errors.New(scrub(err.Error(), []string{phone}))
 		}
 		return nil
 	})
