@@ -874,9 +874,8 @@ func TestStatusAccountNextStepForEveryState(t *testing.T) {
 	if !strings.Contains(text(row), "deletion") {
 		t.Error("fleet row of a frozen account does not label the deletion date")
 	}
-	limited := statusGet(t, p, "/accounts/next-limited", http.StatusOK)
 	lookupAccount(t, f, "next-limited").ObserveSpamBot(now, spambot.Result{State: spambot.LimitedTemporary, Until: now.Add(48 * time.Hour)})
-	limited = statusGet(t, p, "/accounts/next-limited", http.StatusOK)
+	limited := statusGet(t, p, "/accounts/next-limited", http.StatusOK)
 	if body := text(limited); strings.Contains(body, "limited_temporary") || rfc3339InText.MatchString(body) {
 		t.Errorf("limited account page shows raw labels or RFC 3339 dates: %s", body)
 	}
