@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -42,24 +41,6 @@ func build(t *testing.T) string {
 	return testbin.Path(t, "scenario-run")
 }
 
-// lockedBuffer collects a child's stderr while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // waitExit waits for the process to end, within the guard.
 func waitExit(t *testing.T, cmd *exec.Cmd, done <-chan error, stderr fmt.Stringer) int {
 	t.Helper()
@@ -80,7 +61,7 @@ func waitExit(t *testing.T, cmd *exec.Cmd, done <-chan error, stderr fmt.Stringe
 type child struct {
 	t      *testing.T
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	stderr *testbin.Buffer
 	done   chan error  // cmd.Wait's result
 	rest   chan string // stdout after the ready line
 	exited bool
@@ -90,7 +71,7 @@ type child struct {
 // child is killed at the end of the test unless it has exited.
 func startServe(t *testing.T, bin string, args ...string) (*child, string) {
 	t.Helper()
-	c := &child{t: t, cmd: exec.Command(bin, append([]string{"serve"}, args...)...), stderr: &lockedBuffer{},
+	c := &child{t: t, cmd: exec.Command(bin, append([]string{"serve"}, args...)...), stderr: &testbin.Buffer{},
 		done: make(chan error, 1), rest: make(chan string, 1)}
 	stdout, err := c.cmd.StdoutPipe()
 	if err != nil {
@@ -387,7 +368,7 @@ func TestServeUsageErrors(t *testing.T) {
 	} {
 		cmd := exec.Command(bin, tc.args...)
 		var stdout bytes.Buffer
-		stderr := &lockedBuffer{}
+		stderr := &testbin.Buffer{}
 		cmd.Stdout, cmd.Stderr = &stdout, stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -460,7 +441,7 @@ func TestServeKeyFileKeepsTheKey(t *testing.T) {
 		{[]string{"serve", "--key", priv, "--key-out", priv}, "same file"},
 	} {
 		cmd := exec.Command(bin, tc.args...)
-		stderr := &lockedBuffer{}
+		stderr := &testbin.Buffer{}
 		cmd.Stderr = stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

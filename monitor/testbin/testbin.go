@@ -144,3 +144,25 @@ func Main(m *testing.M) {
 	Cleanup()
 	os.Exit(code)
 }
+
+// Buffer collects a child process's output while the test reads it: safe
+// for the exec package's copying goroutine and the test at once.
+type Buffer struct {
+	mu sync.Mutex
+	b  []byte
+}
+
+// Write implements io.Writer.
+func (l *Buffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b = append(l.b, p...)
+	return len(p), nil
+}
+
+// String returns everything written so far.
+func (l *Buffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.b)
+}

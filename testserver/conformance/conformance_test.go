@@ -230,7 +230,7 @@ func runClient(t *testing.T, bin string, c client, idle time.Duration, r row) {
 	argv := c.argv(readyFile, c.phone, int(idle/time.Second))
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = clientsDir
-	stderr := &lockedBuffer{}
+	stderr := &testbin.Buffer{}
 	cmd.Stderr = stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -345,7 +345,7 @@ type server struct {
 	cmd     *exec.Cmd
 	done    chan struct{} // closed once Wait has returned waitErr
 	waitErr error
-	stderr  *lockedBuffer
+	stderr  *testbin.Buffer
 	control string
 	token   string
 }
@@ -403,7 +403,7 @@ func serveHasKeyFlag(t *testing.T, bin string) bool {
 func startServe(t *testing.T, bin, dir string) (*server, readyLine) {
 	t.Helper()
 	token := randomToken(t)
-	s := &server{done: make(chan struct{}), stderr: &lockedBuffer{}, token: token}
+	s := &server{done: make(chan struct{}), stderr: &testbin.Buffer{}, token: token}
 	s.cmd = exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--key-out", filepath.Join(dir, "key.pem"),
 		"--control-addr", "127.0.0.1:0")
 	// The token goes through the environment, as serve's help advises.
@@ -628,24 +628,6 @@ func randomToken(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(b)
-}
-
-// lockedBuffer collects a child's stderr while the test may read it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // TestMain removes the binaries testbin built for this package's tests.
