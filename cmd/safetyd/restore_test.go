@@ -93,24 +93,12 @@ func startDemoProcess(t *testing.T, db string) (base string, kill func()) {
 // reached the account (Event.Seq), not their dates.
 func TestRestartReplaysBackDatedSignalsAfterTheSnapshot(t *testing.T) {
 	w := newDaemonWorld(t, "alpha")
-	st, err := store.OpenSQLite(w.cfg.Store.Path, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := w.srv.Clock().Now()
 	snap := monitor.Snapshot{Account: "alpha", State: monitor.OK, Since: now.Add(-time.Hour), At: now.Add(-time.Minute), Seq: 5}
 	// Reported 5 s after the snapshot, dated 10 min before it.
 	ev := monitor.Event{Time: snap.At.Add(-10 * time.Minute), Account: "alpha", Type: monitor.EventSignal,
 		Method: "messages.sendMessage", Signal: signal.Classify(tgerrPeerFlood()), From: monitor.OK, State: monitor.Limited, Seq: 6}
-	if err := st.SaveSnapshots(context.Background(), []monitor.Snapshot{snap}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Append(context.Background(), []monitor.Event{ev}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
+	w.seedStore(t, snap, ev)
 	base, _, stop := w.start(t)
 	defer stop()
 	var a accountView

@@ -115,6 +115,25 @@ func (w *daemonWorld) start(t *testing.T) (base string, svc *service, stop func(
 	}
 }
 
+// seedStore writes a snapshot and events into the world's store before
+// the daemon starts: what a crash leaves behind.
+func (w *daemonWorld) seedStore(t *testing.T, snap monitor.Snapshot, evs ...monitor.Event) {
+	t.Helper()
+	st, err := store.OpenSQLite(w.cfg.Store.Path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SaveSnapshots(context.Background(), []monitor.Snapshot{snap}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Append(context.Background(), evs); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func postSignals(base string, body any) (int, []byte, error) {
 	b, _ := json.Marshal(body)
 	req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/signals", bytes.NewReader(b))
@@ -351,22 +370,10 @@ func waitReady(t *testing.T, base string, stderr *bytes.Buffer) {
 // and does not store the signal a second time.
 func TestStartReplaysSignalsNewerThanTheSnapshot(t *testing.T) {
 	w := newDaemonWorld(t, "alpha")
-	st, err := store.OpenSQLite(w.cfg.Store.Path, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	now := w.srv.Clock().Now()
 	peerFlood := signal.Classify(tgerrPeerFlood())
 	ev := monitor.Event{Time: now.Add(-time.Minute), Account: "alpha", Type: monitor.EventSignal, Method: "messages.sendMessage", Signal: peerFlood}
-	if err := st.SaveSnapshots(context.Background(), []monitor.Snapshot{{Account: "alpha", State: monitor.OK, Since: now.Add(-time.Hour), At: now.Add(-2 * time.Minute)}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Append(context.Background(), []monitor.Event{ev}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
+	w.seedStore(t, monitor.Snapshot{Account: "alpha", State: monitor.OK, Since: now.Add(-time.Hour), At: now.Add(-2 * time.Minute)}, ev)
 
 	base, _, stop := w.start(t)
 	defer stop()
