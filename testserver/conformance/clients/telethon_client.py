@@ -53,7 +53,7 @@ def rpc_detail(e):
     return f"{type(e).__name__}: {e}"
 
 
-async def main(ready, phone, idle):
+async def main(ready, phone, idle_seconds):
     # --- The few lines that point Telethon at the server -------------------
     with open(ready["public_key"]) as f:
         rsa.add_key(f.read(), old=False)  # trust the server's key for the key exchange
@@ -164,16 +164,16 @@ async def main(ready, phone, idle):
             raise RuntimeError(f"newest message in the SpamBot chat is not its reply: {msgs!r}")
         return msgs[0].message
 
-    async def idle_step():
+    async def idle_then_get_me():
         before = CountingConnection.connects
-        await asyncio.sleep(idle)  # real time: the server's read timeout is what is tested
+        await asyncio.sleep(idle_seconds)  # real time: the server's read timeout is what is tested
         me = await timed(client.get_me())
         if me is None:
             raise RuntimeError("get_me after the idle returned None")
         if CountingConnection.connects != before:
-            raise RuntimeError(f"the connection was replaced during {idle} s idle "
+            raise RuntimeError(f"the connection was replaced during {idle_seconds} s idle "
                                f"({CountingConnection.connects - before} reconnects); get_me answered")
-        return f"get_me answered after {idle} s idle on the same connection"
+        return f"get_me answered after {idle_seconds} s idle on the same connection"
 
     async def ban():
         await wait_for_go("ban")
@@ -203,7 +203,7 @@ async def main(ready, phone, idle):
     await step("flood_wait", ["sign_up"], flood_wait)
     await step("spambot_update", ["resolve"], spambot_update)
     await step("spambot_history", ["resolve"], spambot_history)
-    await step("idle", ["sign_up"], idle_step)
+    await step("idle", ["sign_up"], idle_then_get_me)
     await step("ban", ["sign_up"], ban)
     await step("reconnect", ["sign_up"], reconnect)
     await client.disconnect()
