@@ -16,6 +16,8 @@ import (
 	"testing"
 
 	"go.uber.org/zap"
+
+	"github.com/tgsafety/tgsafety/monitor/testbin"
 )
 
 // A page that rebinds its own name to the daemon's address reads the GET
@@ -80,10 +82,7 @@ func TestIdleConnectionsDoNotStopHealthz(t *testing.T) {
 		t.Skip("builds and runs the daemon")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "safetyd")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testbin.Path(t, "safetyd")
 	addr := freePort(t)
 	// The account has no session file: its runner stops at once and the
 	// daemon makes no connection to Telegram.

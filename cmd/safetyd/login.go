@@ -7,16 +7,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	ossignal "os/signal"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/gotd/td/telegram"
 	"github.com/gotd/td/telegram/auth"
 	"github.com/gotd/td/telegram/dcs"
 	"github.com/gotd/td/tg"
-	"github.com/gotd/td/transport"
 	"golang.org/x/term"
 )
 
@@ -70,59 +72,69 @@ type loginJob struct {
 	Stdout, Stderr           io.Writer
 }
 
-// runLogin signs the account in and returns the exit status. It says what
-// it is doing while it connects (a login with no network used to print
-// nothing), fails on Ctrl-C or any error, and claims a session only once
-// the session file is on disk.
+// runLogin signs the account in and returns the exit status. It says
+// what it is doing while it connects, and claims a session only once the
+// session file is on disk: an interrupted or failed login exits 1.
 func runLogin(ctx context.Context, j loginJob) int {
 	fmt.Fprintf(j.Stderr, "login %s: connecting to Telegram...\n", j.Name)
-	conn := j.Conn
-	next := conn.Options.Resolver
-	if next == nil {
-		next = dcs.DefaultResolver()
-	}
-	conn.Options.Resolver = progressResolver{next: next, report: func(err error) {
-		fmt.Fprintf(j.Stderr, "login %s: cannot connect to Telegram: %v; retrying (Ctrl-C to stop)\n", j.Name, scrub(err.Error(), []string{j.Phone}))
-	}}
-	err := signIn(ctx, conn, j.Phone, j.Prompt)
+	err := signIn(ctx, j.Conn, j.Phone, j.Prompt, &loginProgress{name: j.Name, w: j.Stderr})
 	switch {
 	case ctx.Err() != nil:
-		fmt.Fprintf(j.Stderr, "login %s: interrupted; no session stored\n", j.Name)
+		fmt.Fprintf(j.Stderr, "login %s: interrupted; not signed in, no session stored\n", j.Name)
 		return 1
 	case err != nil:
 		fmt.Fprintf(j.Stderr, "login %s: %v\n", j.Name, err)
 		return 1
 	}
-	if fi, err := os.Stat(j.SessionPath); err != nil || fi.Size() == 0 {
-		fmt.Fprintf(j.Stderr, "login %s: signed in, but no session file was written at %s\n", j.Name, j.SessionPath)
+	fi, err := os.Stat(j.SessionPath)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() == 0 {
+		fmt.Fprintf(j.Stderr, "login %s: signed in, but no session file was written at %s (%v); `safetyd run` would find no session\n", j.Name, j.SessionPath, err)
 		return 1
 	}
-	fmt.Fprintf(j.Stdout, "signed in; session stored in %s (mode 0600)\n", j.SessionPath)
+	fmt.Fprintf(j.Stdout, "signed in; session stored in %s (mode %04o)\n", j.SessionPath, fi.Mode().Perm())
 	return 0
 }
 
-// progressResolver reports each failed connection attempt: gotd retries
-// by itself, silently, so without it a login with no network looks hung.
-type progressResolver struct {
-	next   dcs.Resolver
-	report func(error)
+// loginProgress reports the connection to the operator: with no network
+// gotd retries for ever without a word, and the terminal would show
+// nothing at all.
+type loginProgress struct {
+	name string
+	w    io.Writer
+
+	mu       sync.Mutex
+	lastDial error // the last failed dial, for the "cannot connect" line
+	failures int
 }
 
-func (r progressResolver) Primary(ctx context.Context, dc int, list dcs.List) (transport.Conn, error) {
-	c, err := r.next.Primary(ctx, dc, list)
-	if err != nil && ctx.Err() == nil {
-		r.report(err)
+// dialed records a dial's error (nil: it worked).
+func (p *loginProgress) dialed(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lastDial = err
+}
+
+// state is telegram.Options.OnConnectionState.
+func (p *loginProgress) state(st telegram.ConnectionState) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch st {
+	case telegram.ConnectionStateReady:
+		p.failures = 0
+		fmt.Fprintf(p.w, "login %s: connected\n", p.name)
+	case telegram.ConnectionStateDisconnected:
+		p.failures++
+		why := "the connection failed"
+		if p.lastDial != nil {
+			why = p.lastDial.Error()
+		}
+		fmt.Fprintf(p.w, "login %s: cannot connect to Telegram (%s); retrying, attempt %d; press Ctrl-C to give up\n", p.name, why, p.failures+1)
 	}
-	return c, err
 }
 
-func (r progressResolver) MediaOnly(ctx context.Context, dc int, list dcs.List) (transport.Conn, error) {
-	return r.next.MediaOnly(ctx, dc, list)
-}
-
-func (r progressResolver) CDN(ctx context.Context, dc int, list dcs.List) (transport.Conn, error) {
-	return r.next.CDN(ctx, dc, list)
-}
+// loginDialTimeout bounds one connection attempt, so that a network that
+// drops packets is reported as soon as one that refuses them.
+const loginDialTimeout = 15 * time.Second
 
 // prompt asks the operator for the login code and the 2FA password.
 type prompt interface {
@@ -132,27 +144,53 @@ type prompt interface {
 
 // signIn runs gotd's login flow on conn (whose session storage receives
 // the new session). An account that is already signed in is left as is.
-func signIn(ctx context.Context, conn connection, phone string, p prompt) error {
+// It fails when ctx ends or the client stops before the flow completed:
+// gotd's Run returns nil when its context is cancelled. progress, when
+// not nil, is told about the connection.
+func signIn(ctx context.Context, conn connection, phone string, p prompt, progress *loginProgress) error {
 	opts := conn.Options
 	opts.NoUpdates = true
 	opts.Logger = nil
+	if progress != nil {
+		opts.OnConnectionState = progress.state
+		if opts.Resolver == nil {
+			// dcs.DefaultResolver, with the dial's error kept for the
+			// progress line.
+			d := net.Dialer{Timeout: loginDialTimeout}
+			opts.Resolver = dcs.Plain(dcs.PlainOptions{Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := d.DialContext(ctx, network, addr)
+				progress.dialed(err)
+				return c, err
+			}})
+		}
+	}
 	client := telegram.NewClient(conn.APIID, conn.APIHash, opts)
-	return client.Run(ctx, func(ctx context.Context) error {
+	done := false
+	err := client.Run(ctx, func(ctx context.Context) error {
 		st, err := client.Auth().Status(ctx)
 		if err != nil {
 			return fmt.Errorf("auth status: %w", err)
 		}
-		if st.Authorized {
-			return nil
+		if !st.Authorized {
+			flow := auth.NewFlow(promptAuth{phone: phone, p: p}, auth.SendCodeOptions{})
+			if err := client.Auth().IfNecessary(ctx, flow); err != nil {
+				// The phone number must not reach the terminal log or a
+				// scraped journal.
+				return errors.New(strings.ReplaceAll(err.Error(), phone, "<phone>"))
+			}
 		}
-		flow := auth.NewFlow(promptAuth{phone: phone, p: p}, auth.SendCodeOptions{})
-		if err := client.Auth().IfNecessary(ctx, flow); err != nil {
-			// The phone number must not reach the terminal log or a
-			// scraped journal.
-			return errors.New(scrub(err.Error(), []string{phone}))
-		}
+		done = true
 		return nil
 	})
+	switch {
+	case err != nil:
+		return err
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case !done:
+		return errors.New("the connection to Telegram stopped before signing in")
+	}
+	return nil
 }
 
 // promptAuth is an auth.UserAuthenticator for an existing account.

@@ -116,3 +116,21 @@ func TestLoginReportsConnectionProgress(t *testing.T) {
 		t.Errorf("the phone number was printed:\n%s", out)
 	}
 }
+
+// A login that completes (here: an account already signed in, against the
+// test server) exits 0 and names the session file it found on disk.
+func TestLoginSucceedsWithSessionOnDisk(t *testing.T) {
+	w := newDaemonWorld(t, "alpha")
+	var stdout, stderr syncBuffer
+	path := w.cfg.SessionPath("alpha")
+	opts := w.srv.ClientOptions()
+	opts.SessionStorage = sessionFile{path: path}
+	code := runLogin(context.Background(), loginJob{
+		Name: "alpha", Phone: phoneA, SessionPath: path,
+		Conn:   connection{APIID: 1, APIHash: testHash, Options: opts},
+		Prompt: noPrompt{t}, Stdout: &stdout, Stderr: &stderr,
+	})
+	if code != 0 || stdout.String() != "signed in; session stored in "+path+" (mode 0600)\n" {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, stdout.String(), stderr.String())
+	}
+}
