@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -22,6 +23,7 @@ import (
 	"github.com/tgsafety/tgsafety/monitor/signal"
 	"github.com/tgsafety/tgsafety/monitor/store"
 	"github.com/tgsafety/tgsafety/monitor/testbin"
+	"github.com/tgsafety/tgsafety/monitor/vclock"
 )
 
 // A real daemon, killed after 11,000 flood waits and then a PEER_FLOOD
@@ -334,5 +336,189 @@ func TestAccountsWithoutSessionAreShownAsNotMonitored(t *testing.T) {
 		if !strings.Contains(string(b), "not monitored: no session for account nosession: sign in with") {
 			t.Errorf("%s does not say nosession is not monitored and why", path)
 		}
+	}
+}
+
+// hookSink calls hook with each event before passing it on to next.
+type hookSink struct {
+	next monitor.Sink
+	hook func(monitor.Event)
+}
+
+func (h hookSink) Record(e monitor.Event) {
+	h.hook(e)
+	h.next.Record(e)
+}
+
+// A reported signal is stored with its place in the account's order
+// (Event.Seq) even when the account observes another signal between
+// applying the report and committing it (its own client's RPC error, a
+// concurrent report): a restart replays by that order, so a row stored
+// without it would never be replayed.
+func TestReportedSignalKeepsItsSeqWhenAnotherSignalInterleaves(t *testing.T) {
+	clk := vclock.New(apiEpoch)
+	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "history.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := store.NewWriter(st, store.WriterOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = w.Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-done
+		_ = w.Close(context.Background())
+		_ = st.Close()
+	}()
+	dedup := newSignalDedup(w)
+	var (
+		alpha *monitor.Account
+		once  sync.Once
+	)
+	// While the reported PEER_FLOOD is being delivered, the account's
+	// client meets a flood wait.
+	sink := hookSink{next: dedup, hook: func(e monitor.Event) {
+		if e.Type == monitor.EventSignal && e.Signal.Kind == signal.PeerFlood {
+			once.Do(func() {
+				alpha.ObserveSignal(clk.Now(), "contacts.resolveUsername", signal.Classify(tgerrFloodWait()))
+			})
+		}
+	}}
+	mon, err := monitor.New(monitor.Options{Clock: clk, Sink: sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if alpha, err = mon.Account("alpha"); err != nil {
+		t.Fatal(err)
+	}
+	h := newAPI(apiDeps{Monitor: mon, Store: st, Writer: w, Dedup: dedup, Token: apiToken, Now: clk.Now})
+	req := httptest.NewRequest(http.MethodPost, "/api/v1/signals",
+		strings.NewReader(`{"account":"alpha","method":"messages.sendMessage","code":400,"message":"PEER_FLOOD"}`))
+	req.Header.Set("Authorization", "Bearer "+apiToken)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusAccepted {
+		t.Fatalf("report: %d %s", rec.Code, rec.Body)
+	}
+	replayed, err := st.After(context.Background(), "alpha", 0, store.MaxLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range replayed {
+		if e.Type == monitor.EventSignal && e.Signal.Kind == signal.PeerFlood {
+			if e.Risk == 0 {
+				t.Errorf("the stored PEER_FLOOD has risk 0: %+v", e)
+			}
+			return
+		}
+	}
+	t.Fatalf("the acknowledged PEER_FLOOD is not among the events a restart replays (stored without a sequence number?): %+v",
+		storedSignals(t, st, "alpha"))
+}
+
+// hookStore is the daemon's store with a hook run at the start of
+// LoadSnapshots, which a reload calls between creating an added account
+// and restoring it.
+type hookStore struct {
+	store.Store
+	onLoad func()
+}
+
+func (h *hookStore) LoadSnapshots(ctx context.Context) ([]monitor.Snapshot, error) {
+	if f := h.onLoad; f != nil {
+		h.onLoad = nil
+		f()
+	}
+	return h.Store.LoadSnapshots(ctx)
+}
+
+// A report for an account that a reload is adding back, made before the
+// account is restored from the store, is refused (503) rather than
+// applied to the fresh account, acknowledged and then overwritten by the
+// restore, with an event number the restored account has already used (so
+// that a crash would not replay it).
+func TestReloadRefusesReportsForAnAccountBeingRestored(t *testing.T) {
+	w := newDaemonWorld(t, "alpha", "bravo")
+	hs := &hookStore{}
+	w.tune = func(o *serviceOptions) {
+		hs.Store = o.Store
+		o.Store = hs
+	}
+	base, svc, stop := w.start(t)
+	defer stop()
+	// Some history, so that alpha's snapshot numbers events past those a
+	// fresh account starts with.
+	if code, body, err := postSignals(base, map[string]any{"signals": []map[string]any{
+		{"account": "alpha", "method": "contacts.resolveUsername", "code": 420, "message": "FLOOD_WAIT_5"},
+		{"account": "alpha", "method": "contacts.resolveUsername", "code": 420, "message": "FLOOD_WAIT_6"},
+	}}); err != nil || code != http.StatusAccepted {
+		t.Fatalf("%d %s %v", code, body, err)
+	}
+	with := *svc.cfg
+	without := with
+	without.Accounts = nil
+	for _, a := range with.Accounts {
+		if a.Name != "alpha" {
+			without.Accounts = append(without.Accounts, a)
+		}
+	}
+	if plan := svc.Reload(&without); len(plan.Removed) != 1 {
+		t.Fatalf("plan %+v", plan)
+	}
+	snaps, err := hs.Store.LoadSnapshots(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seq uint64
+	for _, sn := range snaps {
+		if sn.Account == "alpha" {
+			seq = sn.Seq
+		}
+	}
+	if seq < 2 {
+		t.Fatalf("alpha's snapshot at removal has Seq %d, want the reports' events counted", seq)
+	}
+
+	peerFlood := `{"account":"alpha","method":"messages.sendMessage","code":400,"message":"PEER_FLOOD"}`
+	report := func() int {
+		req := httptest.NewRequest(http.MethodPost, "/api/v1/signals", strings.NewReader(peerFlood))
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		rec := httptest.NewRecorder()
+		svc.Handler().ServeHTTP(rec, req)
+		return rec.Code
+	}
+	code := 0
+	hs.onLoad = func() { code = report() }
+	if plan := svc.Reload(&with); len(plan.Added) != 1 {
+		t.Fatalf("plan %+v", plan)
+	}
+	switch code {
+	case http.StatusServiceUnavailable:
+		// Refused: the client retries once the account is restored.
+	case http.StatusAccepted:
+		after, err := hs.Store.After(context.Background(), "alpha", seq, store.MaxLimit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, e := range after {
+			found = found || e.Type == monitor.EventSignal && e.Signal.Kind == signal.PeerFlood
+		}
+		if !found {
+			t.Fatalf("a PEER_FLOOD acknowledged while alpha was being restored is not among the events after its snapshot (Seq %d): a crash would forget it", seq)
+		}
+	default:
+		t.Fatalf("report during the restore: %d", code)
+	}
+	if got := report(); got != http.StatusAccepted {
+		t.Fatalf("report after the reload: %d", got)
+	}
+	alpha, _ := svc.Monitor().Lookup("alpha")
+	if st := alpha.Snapshot().State; st != monitor.Limited {
+		t.Fatalf("alpha is %s after the reported PEER_FLOOD, want limited", st)
 	}
 }
