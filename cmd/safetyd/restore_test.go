@@ -248,11 +248,18 @@ func TestSecondDaemonOnOneStoreRefuses(t *testing.T) {
 	resp.Body.Close()
 }
 
-// fullStore is a store whose disk is full: every Append fails as
-// SQLite's does, until cleared.
+// fullStore is a store whose disk is full: every Append (full) or
+// SaveSnapshots (snapsFull) fails as SQLite's does, until cleared.
 type fullStore struct {
 	store.Store
-	full atomic.Bool
+	full, snapsFull atomic.Bool
+}
+
+func (f *fullStore) SaveSnapshots(ctx context.Context, snaps []monitor.Snapshot) error {
+	if f.snapsFull.Load() {
+		return errors.New("store: save snapshots: commit: database or disk is full (13)")
+	}
+	return f.Store.SaveSnapshots(ctx, snaps)
 }
 
 func (f *fullStore) Append(ctx context.Context, evs []monitor.Event) error {
@@ -302,6 +309,39 @@ func TestFullDiskIsNotReadyAndSaysSoPlainly(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("/readyz after the disk recovered: %d, want 200", resp.StatusCode)
+	}
+}
+
+// Snapshots are commits too: while saving them fails the daemon is not
+// ready, even when no event is being written (a quiet fleet on a full
+// disk), and the next save that succeeds makes it ready again.
+func TestFailingSnapshotSavesMakeTheDaemonNotReady(t *testing.T) {
+	w := newDaemonWorld(t, "alpha")
+	var fs *fullStore
+	w.tune = func(o *serviceOptions) {
+		fs = &fullStore{Store: o.Store}
+		o.Store = fs
+	}
+	base, svc, stop := w.start(t)
+	defer stop()
+	readyz := func() (int, string) {
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	fs.snapsFull.Store(true)
+	svc.saveSnapshots(context.Background())
+	if code, body := readyz(); code != http.StatusServiceUnavailable || !strings.Contains(body, "the store cannot commit") || strings.Contains(body, "disk is full") {
+		t.Fatalf("/readyz while snapshots cannot be saved: %d %s, want 503 saying the store cannot commit, without the driver's text", code, body)
+	}
+	fs.snapsFull.Store(false)
+	svc.saveSnapshots(context.Background())
+	if code, body := readyz(); code != http.StatusOK {
+		t.Fatalf("/readyz once a snapshot save succeeded again: %d %s", code, body)
 	}
 }
 

@@ -105,6 +105,9 @@ type service struct {
 	bg     sync.WaitGroup
 	cancel context.CancelFunc // ends what Start started, except the writer
 
+	// snapsFailing is set while the last snapshot save failed.
+	snapsFailing atomic.Bool
+
 	// restoring keeps reports off accounts that are being created and
 	// restored from the store: ingest holds it for reading while it looks
 	// accounts up and applies signals (holdForIngest); a reload holds it
@@ -237,7 +240,7 @@ func (s *service) readyErr() error {
 	if err := s.restoringErr(); err != nil {
 		return err
 	}
-	if s.writer.Failing() {
+	if s.writer.Failing() || s.snapsFailing.Load() {
 		// The driver's text (disk full, I/O error) is in the log.
 		return errors.New("the store cannot commit (see the log)")
 	}
@@ -445,9 +448,20 @@ func (s *service) saveSnapshots(ctx context.Context) {
 	for _, a := range accts {
 		snaps = append(snaps, a.Snapshot())
 	}
-	if err := s.opts.Store.SaveSnapshots(ctx, snaps); err != nil && ctx.Err() == nil {
+	if err := s.commitSnapshots(ctx, snaps); err != nil && ctx.Err() == nil {
 		s.log.Warn("Cannot save snapshots", zap.Error(err))
 	}
+}
+
+// commitSnapshots saves snapshots and remembers whether that failed: the
+// daemon is not ready while snapshots cannot be saved (a full disk with no
+// events being written fails only these), until a save succeeds.
+func (s *service) commitSnapshots(ctx context.Context, snaps []monitor.Snapshot) error {
+	err := s.opts.Store.SaveSnapshots(ctx, snaps)
+	if ctx.Err() == nil {
+		s.snapsFailing.Store(err != nil)
+	}
+	return err
 }
 
 func (s *service) prune(ctx context.Context) {
@@ -531,7 +545,7 @@ func (s *service) removeLocked(name string) {
 	s.restoring.Lock()
 	defer s.restoring.Unlock()
 	if acct, ok := s.mon.Lookup(name); ok {
-		if err := s.opts.Store.SaveSnapshots(s.ctx, []monitor.Snapshot{acct.Snapshot()}); err != nil {
+		if err := s.commitSnapshots(s.ctx, []monitor.Snapshot{acct.Snapshot()}); err != nil {
 			s.log.Warn("Cannot save the snapshot of a removed account", zap.String("account", name), zap.Error(err))
 		}
 	}
