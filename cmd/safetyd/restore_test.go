@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -68,6 +69,15 @@ func TestRestartAfterManySignalsKeepsTheLastOne(t *testing.T) {
 // time) until the returned function SIGKILLs it.
 func startDemoProcess(t *testing.T, db string) (base string, kill func()) {
 	t.Helper()
+	base, stop := startDemo(t, db)
+	return base, func() { _ = stop(syscall.SIGKILL) }
+}
+
+// startDemo runs `safetyd demo` on store db (no traffic, real time) until
+// the returned function sends it sig and waits for it to exit, returning
+// how it exited (the first call's result on later calls).
+func startDemo(t *testing.T, db string) (base string, stop func(sig os.Signal) error) {
+	t.Helper()
 	port := freePort(t)
 	cmd := exec.Command(testbin.Path(t, "safetyd"), "demo", "--listen", port, "--accounts", "2", "--traffic=false", "--quiet",
 		"--speed", "1", "--store", db, "--token", testToken)
@@ -76,18 +86,79 @@ func startDemoProcess(t *testing.T, db string) (base string, kill func()) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := false
-	kill = func() {
-		if !done {
-			done = true
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			_ = cmd.Wait()
-		}
+	var (
+		once   sync.Once
+		result error
+	)
+	stop = func(sig os.Signal) error {
+		once.Do(func() {
+			_ = cmd.Process.Signal(sig)
+			result = cmd.Wait()
+		})
+		return result
 	}
-	t.Cleanup(kill)
+	t.Cleanup(func() { _ = stop(syscall.SIGKILL) })
 	base = "http://" + port
 	waitReady(t, base, &stderr)
-	return base, kill
+	return base, stop
+}
+
+// A real daemon: a PEER_FLOOD reported after the last snapshot but dated
+// ten minutes before it (the API accepts past times) is acknowledged, the
+// daemon is killed, and the restarted one is limited: start-up replays
+// the signals that reached the account after its snapshot, whatever their
+// dates, instead of those dated after it.
+func TestRealDaemonReplaysABackDatedSignalAfterSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs and kills the daemon")
+	}
+	const name = "demo-01-careful"
+	db := filepath.Join(t.TempDir(), "history.db")
+	// A first run stopped in order leaves a snapshot of every account.
+	_, stop := startDemo(t, db)
+	if err := stop(syscall.SIGTERM); err != nil {
+		t.Fatalf("the first daemon did not stop cleanly: %v", err)
+	}
+	st, err := store.OpenSQLite(db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snaps, err := st.LoadSnapshots(context.Background())
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snapAt time.Time
+	for _, sn := range snaps {
+		if sn.Account == name {
+			snapAt = sn.At
+		}
+	}
+	if snapAt.IsZero() {
+		t.Fatalf("no snapshot of %s after an orderly stop: %+v", name, snaps)
+	}
+
+	base, kill := startDemoProcess(t, db)
+	dated := snapAt.Add(-10 * time.Minute)
+	if code, body, err := postSignals(base, map[string]any{
+		"account": name, "method": "messages.sendMessage", "code": 400, "message": "PEER_FLOOD", "time": dated.Format(time.RFC3339Nano),
+	}); err != nil || code != http.StatusAccepted {
+		t.Fatalf("back-dated PEER_FLOOD: %d %s %v", code, body, err)
+	}
+	var a accountView
+	getJSON(t, base+"/api/v1/accounts/"+name, &a)
+	if a.State != monitor.Limited {
+		t.Fatalf("%s is %s after the report, want limited", name, a.State)
+	}
+	kill()
+
+	base, kill = startDemoProcess(t, db)
+	defer kill()
+	getJSON(t, base+"/api/v1/accounts/"+name, &a)
+	if a.State != monitor.Limited {
+		t.Fatalf("after SIGKILL and restart %s is %s (%s), want limited by the acknowledged PEER_FLOOD dated %s, before the snapshot of %s",
+			name, a.State, a.Reason, dated, snapAt)
+	}
 }
 
 // A signal reported with a time before the last snapshot, but after it
