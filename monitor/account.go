@@ -179,16 +179,20 @@ func (a *Account) methodMetrics(input bin.Encoder) *methodMetrics {
 // than its middleware: reported by an application through the daemon's
 // API, or replayed from history. t is when it happened; a signal older
 // than the last evaluation still counts, but state changes it causes are
-// dated no earlier than that evaluation.
-func (a *Account) ObserveSignal(t time.Time, method string, s signal.Signal) {
+// dated no earlier than that evaluation. It returns the signal event it
+// emitted (false for signal.None, which is not a signal), with its Seq and
+// risk, so that a caller storing the event itself stores exactly that one
+// even when another signal reaches the account at the same moment.
+func (a *Account) ObserveSignal(t time.Time, method string, s signal.Signal) (Event, bool) {
 	if s.Kind == signal.None {
-		return
+		return Event{}, false
 	}
 	a.countError(method, s)
 	a.mu.Lock()
-	a.observeSignalLocked(t, method, s)
+	ev := a.observeSignalLocked(t, method, s)
 	a.mu.Unlock()
 	a.flush()
+	return ev, true
 }
 
 // observeError handles a failed call from the middleware.
@@ -282,7 +286,8 @@ func (a *Account) beforeSignIn(s signal.Signal) bool {
 	return !a.authorized && s.Kind == signal.SessionDead && s.Type == "AUTH_KEY_UNREGISTERED"
 }
 
-func (a *Account) observeSignalLocked(t time.Time, method string, s signal.Signal) {
+// observeSignalLocked applies s and returns the signal event it emitted.
+func (a *Account) observeSignalLocked(t time.Time, method string, s signal.Signal) Event {
 	at := a.advanceLocked(t)
 	what := s.Type + " on " + method
 	if a.beforeSignIn(s) {
@@ -290,12 +295,12 @@ func (a *Account) observeSignalLocked(t time.Time, method string, s signal.Signa
 		// keeps it in the history.
 		a.notSignedIn = "not signed in yet: " + what + " (the account has never been seen authorised)"
 		st, until, _ := a.evalLocked(at)
-		a.emitLocked(Event{
+		ev := a.emitLocked(Event{
 			Time: t, Account: a.name, Type: EventSignal, Method: method, Signal: s,
 			From: a.cur, State: st, Until: until, Reason: a.notSignedIn,
 		})
 		a.transitionLocked(at)
-		return
+		return ev
 	}
 	a.signals[s.Kind].Inc()
 	p := &a.mon.policy
@@ -387,6 +392,7 @@ func (a *Account) observeSignalLocked(t time.Time, method string, s signal.Signa
 		ce.Write(zap.String("account", a.name), zap.String("method", method),
 			zap.Stringer("kind", s.Kind), zap.String("type", s.Type), zap.Duration("wait", s.Wait))
 	}
+	return ev
 }
 
 // watchLocked records a watch reason seen at t. The reason shown is the

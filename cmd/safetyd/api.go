@@ -74,10 +74,14 @@ type apiDeps struct {
 	Retention time.Duration
 	// Ready reports why the daemon is not ready (nil: ready).
 	Ready func() error
-	// Restoring reports that the accounts are not restored yet (nil: they
-	// are): ingest waits for it, not for Ready, because a report is how a
-	// store that failed gets its next, succeeding, commit.
-	Restoring func() error
+	// Hold, when set, is taken before reported signals are looked up and
+	// applied to their accounts, and released once they are. It fails
+	// (503) while accounts are being restored from the store (start-up, a
+	// reload adding one back): a signal applied to an account before its
+	// restore would be acknowledged and then overwritten by it. Ingest
+	// waits for it, not for Ready, because a report is how a store that
+	// failed gets its next, succeeding, commit.
+	Hold func() (release func(), err error)
 	// NotMonitored lists the accounts whose client stopped for good, with
 	// why (/readyz shows them; nil: none).
 	NotMonitored func() map[string]string
@@ -563,19 +567,13 @@ func (a *api) countIngest(result string, n int) {
 }
 
 func (a *api) signals(r *http.Request) (int, any, error) {
-	// Until the accounts are restored from the store, a signal applied to
-	// a fresh account would be answered 202 and then overwritten by the
-	// restore: refuse it, so that the application retries.
-	if a.d.Restoring != nil {
-		if err := a.d.Restoring(); err != nil {
-			a.countIngest(daemon.IngestFailed, 1)
-			return 0, nil, apiErrorf(http.StatusServiceUnavailable, "not ready (%v); retry later", err)
-		}
-	}
 	status, body, n, err := a.ingest(r)
+	var he *apiHTTPError
 	switch {
 	case err == nil:
 		a.countIngest(daemon.IngestAccepted, n)
+	case errors.As(err, &he) && he.status == http.StatusServiceUnavailable:
+		a.countIngest(daemon.IngestFailed, max(n, 1))
 	case errors.As(err, new(*apiHTTPError)) || errors.As(err, new(*http.MaxBytesError)):
 		a.countIngest(daemon.IngestRejected, max(n, 1))
 	default:
@@ -610,6 +608,18 @@ func (a *api) ingest(r *http.Request) (status int, body any, n int, err error) {
 	default:
 		inputs = []signalInput{one}
 	}
+	// Until an account is restored from the store, a signal applied to it
+	// would be answered 202 and then overwritten by the restore: refuse
+	// it, so that the application retries.
+	release := func() {}
+	if a.d.Hold != nil {
+		rel, err := a.d.Hold()
+		if err != nil {
+			return 0, nil, len(inputs), apiErrorf(http.StatusServiceUnavailable, "not ready (%v); retry later", err)
+		}
+		release = sync.OnceFunc(rel)
+		defer release()
+	}
 	now := a.d.Now()
 	valid := make([]validSignal, 0, len(inputs))
 	for i, in := range inputs {
@@ -625,29 +635,18 @@ func (a *api) ingest(r *http.Request) (status int, body any, n int, err error) {
 		if a.d.Dedup != nil && a.d.Writer != nil {
 			a.d.Dedup.expect(v.acct.Name(), v.t, v.method, v.sig)
 		}
-		v.acct.ObserveSignal(v.t, v.method, v.sig)
-		evs = append(evs, signalEvent(v))
+		// The event as emitted, with its place in the account's order
+		// (Seq), which a restart replays by.
+		ev, _ := v.acct.ObserveSignal(v.t, v.method, v.sig)
+		evs = append(evs, ev)
 	}
+	release() // applied: a restore may follow; the commit need not hold it off
 	if a.d.Writer != nil {
 		if err := a.d.Writer.Commit(r.Context(), evs); err != nil {
 			return 0, nil, len(evs), fmt.Errorf("store signals: %w", err)
 		}
 	}
 	return http.StatusAccepted, signalsResponse{Accepted: len(evs)}, len(evs), nil
-}
-
-// signalEvent returns the event ObserveSignal just emitted for v: the
-// account's last signal when it is that one, else (another signal of the
-// account came in between) an event built from the account's state now.
-func signalEvent(v validSignal) monitor.Event {
-	s := v.acct.Snapshot()
-	if ls := s.LastSignal; ls != nil && ls.Time.Equal(v.t) && ls.Method == v.method && ls.Signal == v.sig {
-		return *ls
-	}
-	return monitor.Event{
-		Time: v.t, Account: v.acct.Name(), Type: monitor.EventSignal, Method: v.method, Signal: v.sig,
-		From: s.State, State: s.State, Until: s.Until, Risk: s.Risk, Reason: v.sig.Type + " on " + v.method,
-	}
 }
 
 // signalDedup is a monitor.Sink for the daemon: it passes every event to

@@ -7,9 +7,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -22,6 +24,7 @@ import (
 	"github.com/tgsafety/tgsafety/monitor/signal"
 	"github.com/tgsafety/tgsafety/monitor/store"
 	"github.com/tgsafety/tgsafety/monitor/testbin"
+	"github.com/tgsafety/tgsafety/monitor/vclock"
 )
 
 // A real daemon, killed after 11,000 flood waits and then a PEER_FLOOD
@@ -66,6 +69,15 @@ func TestRestartAfterManySignalsKeepsTheLastOne(t *testing.T) {
 // time) until the returned function SIGKILLs it.
 func startDemoProcess(t *testing.T, db string) (base string, kill func()) {
 	t.Helper()
+	base, stop := startDemo(t, db)
+	return base, func() { _ = stop(syscall.SIGKILL) }
+}
+
+// startDemo runs `safetyd demo` on store db (no traffic, real time) until
+// the returned function sends it sig and waits for it to exit, returning
+// how it exited (the first call's result on later calls).
+func startDemo(t *testing.T, db string) (base string, stop func(sig os.Signal) error) {
+	t.Helper()
 	port := freePort(t)
 	cmd := exec.Command(testbin.Path(t, "safetyd"), "demo", "--listen", port, "--accounts", "2", "--traffic=false", "--quiet",
 		"--speed", "1", "--store", db, "--token", testToken)
@@ -74,18 +86,79 @@ func startDemoProcess(t *testing.T, db string) (base string, kill func()) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	done := false
-	kill = func() {
-		if !done {
-			done = true
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			_ = cmd.Wait()
-		}
+	var (
+		once   sync.Once
+		result error
+	)
+	stop = func(sig os.Signal) error {
+		once.Do(func() {
+			_ = cmd.Process.Signal(sig)
+			result = cmd.Wait()
+		})
+		return result
 	}
-	t.Cleanup(kill)
+	t.Cleanup(func() { _ = stop(syscall.SIGKILL) })
 	base = "http://" + port
 	waitReady(t, base, &stderr)
-	return base, kill
+	return base, stop
+}
+
+// A real daemon: a PEER_FLOOD reported after the last snapshot but dated
+// ten minutes before it (the API accepts past times) is acknowledged, the
+// daemon is killed, and the restarted one is limited: start-up replays
+// the signals that reached the account after its snapshot, whatever their
+// dates, instead of those dated after it.
+func TestRealDaemonReplaysABackDatedSignalAfterSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs and kills the daemon")
+	}
+	const name = "demo-01-careful"
+	db := filepath.Join(t.TempDir(), "history.db")
+	// A first run stopped in order leaves a snapshot of every account.
+	_, stop := startDemo(t, db)
+	if err := stop(syscall.SIGTERM); err != nil {
+		t.Fatalf("the first daemon did not stop cleanly: %v", err)
+	}
+	st, err := store.OpenSQLite(db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snaps, err := st.LoadSnapshots(context.Background())
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snapAt time.Time
+	for _, sn := range snaps {
+		if sn.Account == name {
+			snapAt = sn.At
+		}
+	}
+	if snapAt.IsZero() {
+		t.Fatalf("no snapshot of %s after an orderly stop: %+v", name, snaps)
+	}
+
+	base, kill := startDemoProcess(t, db)
+	dated := snapAt.Add(-10 * time.Minute)
+	if code, body, err := postSignals(base, map[string]any{
+		"account": name, "method": "messages.sendMessage", "code": 400, "message": "PEER_FLOOD", "time": dated.Format(time.RFC3339Nano),
+	}); err != nil || code != http.StatusAccepted {
+		t.Fatalf("back-dated PEER_FLOOD: %d %s %v", code, body, err)
+	}
+	var a accountView
+	getJSON(t, base+"/api/v1/accounts/"+name, &a)
+	if a.State != monitor.Limited {
+		t.Fatalf("%s is %s after the report, want limited", name, a.State)
+	}
+	kill()
+
+	base, kill = startDemoProcess(t, db)
+	defer kill()
+	getJSON(t, base+"/api/v1/accounts/"+name, &a)
+	if a.State != monitor.Limited {
+		t.Fatalf("after SIGKILL and restart %s is %s (%s), want limited by the acknowledged PEER_FLOOD dated %s, before the snapshot of %s",
+			name, a.State, a.Reason, dated, snapAt)
+	}
 }
 
 // A signal reported with a time before the last snapshot, but after it
@@ -234,11 +307,18 @@ func TestSecondDaemonOnOneStoreRefuses(t *testing.T) {
 	resp.Body.Close()
 }
 
-// fullStore is a store whose disk is full: every Append fails as
-// SQLite's does, until cleared.
+// fullStore is a store whose disk is full: every Append (full) or
+// SaveSnapshots (snapsFull) fails as SQLite's does, until cleared.
 type fullStore struct {
 	store.Store
-	full atomic.Bool
+	full, snapsFull atomic.Bool
+}
+
+func (f *fullStore) SaveSnapshots(ctx context.Context, snaps []monitor.Snapshot) error {
+	if f.snapsFull.Load() {
+		return errors.New("store: save snapshots: commit: database or disk is full (13)")
+	}
+	return f.Store.SaveSnapshots(ctx, snaps)
 }
 
 func (f *fullStore) Append(ctx context.Context, evs []monitor.Event) error {
@@ -291,6 +371,39 @@ func TestFullDiskIsNotReadyAndSaysSoPlainly(t *testing.T) {
 	}
 }
 
+// Snapshots are commits too: while saving them fails the daemon is not
+// ready, even when no event is being written (a quiet fleet on a full
+// disk), and the next save that succeeds makes it ready again.
+func TestFailingSnapshotSavesMakeTheDaemonNotReady(t *testing.T) {
+	w := newDaemonWorld(t, "alpha")
+	var fs *fullStore
+	w.tune = func(o *serviceOptions) {
+		fs = &fullStore{Store: o.Store}
+		o.Store = fs
+	}
+	base, svc, stop := w.start(t)
+	defer stop()
+	readyz := func() (int, string) {
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	fs.snapsFull.Store(true)
+	svc.saveSnapshots(context.Background())
+	if code, body := readyz(); code != http.StatusServiceUnavailable || !strings.Contains(body, "the store cannot commit") || strings.Contains(body, "disk is full") {
+		t.Fatalf("/readyz while snapshots cannot be saved: %d %s, want 503 saying the store cannot commit, without the driver's text", code, body)
+	}
+	fs.snapsFull.Store(false)
+	svc.saveSnapshots(context.Background())
+	if code, body := readyz(); code != http.StatusOK {
+		t.Fatalf("/readyz once a snapshot save succeeded again: %d %s", code, body)
+	}
+}
+
 // An account without a session file is not monitored: /readyz (still
 // ready, for the other accounts) and the status page say which and what
 // to do, instead of an "unknown" account with no reason.
@@ -322,5 +435,189 @@ func TestAccountsWithoutSessionAreShownAsNotMonitored(t *testing.T) {
 		if !strings.Contains(string(b), "not monitored: no session for account nosession: sign in with") {
 			t.Errorf("%s does not say nosession is not monitored and why", path)
 		}
+	}
+}
+
+// hookSink calls hook with each event before passing it on to next.
+type hookSink struct {
+	next monitor.Sink
+	hook func(monitor.Event)
+}
+
+func (h hookSink) Record(e monitor.Event) {
+	h.hook(e)
+	h.next.Record(e)
+}
+
+// A reported signal is stored with its place in the account's order
+// (Event.Seq) even when the account observes another signal between
+// applying the report and committing it (its own client's RPC error, a
+// concurrent report): a restart replays by that order, so a row stored
+// without it would never be replayed.
+func TestReportedSignalKeepsItsSeqWhenAnotherSignalInterleaves(t *testing.T) {
+	clk := vclock.New(apiEpoch)
+	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "history.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := store.NewWriter(st, store.WriterOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = w.Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-done
+		_ = w.Close(context.Background())
+		_ = st.Close()
+	}()
+	dedup := newSignalDedup(w)
+	var (
+		alpha *monitor.Account
+		once  sync.Once
+	)
+	// While the reported PEER_FLOOD is being delivered, the account's
+	// client meets a flood wait.
+	sink := hookSink{next: dedup, hook: func(e monitor.Event) {
+		if e.Type == monitor.EventSignal && e.Signal.Kind == signal.PeerFlood {
+			once.Do(func() {
+				alpha.ObserveSignal(clk.Now(), "contacts.resolveUsername", signal.Classify(tgerrFloodWait()))
+			})
+		}
+	}}
+	mon, err := monitor.New(monitor.Options{Clock: clk, Sink: sink})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if alpha, err = mon.Account("alpha"); err != nil {
+		t.Fatal(err)
+	}
+	h := newAPI(apiDeps{Monitor: mon, Store: st, Writer: w, Dedup: dedup, Token: apiToken, Now: clk.Now})
+	req := httptest.NewRequest(http.MethodPost, "/api/v1/signals",
+		strings.NewReader(`{"account":"alpha","method":"messages.sendMessage","code":400,"message":"PEER_FLOOD"}`))
+	req.Header.Set("Authorization", "Bearer "+apiToken)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusAccepted {
+		t.Fatalf("report: %d %s", rec.Code, rec.Body)
+	}
+	replayed, err := st.After(context.Background(), "alpha", 0, store.MaxLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range replayed {
+		if e.Type == monitor.EventSignal && e.Signal.Kind == signal.PeerFlood {
+			if e.Risk == 0 {
+				t.Errorf("the stored PEER_FLOOD has risk 0: %+v", e)
+			}
+			return
+		}
+	}
+	t.Fatalf("the acknowledged PEER_FLOOD is not among the events a restart replays (stored without a sequence number?): %+v",
+		storedSignals(t, st, "alpha"))
+}
+
+// hookStore is the daemon's store with a hook run at the start of
+// LoadSnapshots, which a reload calls between creating an added account
+// and restoring it.
+type hookStore struct {
+	store.Store
+	onLoad func()
+}
+
+func (h *hookStore) LoadSnapshots(ctx context.Context) ([]monitor.Snapshot, error) {
+	if f := h.onLoad; f != nil {
+		h.onLoad = nil
+		f()
+	}
+	return h.Store.LoadSnapshots(ctx)
+}
+
+// A report for an account that a reload is adding back, made before the
+// account is restored from the store, is refused (503) rather than
+// applied to the fresh account, acknowledged and then overwritten by the
+// restore, with an event number the restored account has already used (so
+// that a crash would not replay it).
+func TestReloadRefusesReportsForAnAccountBeingRestored(t *testing.T) {
+	w := newDaemonWorld(t, "alpha", "bravo")
+	hs := &hookStore{}
+	w.tune = func(o *serviceOptions) {
+		hs.Store = o.Store
+		o.Store = hs
+	}
+	base, svc, stop := w.start(t)
+	defer stop()
+	// Some history, so that alpha's snapshot numbers events past those a
+	// fresh account starts with.
+	if code, body, err := postSignals(base, map[string]any{"signals": []map[string]any{
+		{"account": "alpha", "method": "contacts.resolveUsername", "code": 420, "message": "FLOOD_WAIT_5"},
+		{"account": "alpha", "method": "contacts.resolveUsername", "code": 420, "message": "FLOOD_WAIT_6"},
+	}}); err != nil || code != http.StatusAccepted {
+		t.Fatalf("%d %s %v", code, body, err)
+	}
+	with := *svc.cfg
+	without := with
+	without.Accounts = nil
+	for _, a := range with.Accounts {
+		if a.Name != "alpha" {
+			without.Accounts = append(without.Accounts, a)
+		}
+	}
+	if plan := svc.Reload(&without); len(plan.Removed) != 1 {
+		t.Fatalf("plan %+v", plan)
+	}
+	snaps, err := hs.Store.LoadSnapshots(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seq uint64
+	for _, sn := range snaps {
+		if sn.Account == "alpha" {
+			seq = sn.Seq
+		}
+	}
+	if seq < 2 {
+		t.Fatalf("alpha's snapshot at removal has Seq %d, want the reports' events counted", seq)
+	}
+
+	peerFlood := `{"account":"alpha","method":"messages.sendMessage","code":400,"message":"PEER_FLOOD"}`
+	report := func() int {
+		req := httptest.NewRequest(http.MethodPost, "/api/v1/signals", strings.NewReader(peerFlood))
+		req.Header.Set("Authorization", "Bearer "+testToken)
+		rec := httptest.NewRecorder()
+		svc.Handler().ServeHTTP(rec, req)
+		return rec.Code
+	}
+	code := 0
+	hs.onLoad = func() { code = report() }
+	if plan := svc.Reload(&with); len(plan.Added) != 1 {
+		t.Fatalf("plan %+v", plan)
+	}
+	switch code {
+	case http.StatusServiceUnavailable:
+		// Refused: the client retries once the account is restored.
+	case http.StatusAccepted:
+		after, err := hs.Store.After(context.Background(), "alpha", seq, store.MaxLimit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, e := range after {
+			found = found || e.Type == monitor.EventSignal && e.Signal.Kind == signal.PeerFlood
+		}
+		if !found {
+			t.Fatalf("a PEER_FLOOD acknowledged while alpha was being restored is not among the events after its snapshot (Seq %d): a crash would forget it", seq)
+		}
+	default:
+		t.Fatalf("report during the restore: %d", code)
+	}
+	if got := report(); got != http.StatusAccepted {
+		t.Fatalf("report after the reload: %d", got)
+	}
+	alpha, _ := svc.Monitor().Lookup("alpha")
+	if st := alpha.Snapshot().State; st != monitor.Limited {
+		t.Fatalf("alpha is %s after the reported PEER_FLOOD, want limited", st)
 	}
 }

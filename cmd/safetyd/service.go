@@ -105,6 +105,15 @@ type service struct {
 	bg     sync.WaitGroup
 	cancel context.CancelFunc // ends what Start started, except the writer
 
+	// snapsFailing is set while the last snapshot save failed.
+	snapsFailing atomic.Bool
+
+	// restoring keeps reports off accounts that are being created and
+	// restored from the store: ingest holds it for reading while it looks
+	// accounts up and applies signals (holdForIngest); a reload holds it
+	// for writing while it removes accounts or adds and restores them.
+	restoring sync.RWMutex
+
 	mu      sync.Mutex
 	ctx     context.Context // the service's; runners derive from it
 	cfg     *Config
@@ -171,7 +180,7 @@ func (s *service) newHandler() http.Handler {
 	api := newAPI(apiDeps{
 		Monitor: s.mon, Store: s.opts.Store, Writer: s.writer, Dedup: s.dedup,
 		Scheduler: s.scheduler, Token: s.opts.Token, Now: s.opts.Clock.Now, Retention: s.cfg.Store.Retention.D(),
-		Ready: s.readyErr, Restoring: s.restoringErr, NotMonitored: s.notMonitored, Version: s.opts.Version, Ingest: s.inst.Ingest,
+		Ready: s.readyErr, Hold: s.holdForIngest, NotMonitored: s.notMonitored, Version: s.opts.Version, Ingest: s.inst.Ingest,
 	})
 	mux.Handle("/api/", api)
 	mux.Handle("/healthz", api)
@@ -213,11 +222,25 @@ func (s *service) restoringErr() error {
 	return nil
 }
 
+// holdForIngest is the API's Hold: reports wait for no restore, they are
+// refused (503) while one is under way, and the release lets a reload
+// restore accounts once the reported signals are applied.
+func (s *service) holdForIngest() (func(), error) {
+	if !s.restoring.TryRLock() {
+		return nil, errors.New("restoring accounts added by a reload")
+	}
+	if err := s.restoringErr(); err != nil {
+		s.restoring.RUnlock()
+		return nil, err
+	}
+	return s.restoring.RUnlock, nil
+}
+
 func (s *service) readyErr() error {
 	if err := s.restoringErr(); err != nil {
 		return err
 	}
-	if s.writer.Failing() {
+	if s.writer.Failing() || s.snapsFailing.Load() {
 		// The driver's text (disk full, I/O error) is in the log.
 		return errors.New("the store cannot commit (see the log)")
 	}
@@ -425,9 +448,20 @@ func (s *service) saveSnapshots(ctx context.Context) {
 	for _, a := range accts {
 		snaps = append(snaps, a.Snapshot())
 	}
-	if err := s.opts.Store.SaveSnapshots(ctx, snaps); err != nil && ctx.Err() == nil {
+	if err := s.commitSnapshots(ctx, snaps); err != nil && ctx.Err() == nil {
 		s.log.Warn("Cannot save snapshots", zap.Error(err))
 	}
+}
+
+// commitSnapshots saves snapshots and remembers whether that failed: the
+// daemon is not ready while snapshots cannot be saved (a full disk with no
+// events being written fails only these), until a save succeeds.
+func (s *service) commitSnapshots(ctx context.Context, snaps []monitor.Snapshot) error {
+	err := s.opts.Store.SaveSnapshots(ctx, snaps)
+	if ctx.Err() == nil {
+		s.snapsFailing.Store(err != nil)
+	}
+	return err
 }
 
 func (s *service) prune(ctx context.Context) {
@@ -481,16 +515,7 @@ func (s *service) Reload(next *Config) ReloadPlan {
 	s.cfg = &kept
 	for _, name := range plan.Removed {
 		s.stopLocked(name)
-		// A final snapshot: if the account comes back, it comes back as
-		// it left (restoreAccount), not as a fresh account.
-		if acct, ok := s.mon.Lookup(name); ok {
-			if err := s.opts.Store.SaveSnapshots(s.ctx, []monitor.Snapshot{acct.Snapshot()}); err != nil {
-				s.log.Warn("Cannot save the snapshot of a removed account", zap.String("account", name), zap.Error(err))
-			}
-		}
-		s.mon.Remove(name)
-		s.rec.Forget(name)
-		s.inst.Forget(name)
+		s.removeLocked(name)
 	}
 	for _, name := range plan.Changed {
 		var last probeTimes
@@ -504,25 +529,55 @@ func (s *service) Reload(next *Config) ReloadPlan {
 	var snaps map[string]monitor.Snapshot
 	for _, name := range plan.Added {
 		a, _ := s.cfg.Account(name)
-		acct, err := s.mon.Account(name)
-		if err != nil {
-			s.log.Error("Cannot add account", zap.String("account", name), zap.Error(err))
-			continue
+		if last, ok := s.addLocked(name, &snaps); ok {
+			s.startLocked(a, last)
 		}
-		if snaps == nil {
-			snaps = s.loadSnapshots(s.ctx)
-		}
-		// An account that was here before (removed by an earlier reload,
-		// or configured before a restart) resumes from the store, as at
-		// start-up.
-		sn, ok := snaps[name]
-		last, err := s.restoreAccount(s.ctx, acct, sn, ok)
-		if err != nil {
-			s.log.Error("Cannot restore account; starting it fresh", zap.String("account", name), zap.Error(err))
-		}
-		s.startLocked(a, last)
 	}
 	return plan
+}
+
+// removeLocked forgets an account a reload removed, after saving its final
+// snapshot: if the account comes back, it comes back as it left
+// (restoreAccount), not as a fresh account. Reports are held off
+// meanwhile, so that none applied to the account after its snapshot can
+// be numbered again by the account that replaces it. s.mu is held.
+func (s *service) removeLocked(name string) {
+	s.restoring.Lock()
+	defer s.restoring.Unlock()
+	if acct, ok := s.mon.Lookup(name); ok {
+		if err := s.commitSnapshots(s.ctx, []monitor.Snapshot{acct.Snapshot()}); err != nil {
+			s.log.Warn("Cannot save the snapshot of a removed account", zap.String("account", name), zap.Error(err))
+		}
+	}
+	s.mon.Remove(name)
+	s.rec.Forget(name)
+	s.inst.Forget(name)
+}
+
+// addLocked creates an account a reload added and restores it from the
+// store as start-up does: one that was here before (removed by an earlier
+// reload, or configured before a restart) resumes where it was. Reports
+// are refused (holdForIngest) from the account's creation to the end of
+// its restore: one applied in between would be acknowledged and then
+// overwritten. The stored snapshots are loaded into *snaps once per
+// reload. ok is false when the account cannot be created. s.mu is held.
+func (s *service) addLocked(name string, snaps *map[string]monitor.Snapshot) (last probeTimes, ok bool) {
+	s.restoring.Lock()
+	defer s.restoring.Unlock()
+	acct, err := s.mon.Account(name)
+	if err != nil {
+		s.log.Error("Cannot add account", zap.String("account", name), zap.Error(err))
+		return probeTimes{}, false
+	}
+	if *snaps == nil {
+		*snaps = s.loadSnapshots(s.ctx)
+	}
+	sn, found := (*snaps)[name]
+	last, err = s.restoreAccount(s.ctx, acct, sn, found)
+	if err != nil {
+		s.log.Error("Cannot restore account; starting it fresh", zap.String("account", name), zap.Error(err))
+	}
+	return last, true
 }
 
 // loadSnapshots returns the stored snapshots by account (none, logged, when

@@ -333,6 +333,34 @@ func TestSIGKILLUnderIngestLosesNoAcknowledgedSignal(t *testing.T) {
 	if len(evs) == store.MaxLimit {
 		t.Fatalf("read %d events: the store limit cut the check short; lower minAcked", len(evs))
 	}
+	// Stored is not enough: a restart replays what came after the last
+	// snapshot by the account's event order (Seq), so every acknowledged
+	// signal must be among the events that order reaches.
+	replayable := map[int64]bool{}
+	for seq := uint64(0); ; {
+		page, err := st.After(context.Background(), "demo-01-careful", seq, store.MaxLimit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range page {
+			if e.Type == monitor.EventSignal {
+				replayable[int64(e.Signal.Wait/time.Second)] = true
+			}
+		}
+		if len(page) < store.MaxLimit {
+			break
+		}
+		seq = page[len(page)-1].Seq
+	}
+	unreplayable := 0
+	for id := range acked {
+		if !replayable[id] {
+			unreplayable++
+		}
+	}
+	if unreplayable > 0 {
+		t.Fatalf("%d of %d acknowledged signals are stored without their place in the account's order: a restart would not replay them", unreplayable, len(acked))
+	}
 }
 
 func freePort(t *testing.T) string {

@@ -90,7 +90,9 @@
 // Measured with bench_test.go on a 2-vCPU VM (ext4 on a virtual disk,
 // about 0.3 ms per fsync): Append of one event about 2,000 events/s (one
 // fsync each), of 100 about 17,000, of 1000 about 30,000 (28,000-36,000);
-// Record through a Writer about 35,000 written events/s; concurrent
+// Record through a Writer whose buffer drops nothing about 27,000-31,000
+// written events/s (BenchmarkWriterNoDrops; with the default buffer the
+// benchmark records faster than that and the excess is dropped); concurrent
 // one-event Commits from 32 goroutines about 11,000-17,000 events/s. The
 // transpiled SQLite spends most of its time in B-tree work and page I/O,
 // not in Go.

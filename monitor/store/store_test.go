@@ -747,3 +747,59 @@ func TestSQLitePoolReadsDuringWrite(t *testing.T) {
 		t.Errorf("read during a write transaction: %d, %v", len(got), err)
 	}
 }
+
+// A real full database, not a fake error: with SQLite's max_page_count
+// at the file's size, commits fail with SQLITE_FULL exactly as on a full
+// file system. The Writer fails the Commit (nothing is acknowledged) and
+// reports Failing, which the daemon's /readyz follows; SaveSnapshots
+// fails the same way; once there is room again, the next commit succeeds
+// and Failing clears.
+func TestWriterFailingWhileTheDatabaseIsFull(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "h.db"))
+	w := NewWriter(s, WriterOptions{})
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go w.Run(runCtx)
+	// max_page_count is a setting of the connection: the write pool has
+	// exactly one, which every commit uses.
+	var pages int
+	if err := s.db.QueryRowContext(ctx, "PRAGMA page_count").Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	setMax := func(n int) {
+		t.Helper()
+		if _, err := s.db.ExecContext(ctx, fmt.Sprintf("PRAGMA max_page_count = %d", n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setMax(pages)
+	batch := make([]monitor.Event, 200)
+	for i := range batch {
+		batch[i] = benchEvent(i)
+	}
+	err := w.Commit(ctx, batch)
+	if err == nil || !strings.Contains(err.Error(), "database or disk is full") {
+		t.Fatalf("Commit on a full database: %v, want SQLite's disk-full error", err)
+	}
+	if !w.Failing() {
+		t.Fatal("Writer not Failing after a failed commit")
+	}
+	snaps := make([]monitor.Snapshot, 300)
+	for i := range snaps {
+		snaps[i] = snapshot(fmt.Sprintf("acc%03d", i), t0, monitor.OK, 0)
+	}
+	if err := s.SaveSnapshots(ctx, snaps); err == nil || !strings.Contains(err.Error(), "database or disk is full") {
+		t.Fatalf("SaveSnapshots on a full database: %v, want SQLite's disk-full error", err)
+	}
+	if n := count(t, s, ""); n != 0 {
+		t.Fatalf("%d events stored by the failed commit", n)
+	}
+	setMax(1 << 30)
+	if err := w.Commit(ctx, batch); err != nil {
+		t.Fatalf("Commit once there is room: %v", err)
+	}
+	if w.Failing() {
+		t.Fatal("Writer still Failing after a commit succeeded")
+	}
+}
