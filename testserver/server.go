@@ -20,7 +20,6 @@ import (
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/tgerr"
 	"github.com/gotd/td/tgtest"
-	"github.com/gotd/td/transport"
 	"go.uber.org/zap"
 
 	"github.com/tgsafety/tgsafety/monitor/limits"
@@ -59,6 +58,8 @@ type Options struct {
 	// pings every 60 s, so the tgtest default (30 s) drops idle clients;
 	// defaults to 10 minutes.
 	ReadTimeout time.Duration
+	// Observer, when set, sees every call and connection (observe.go).
+	Observer Observer
 }
 
 func (o *Options) setDefaults() error {
@@ -114,6 +115,7 @@ type Server struct {
 	log     *zap.Logger
 	srv     *tgtest.Server
 	methods map[uint32]method
+	obs     observation
 
 	mem *memListener
 
@@ -141,7 +143,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.methods = s.routes()
-	s.srv = tgtest.NewServer(tgtest.NewPrivateKey(opts.Key), tgtest.HandlerFunc(s.onMessage), tgtest.ServerOptions{
+	s.srv = tgtest.NewServer(tgtest.NewPrivateKey(opts.Key), s.handler(), tgtest.ServerOptions{
 		DC: opts.DC, ReadTimeout: opts.ReadTimeout,
 	})
 	return s, nil
@@ -159,7 +161,7 @@ func (s *Server) serve(l net.Listener) {
 	go func() {
 		defer s.wg.Done()
 		// headListener: no single connection can hold up or stop accepting.
-		if err := s.srv.Serve(s.ctx, transport.Listen(newHeadListener(t, headTimeout, s.log))); err != nil && !errors.Is(err, context.Canceled) {
+		if err := s.srv.Serve(s.ctx, s.transportListener(newHeadListener(t, headTimeout, s.log))); err != nil && !errors.Is(err, context.Canceled) {
 			s.log.Warn("Serve stopped", zap.Error(err))
 		}
 	}()
