@@ -738,6 +738,17 @@ func (d *decoder) fault(n *yaml.Node, path string, m map[string]yamlnode.Field) 
 
 var errorRE = regexp.MustCompile(`^[A-Z][A-Z0-9_]{1,63}$`)
 
+// ErrorCode returns the code Telegram answers an RPC error message with,
+// and false when msg is not one (upper-case letters, digits and
+// underscores): what a fault's `error` takes, in scenario files and audit
+// plans alike.
+func ErrorCode(msg string) (int, bool) {
+	if !errorRE.MatchString(msg) {
+		return 0, false
+	}
+	return defaultCode(msg), true
+}
+
 // defaultCode is the code Telegram uses for an error message.
 func defaultCode(msg string) int {
 	switch {
