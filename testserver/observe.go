@@ -60,8 +60,11 @@ type CallRecord struct {
 	AuthKeyID [8]byte
 	// Session is the client's MTProto session id.
 	Session int64
-	// MsgID is the MTProto message id; its upper 32 bits are the
-	// client's clock, in Unix seconds, when it sent the call.
+	// MsgID is the MTProto message id: its upper 32 bits are the
+	// client's clock, in Unix seconds, when it sent the call, and its
+	// lower bits the fraction of that second, as each library writes it
+	// (nanoseconds in gotd, nanoseconds × 4 in Telethon and GramJS, a
+	// 2^32 fraction in TDLib).
 	MsgID int64
 	// Conn is the connection that carried the call (ConnEvent.Conn): the
 	// one that last carried a message under AuthKeyID.
@@ -80,16 +83,6 @@ type CallRecord struct {
 	// Dropped: the connection was closed instead of answering (an
 	// injected Drop, or the answer could not be written).
 	Dropped bool
-}
-
-// SentAt is when the client sent the call by its own clock, read from
-// the MTProto message id (seconds and the fraction of a second in its
-// low 32 bits). Client and server share a machine, so it can be compared
-// with Answered: a call sent before an answer arrived was in flight.
-func (r *CallRecord) SentAt() time.Time {
-	sec := r.MsgID >> 32
-	frac := uint64(uint32(r.MsgID))
-	return time.Unix(sec, int64(frac*uint64(time.Second)>>32))
 }
 
 // ConnEventKind says what happened to a connection.

@@ -118,14 +118,31 @@ func (r *recorder) BeforeCall(rec testserver.CallRecord) {
 	}
 }
 
-// sentAt is the client's send time, or the arrival when the message id
-// is far from it (a client whose clock is off, or that makes its ids up).
+// sentAt is when the client sent the call by its own clock, from the
+// MTProto message id: Unix seconds in the upper 32 bits and the fraction
+// of the second in the lower, which libraries write differently
+// (nanoseconds in gotd, nanoseconds × 4 in Telethon and GramJS, a 2^32
+// fraction in TDLib). The readings are ordered (nanoseconds ≥ ×4 ≥ 2^32),
+// and a call cannot be sent after it arrived (client and server share a
+// machine and its clock): the latest reading no later than the arrival
+// is the library's. A message id far from the arrival (a clock that is
+// off, made-up ids) gives the arrival.
 func sentAt(rec *testserver.CallRecord) time.Time {
-	s := rec.SentAt()
-	if d := rec.Arrived.Sub(s); d < -time.Second || d > 30*time.Second {
-		return rec.Arrived
+	sec := rec.MsgID >> 32
+	f := int64(uint32(rec.MsgID))
+	latest := rec.Arrived.Add(2 * time.Millisecond)
+	for _, ns := range [...]int64{f, f >> 2, f * int64(time.Second) >> 32} {
+		if ns >= int64(time.Second) {
+			continue
+		}
+		if s := time.Unix(sec, ns); !s.After(latest) {
+			if rec.Arrived.Sub(s) > 30*time.Second {
+				break
+			}
+			return s
+		}
 	}
-	return s
+	return rec.Arrived
 }
 
 // AfterCall completes the call's record, counts it, and notes the faults

@@ -269,8 +269,10 @@ func (r *Report) WriteText(out io.Writer) error {
 func (c ClientResult) describe() string {
 	var s string
 	switch {
-	case c.Exited && c.Error != "" && c.ExitCode == 1:
-		s = "the client returned an error: " + c.Error
+	case c.Exited && c.Function && c.Error != "":
+		s = "the function returned an error: " + c.Error
+	case c.Exited && c.Function:
+		s = "the function returned"
 	case c.Exited:
 		s = fmt.Sprintf("the client exited with status %d", c.ExitCode)
 	default:

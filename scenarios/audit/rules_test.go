@@ -257,3 +257,27 @@ func TestEveryRuleHasAnIDASeverityAndAOneLineReason(t *testing.T) {
 		seen[r.id] = true
 	}
 }
+
+func TestSentAtReadsEachLibrarysMessageIDFraction(t *testing.T) {
+	sent := time.Unix(1767600000, 300_000_000) // .3 s into a second
+	arrived := sent.Add(3 * time.Millisecond)
+	sec := sent.Unix() << 32
+	ns := int64(sent.Nanosecond())
+	for _, c := range []struct {
+		lib  string
+		frac int64
+	}{
+		{"gotd (nanoseconds)", ns &^ 3},
+		{"Telethon, GramJS (nanoseconds × 4)", ns << 2},
+		{"TDLib (2^32 fraction)", ns << 32 / int64(time.Second)},
+	} {
+		rec := testserver.CallRecord{MsgID: sec | c.frac, Arrived: arrived}
+		if got := sentAt(&rec); got.Sub(sent).Abs() > time.Millisecond {
+			t.Errorf("%s: sent %v, want %v", c.lib, got.Format("15:04:05.000"), sent.Format("15:04:05.000"))
+		}
+	}
+	far := testserver.CallRecord{MsgID: (sent.Unix() - 3600) << 32, Arrived: arrived}
+	if got := sentAt(&far); !got.Equal(arrived) {
+		t.Errorf("an hour-old message id: sent %v, want the arrival", got)
+	}
+}

@@ -249,6 +249,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 			return nil, err
 		}
 	} else {
+		cr.Function = true
 		runFunc(ctx, opts, env, progress, start, &cr)
 	}
 	exec.stop()
@@ -337,6 +338,8 @@ func tickClock(clk *vclock.Clock) func() {
 
 // ClientResult is how the audited client ended.
 type ClientResult struct {
+	// Function is true when the client was a Go function (Options.Func).
+	Function bool `json:"function,omitempty"`
 	// Exited is true when the client ended by itself; ExitCode is the
 	// command's status then (-1 when killed by a signal).
 	Exited   bool `json:"exited"`
