@@ -75,6 +75,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./monitor/yamlnode
 	$(GO) test -run '^$$' -fuzz '^FuzzDigits$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./monitor/phone
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./scenarios
+	$(GO) test -run '^$$' -fuzz '^FuzzParsePlan$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./scenarios/audit
 
 ## bench: benchmarks with -count, summarised by benchstat (docs/performance.md).
 bench:

@@ -428,10 +428,14 @@ func (d *planDecoder) fault(f yamlnode.Field, names map[string]int) *Fault {
 	for _, a := range actions {
 		known = append(known, string(a))
 	}
+	before := len(d.Problems)
 	m := d.Mapping(f.Value, f.Path, known...)
 	if m == nil {
 		return nil
 	}
+	// An unknown key is most likely a mistyped action: one problem is
+	// enough to say so.
+	typo := len(d.Problems) > before
 	if g, ok := m["name"]; ok {
 		flt.Name, _ = d.String(g)
 		switch {
@@ -507,6 +511,9 @@ func (d *planDecoder) fault(f yamlnode.Field, names map[string]int) *Fault {
 		if flt.Action != ActError || len(set) != 1 {
 			d.Errorf(g.Key, g.Path, "code goes with error")
 		}
+	}
+	if len(set) == 0 && typo {
+		return nil
 	}
 	if len(set) != 1 {
 		names := make([]string, len(actions))
