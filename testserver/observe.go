@@ -69,13 +69,14 @@ type CallRecord struct {
 	// Conn is the connection that carried the call (ConnEvent.Conn): the
 	// one that last carried a message under AuthKeyID.
 	Conn uint64
-	// UserID is the signed-in account's user id; 0 while the key is not
-	// signed in (before auth.signIn, after a revocation or logOut).
+	// UserID is the signed-in account's user id once the call was
+	// answered (AfterCall only; it costs the server's lock): 0 while the
+	// key is not signed in (before auth.signIn, after a revocation or
+	// logOut). An observer attributes BeforeCall by AuthKeyID.
 	UserID int64
-	// Arrived is the real time the server began handling the call;
-	// Virtual the simulation's clock then.
+	// Arrived is the real time the server began handling the call. The
+	// simulation's clock is the server's Clock().
 	Arrived time.Time
-	Virtual time.Time
 	// Answered is the real time the answer was sent (AfterCall only).
 	Answered time.Time
 	// Err is the RPC error answered, nil on success (AfterCall only).
@@ -121,9 +122,8 @@ type ConnEvent struct {
 	Conn uint64
 	// Key is the auth key id (ConnKey only; zero for a key exchange).
 	Key [8]byte
-	// Time is real time; Virtual the simulation's clock then.
-	Time    time.Time
-	Virtual time.Time
+	// Time is real time.
+	Time time.Time
 }
 
 // observation is the server's side of an Observer: sequence numbers and
@@ -185,7 +185,7 @@ func (s *Server) handler() tgtest.Handler {
 func (s *Server) observeMessage(srv *tgtest.Server, req *tgtest.Request) error {
 	o := s.opts.Observer
 	rec := CallRecord{Seq: s.obs.seq.Add(1), AuthKeyID: req.Session.AuthKey.ID, Session: req.Session.ID,
-		MsgID: req.MsgID, Arrived: time.Now(), Virtual: s.clock.Now()}
+		MsgID: req.MsgID, Arrived: time.Now()}
 	// unpack reads a copy: onMessage reads the request again.
 	body := bin.Buffer{Buf: req.Buf.Buf}
 	if _, err := unpack(&body); err == nil {
@@ -198,22 +198,21 @@ func (s *Server) observeMessage(srv *tgtest.Server, req *tgtest.Request) error {
 		rec.Method = "(undecodable)"
 	}
 	rec.Conn = s.obs.connOf(rec.AuthKeyID)
-	rec.UserID = s.userOfKey(rec.AuthKeyID)
 	o.BeforeCall(rec)
 
 	err := s.onMessage(srv, req)
 
 	rec.Answered = time.Now()
-	var rpcErr *tgerr.Error
-	switch {
-	case errors.As(err, &rpcErr):
+	if err != nil {
+		// onMessage returns RPC errors unwrapped: the type assertion
+		// saves errors.As its reflection on every failed call.
+		rpcErr, ok := err.(*tgerr.Error)
+		if !ok && !errors.As(err, &rpcErr) {
+			rec.Dropped = true
+		}
 		rec.Err = rpcErr
-	case err != nil:
-		rec.Dropped = true
 	}
-	if rec.UserID == 0 {
-		rec.UserID = s.userOfKey(rec.AuthKeyID) // signed in by this call
-	}
+	rec.UserID = s.userOfKey(rec.AuthKeyID)
 	o.AfterCall(rec)
 	return err
 }
@@ -310,7 +309,7 @@ func (l *obsListener) Accept() (net.Conn, error) {
 }
 
 func (s *Server) connEvent(e ConnEvent) {
-	e.Time, e.Virtual = time.Now(), s.clock.Now()
+	e.Time = time.Now()
 	s.opts.Observer.ConnEvent(e)
 }
 

@@ -45,6 +45,9 @@ type executor struct {
 	faults  []*faultState
 	byName  map[string]*faultState
 	stopped bool
+	// awaiting counts the faults fired and not yet met: only then does
+	// an answered call need a look.
+	awaiting int
 }
 
 func newExecutor(r *recorder, srv *testserver.Server, plan *Plan, accounts []AccountSpec) *executor {
@@ -99,6 +102,9 @@ func (e *executor) armLocked(fs *faultState) bool {
 		return false
 	}
 	fs.armed, fs.armedAt = true, time.Now()
+	if fs.wantsCold() {
+		e.r.coldWanted.Add(1)
+	}
 	if fs.f.On == nil && fs.f.Action != ActError && fs.f.Action != ActDrop {
 		e.markFiredLocked(fs, nil)
 		return true
@@ -107,7 +113,11 @@ func (e *executor) armLocked(fs *faultState) bool {
 }
 
 func (e *executor) markFiredLocked(fs *faultState, c *call) {
+	if fs.wantsCold() {
+		e.r.coldWanted.Add(-1)
+	}
 	fs.fired, fs.firedAt = true, time.Now()
+	e.awaiting++
 	fs.minSeq = e.r.lastSeq + 1
 	if c != nil {
 		fs.firedSeq, fs.minSeq, fs.firedMethod = c.seq, c.seq, c.method
@@ -136,6 +146,12 @@ func (e *executor) onCallLocked(acct int, c *call) []*faultState {
 		}
 	}
 	return out
+}
+
+// wantsCold reports whether the fault's trigger counts cold DMs, which
+// the recorder then classifies as they come.
+func (fs *faultState) wantsCold() bool {
+	return fs.f.On != nil && slices.Contains(fs.f.On.Methods, ColdDM)
 }
 
 func (fs *faultState) matches(c *call) bool {
@@ -191,6 +207,7 @@ func (e *executor) fire(fs *faultState, c *call) {
 	if err != nil {
 		e.r.mu.Lock()
 		fs.fireErr = err.Error()
+		e.awaiting--
 		e.r.mu.Unlock()
 		e.r.progress("+%s %s: fault %s could not fire: %v", at, a.spec.Name, f.Name, err)
 		return
@@ -252,6 +269,7 @@ func (e *executor) deliverLocked(fs *faultState, c *call) bool {
 		return false
 	}
 	fs.delivered, fs.deliveredAt = true, time.Now()
+	e.awaiting--
 	if c != nil {
 		fs.deliveredCall = *c
 	}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gotd/td/bin"
@@ -43,24 +44,37 @@ type recorder struct {
 	// provisioned keys are the sessions the audit handed out.
 	provisioned map[[8]byte]bool
 
-	calls     []call
-	pending   map[uint64]int // seq -> index in calls, between BeforeCall and AfterCall
+	// calls holds call seq in calls[(seq-1)/chunkSize][(seq-1)%chunkSize]:
+	// the server numbers every call, so the slots fill densely, a call's
+	// AfterCall finds its BeforeCall's record without a lookup, and
+	// growing never copies what is kept. Records hold no pointers (names
+	// are interned), so the garbage collector never scans them.
+	calls     [][]stored
+	names     []string
+	nameIdx   map[string]uint16
 	conns     map[uint64]*connRec
 	connOrder []*connRec
 	keyEvents []testserver.ConnEvent
 	// droppedCalls and droppedEvents count what the cap left out.
 	droppedCalls, droppedEvents int
 	// counts are exact whatever the cap: per account (index+1; 0 is
-	// unattributed), per method.
-	counts    []map[string]*MethodStats
+	// unattributed), per interned method name.
+	counts    [][]*MethodStats
+	// methodIdx caches the interned name of each request type.
+	methodIdx map[uint32]uint16
+	// lastAdvance is when BeforeCall last moved the virtual clock (Unix
+	// nanoseconds).
+	lastAdvance atomic.Int64
 	connected map[int]bool
 	lastSeq   uint64
 	exec      *executor
+	// coldWanted counts the armed faults that wait for a cold DM.
+	coldWanted atomic.Int32
 }
 
 func newRecorder(maxRecords int, progress func(string, ...any)) *recorder {
 	return &recorder{max: maxRecords, progress: progress, byUser: map[int64]int{}, byPhone: map[string]int{},
-		keyOwner: map[[8]byte]int{}, provisioned: map[[8]byte]bool{}, pending: map[uint64]int{},
+		keyOwner: map[[8]byte]int{}, provisioned: map[[8]byte]bool{}, names: []string{""}, nameIdx: map[string]uint16{"": 0}, methodIdx: map[uint32]uint16{},
 		conns: map[uint64]*connRec{}, connected: map[int]bool{}}
 }
 
@@ -88,23 +102,135 @@ func (r *recorder) acctOf(userID int64, key [8]byte, phoneAcct int) int {
 	return phoneAcct
 }
 
+// chunkSize is how many calls one allocation of the store holds.
+const chunkSize = 1024
+
+// slot returns the record of call seq, or nil beyond the cap. r.mu is
+// held.
+func (r *recorder) slot(seq uint64) *stored {
+	if seq == 0 || seq > uint64(r.max) {
+		return nil
+	}
+	i := int((seq - 1) / chunkSize)
+	for len(r.calls) <= i {
+		r.calls = append(r.calls, make([]stored, chunkSize))
+	}
+	return &r.calls[i][(seq-1)%chunkSize]
+}
+
+// stored is a call as the recorder keeps it: no pointers, times in Unix
+// nanoseconds, names interned.
+type stored struct {
+	seq                     uint64
+	arrived, answered, sent int64
+	conn                    uint64
+	key                     [8]byte
+	peer, userID            int64
+	units                   int32
+	method, err             uint16
+	code                    int16
+	phoneAcct               int16
+	action                  uint8
+	flags                   uint8
+}
+
+const (
+	flagDone = 1 << iota
+	flagDropped
+	flagCold
+	flagClassified
+)
+
+// storedActions numbers the actions a stored call may spend.
+var storedActions = []limits.Action{"", limits.DMContact, limits.DMNonContact, limits.ResolveUsername,
+	limits.JoinChannel, limits.Invite, limits.ImportContacts, limits.SendCode}
+
+// maxNames bounds the interned names; beyond it a name is "(other)".
+const maxNames = 1<<16 - 1
+
+// intern returns the index of a name. r.mu is held.
+func (r *recorder) intern(name string) uint16 {
+	if i, ok := r.nameIdx[name]; ok {
+		return i
+	}
+	if len(r.names) >= maxNames {
+		return r.intern("(other)")
+	}
+	i := uint16(len(r.names))
+	r.names = append(r.names, name)
+	r.nameIdx[name] = i
+	return i
+}
+
+// pack turns a call into its record; method is its interned name. r.mu
+// is held.
+func (r *recorder) pack(c *call, method uint16) stored {
+	st := stored{seq: c.seq, arrived: nanos(c.arrived), answered: nanos(c.answered), sent: nanos(c.sent), conn: c.conn,
+		key: c.key, peer: c.peer, userID: c.userID, units: int32(c.units), method: method, code: int16(c.sig.Code),
+		phoneAcct: int16(c.phoneAcct), action: uint8(max(0, slices.Index(storedActions, c.action)))}
+	if c.err != "" {
+		st.err = r.intern(c.err)
+	}
+	for _, f := range []struct {
+		set  bool
+		flag uint8
+	}{{c.done, flagDone}, {c.dropped, flagDropped}, {c.cold, flagCold}, {c.classified, flagClassified}} {
+		if f.set {
+			st.flags |= f.flag
+		}
+	}
+	return st
+}
+
+// unpack turns a record back into a call. r.mu is held.
+func (r *recorder) unpack(st *stored) call {
+	c := call{seq: st.seq, arrived: unnanos(st.arrived), answered: unnanos(st.answered), sent: unnanos(st.sent), conn: st.conn,
+		key: st.key, peer: st.peer, userID: st.userID, units: int(st.units), method: r.names[st.method], err: r.names[st.err],
+		phoneAcct: int(st.phoneAcct), action: storedActions[st.action], done: st.flags&flagDone != 0,
+		dropped: st.flags&flagDropped != 0, cold: st.flags&flagCold != 0, classified: st.flags&flagClassified != 0}
+	if c.err != "" {
+		c.sig = signal.Parse(int(st.code), c.err)
+	}
+	return c
+}
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func unnanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
 // BeforeCall records a call and fires the faults it triggers, before
 // the server handles it: an injected error or a ban meets this very call.
 func (r *recorder) BeforeCall(rec testserver.CallRecord) {
-	if r.clk != nil {
+	if now := rec.Arrived.UnixNano(); r.clk != nil && now-r.lastAdvance.Load() > int64(10*time.Millisecond) {
 		// Virtual time follows real time: the client's timers are real.
-		r.clk.AdvanceTo(time.Now())
+		// The ticker moves it too; within 10 ms is close enough.
+		r.lastAdvance.Store(now)
+		r.clk.AdvanceTo(rec.Arrived)
 	}
-	c := call{seq: rec.Seq, userID: rec.UserID, method: rec.Method, arrived: rec.Arrived, conn: rec.Conn,
+	c := call{seq: rec.Seq, method: rec.Method, arrived: rec.Arrived, conn: rec.Conn,
 		key: rec.AuthKeyID, sent: sentAt(&rec), phoneAcct: -1}
 	r.decode(&c, &rec)
 
 	r.mu.Lock()
-	acct := r.acctOf(c.userID, c.key, c.phoneAcct)
+	acct := r.acctOf(0, c.key, c.phoneAcct)
 	r.lastSeq = max(r.lastSeq, c.seq)
-	if len(r.calls) < r.max {
-		r.pending[c.seq] = len(r.calls)
-		r.calls = append(r.calls, c)
+	if sl := r.slot(c.seq); sl != nil {
+		mi, ok := r.methodIdx[rec.TypeID]
+		if !ok {
+			mi = r.intern(c.method)
+			r.methodIdx[rec.TypeID] = mi
+		}
+		*sl = r.pack(&c, mi)
 	} else {
 		r.droppedCalls++
 	}
@@ -149,31 +275,34 @@ func sentAt(rec *testserver.CallRecord) time.Time {
 // it delivered.
 func (r *recorder) AfterCall(rec testserver.CallRecord) {
 	r.mu.Lock()
-	var c *call
-	if i, ok := r.pending[rec.Seq]; ok {
-		delete(r.pending, rec.Seq)
-		c = &r.calls[i]
-	} else {
-		c = &call{seq: rec.Seq, method: rec.Method, arrived: rec.Arrived, conn: rec.Conn, key: rec.AuthKeyID, phoneAcct: -1}
+	sl := r.slot(rec.Seq)
+	if sl == nil || sl.seq != rec.Seq {
+		// Over the cap: counted, and seen by the faults, not kept.
+		tmp := r.pack(&call{seq: rec.Seq, arrived: rec.Arrived, conn: rec.Conn, key: rec.AuthKeyID, phoneAcct: -1}, r.intern(rec.Method))
+		sl = &tmp
 	}
-	c.done, c.answered, c.dropped, c.userID = true, rec.Answered, rec.Dropped, rec.UserID
+	sl.flags |= flagDone
+	if rec.Dropped {
+		sl.flags |= flagDropped
+	}
+	sl.answered, sl.userID = rec.Answered.UnixNano(), rec.UserID
 	if rec.Err != nil {
-		c.err = rec.Err.Message
-		c.sig = signal.Parse(rec.Err.Code, rec.Err.Message)
+		sl.err, sl.code = r.intern(rec.Err.Message), int16(rec.Err.Code)
 	}
 	if a, ok := r.byUser[rec.UserID]; ok && rec.UserID != 0 {
 		r.keyOwner[rec.AuthKeyID] = a // signed in with this key
 	}
-	acct := r.acctOf(c.userID, c.key, c.phoneAcct)
-	r.count(acct, c)
+	acct := r.acctOf(sl.userID, sl.key, int(sl.phoneAcct))
+	r.count(acct, sl)
 	var delivered []*faultState
-	if r.exec != nil {
-		delivered = r.exec.afterCallLocked(acct, c)
+	var c call
+	if r.exec != nil && r.exec.awaiting > 0 {
+		c = r.unpack(sl)
+		delivered = r.exec.afterCallLocked(acct, &c)
 	}
-	cc := *c
 	r.mu.Unlock()
 	for _, fs := range delivered {
-		r.exec.delivered(fs, &cc)
+		r.exec.delivered(fs, &c)
 	}
 }
 
@@ -187,27 +316,31 @@ type MethodStats struct {
 	Errors map[string]int `json:"errors,omitempty"`
 }
 
-func (r *recorder) count(acct int, c *call) {
+func (r *recorder) count(acct int, st *stored) {
 	for len(r.counts) < len(r.accounts)+1 {
-		r.counts = append(r.counts, map[string]*MethodStats{})
+		r.counts = append(r.counts, nil)
 	}
-	m := r.counts[acct+1]
-	st := m[c.method]
-	if st == nil {
-		st = &MethodStats{Method: c.method}
-		m[c.method] = st
+	row := r.counts[acct+1]
+	for len(row) <= int(st.method) {
+		row = append(row, nil)
 	}
-	st.Calls++
+	r.counts[acct+1] = row
+	ms := row[st.method]
+	if ms == nil {
+		ms = &MethodStats{Method: r.names[st.method]}
+		row[st.method] = ms
+	}
+	ms.Calls++
 	switch {
-	case c.dropped:
-		st.Dropped++
-	case c.err != "":
-		if st.Errors == nil {
-			st.Errors = map[string]int{}
+	case st.flags&flagDropped != 0:
+		ms.Dropped++
+	case st.err != 0:
+		if ms.Errors == nil {
+			ms.Errors = map[string]int{}
 		}
-		st.Errors[c.err]++
+		ms.Errors[r.names[st.err]]++
 	default:
-		st.OK++
+		ms.OK++
 	}
 }
 
@@ -252,26 +385,30 @@ func (r *recorder) decode(c *call, rec *testserver.CallRecord) {
 	b := &bin.Buffer{Buf: rec.Body}
 	switch rec.TypeID {
 	case tg.MessagesSendMessageRequestTypeID:
-		// flags, then peer: the rest of the message is not read.
+		// The id, the flags, then the peer; nothing else is read. Whom a
+		// message to a user goes to (a cold DM?) is asked of the server
+		// later (classify), or now when a fault waits for a cold DM.
+		c.action, c.units = limits.DMContact, 1
 		if _, err := b.ID(); err != nil {
 			return
 		}
 		if _, err := b.Uint32(); err != nil {
 			return
 		}
-		peer, err := tg.DecodeInputPeer(b)
-		if err != nil {
-			return
-		}
-		switch p := peer.(type) {
-		case *tg.InputPeerUser:
-			if c.userID != 0 && r.srv != nil {
-				c.action = r.srv.DMAction(c.userID, p.UserID)
+		if id, err := b.ID(); err == nil && id == tg.InputPeerUserTypeID {
+			if uid, err := b.Long(); err == nil {
+				c.peer = uid
+				if r.coldWanted.Load() > 0 {
+					// The sender, by the key (UserID comes with the answer).
+					r.mu.Lock()
+					if a, ok := r.keyOwner[c.key]; ok {
+						c.userID = r.accounts[a].userID
+					}
+					r.mu.Unlock()
+					r.classify(c)
+				}
 			}
-		case *tg.InputPeerSelf, *tg.InputPeerChannel, *tg.InputPeerChat:
-			c.action = limits.DMContact
 		}
-		c.cold, c.units = c.action == limits.DMNonContact, 1
 	case tg.ContactsResolveUsernameRequestTypeID:
 		var req tg.ContactsResolveUsernameRequest
 		if req.Decode(b) == nil && !strings.EqualFold(strings.TrimPrefix(req.Username, "@"), spambot.Username) {
@@ -309,11 +446,35 @@ func (r *recorder) decode(c *call, rec *testserver.CallRecord) {
 	}
 }
 
+// classify asks the server whether a message to a user is a cold DM.
+// It takes the server's lock: the recorder does it for every message
+// only once the client is gone (trace), and during the run only while a
+// fault waits for a cold DM.
+func (r *recorder) classify(c *call) {
+	if c.peer == 0 || c.userID == 0 || r.srv == nil {
+		return
+	}
+	c.action = r.srv.DMAction(c.userID, c.peer)
+	c.cold, c.classified = c.action == limits.DMNonContact, true
+}
+
 // trace hands the recorded run to the rules. The client must be gone.
 func (r *recorder) trace(profile *limits.Profile, guardMargin float64) *trace {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	t := &trace{start: r.start, accounts: r.accounts, calls: slices.Clone(r.calls), keyEvents: slices.Clone(r.keyEvents),
+	var calls []call
+	for _, ch := range r.calls {
+		for i := range ch {
+			if ch[i].seq != 0 {
+				c := r.unpack(&ch[i])
+				if c.peer != 0 && !c.classified {
+					r.classify(&c)
+				}
+				calls = append(calls, c)
+			}
+		}
+	}
+	t := &trace{start: r.start, accounts: r.accounts, calls: calls, keyEvents: slices.Clone(r.keyEvents),
 		keyOwner: map[[8]byte]int{}, provisioned: r.provisioned, profile: profile, guard: profile.Scaled(guardMargin),
 		resets: map[int]map[Action][]time.Time{}}
 	for k, v := range r.keyOwner {
@@ -351,6 +512,9 @@ func (r *recorder) methodStats(acct int) []MethodStats {
 	}
 	var out []MethodStats
 	for _, st := range r.counts[acct+1] {
+		if st == nil {
+			continue
+		}
 		cp := *st
 		if st.Errors != nil {
 			cp.Errors = map[string]int{}

@@ -30,8 +30,11 @@ type call struct {
 	// succeeds (decoded from the request).
 	action limits.Action
 	units  int
-	// cold: a private message to someone who does not know the account.
-	cold bool
+	// cold: a private message to someone who does not know the account;
+	// peer is the user a message goes to, classified once asked.
+	cold       bool
+	peer       int64
+	classified bool
 	// phoneAcct: auth.sendCode for an audited account's number, else -1.
 	phoneAcct int
 }
