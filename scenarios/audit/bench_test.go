@@ -118,7 +118,6 @@ func BenchmarkRecording(b *testing.B) {
 	}
 }
 
-
 // BenchmarkObserverCall is the recorder's own work per call, without
 // MTProto: BeforeCall (decoding a message's peer, asking the server whom
 // it goes to) and AfterCall (counting), for a messages.sendMessage.

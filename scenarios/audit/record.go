@@ -59,15 +59,15 @@ type recorder struct {
 	droppedCalls, droppedEvents int
 	// counts are exact whatever the cap: per account (index+1; 0 is
 	// unattributed), per interned method name.
-	counts    [][]*MethodStats
+	counts [][]*MethodStats
 	// methodIdx caches the interned name of each request type.
 	methodIdx map[uint32]uint16
 	// lastAdvance is when BeforeCall last moved the virtual clock (Unix
 	// nanoseconds).
 	lastAdvance atomic.Int64
-	connected map[int]bool
-	lastSeq   uint64
-	exec      *executor
+	connected   map[int]bool
+	lastSeq     uint64
+	exec        *executor
 	// coldWanted counts the armed faults that wait for a cold DM.
 	coldWanted atomic.Int32
 }
