@@ -147,23 +147,39 @@ func reaction(t *trace, fs *faultState, met *call) (string, *bool) {
 			}
 		}
 		if n > 0 {
-			return fmt.Sprintf("kept writing to strangers: %d more attempts", n), verdict(false)
+			return fmt.Sprintf("kept writing to strangers: %s", plural(n, "more attempt")), verdict(false)
 		}
 		return fmt.Sprintf("wrote to no stranger after PEER_FLOOD (%d other calls)", len(later)), verdict(true)
 	case ActFreeze:
+		// The client may learn of the freeze from the app config or from
+		// its first refused write; the writes refused after that one are
+		// the ones it should not have made (writes-while-frozen).
+		first := met
+		if met.sig.Kind != signal.Frozen {
+			first = nil
+			for _, c := range later {
+				if c.sig.Kind == signal.Frozen {
+					first = c
+					break
+				}
+			}
+		}
 		n := 0
 		for _, c := range later {
-			if c.sig.Kind == signal.Frozen {
+			if first != nil && c.seq > first.seq && c.sig.Kind == signal.Frozen && c.sentAfter(first.answered) {
 				n++
 			}
 		}
 		if n > 0 {
-			return fmt.Sprintf("kept writing: %d more writes refused as frozen", n), verdict(false)
+			return fmt.Sprintf("kept writing: %s refused as frozen after the first", plural(n, "more write")), verdict(false)
+		}
+		if first != nil && first != met {
+			return fmt.Sprintf("stopped writing after its first refused write (%d other calls)", len(later)-1), verdict(true)
 		}
 		return fmt.Sprintf("no write refused after the freeze (%d other calls)", len(later)), verdict(true)
 	case ActBan:
 		if len(later) > 0 {
-			return fmt.Sprintf("kept calling: %d more calls", len(later)), verdict(false)
+			return fmt.Sprintf("kept calling: %s", plural(len(later), "more call")), verdict(false)
 		}
 		return "stopped: no call after the ban", verdict(true)
 	case ActRevoke:
@@ -175,9 +191,17 @@ func reaction(t *trace, fs *faultState, met *call) (string, *bool) {
 			}
 		}
 		if n > 0 {
-			return fmt.Sprintf("kept using the revoked session: %d more calls", n), verdict(false)
+			return fmt.Sprintf("kept using the revoked session: %s", plural(n, "more call")), verdict(false)
 		}
 		return "stopped using the revoked session", verdict(true)
 	}
 	return "", nil
+}
+
+// plural writes "1 more call", "2 more calls".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }

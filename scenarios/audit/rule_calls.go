@@ -35,7 +35,7 @@ func checkLogins(t *trace) []Finding {
 			s.Record(c.arrived, 1, limits.KeepFor(ls))
 		}
 		if len(ev) > 0 {
-			out = append(out, t.finding(idLogins, acct, fmt.Sprintf("%d login codes asked for", n), ev))
+			out = append(out, t.finding(idLogins, acct, plural(n, "login code")+" asked for", ev))
 		}
 	}
 	return out
@@ -80,7 +80,7 @@ func checkBudget(t *trace) []Finding {
 			s.Record(c.arrived, c.units, limits.KeepFor(ls))
 		}
 		if len(ev) > 0 {
-			out = append(out, t.finding(idBudget, acct, fmt.Sprintf("%d calls over the guard's budgets", len(ev)), ev))
+			out = append(out, t.finding(idBudget, acct, plural(len(ev), "call")+" over the guard's budgets", ev))
 		}
 	}
 	return out
@@ -157,7 +157,7 @@ var ruleQRLogin = rule{
 				}
 			}
 			if len(ev) > 0 {
-				out = append(out, t.finding(idQRLogin, acct, fmt.Sprintf("%d QR login calls", len(ev)), ev))
+				out = append(out, t.finding(idQRLogin, acct, plural(len(ev), "QR login call"), ev))
 			}
 		}
 		return out

@@ -47,7 +47,7 @@ func checkReconnectStorm(t *trace) []Finding {
 			s.Record(cn.opened, 1, keep)
 		}
 		if len(ev) > 0 {
-			out = append(out, t.finding(idReconnectStorm, acct, fmt.Sprintf("%d connections opened too soon after the previous ones", len(ev)), ev))
+			out = append(out, t.finding(idReconnectStorm, acct, plural(len(ev), "connection")+" opened too soon after the previous ones", ev))
 		}
 	}
 	return out
@@ -100,7 +100,7 @@ func checkAuthKeys(t *trace) []Finding {
 			s.Record(u.at, 1, limits.KeepFor(ls))
 		}
 		if len(ev) > 0 {
-			out = append(out, t.finding(idAuthKeys, acct, fmt.Sprintf("%d new auth keys", len(keys)), ev))
+			out = append(out, t.finding(idAuthKeys, acct, plural(len(keys), "new auth key"), ev))
 		}
 	}
 	return out
@@ -161,11 +161,11 @@ func checkConcurrentSession(t *trace) []Finding {
 	var out []Finding
 	for _, acct := range t.accountsJudged() {
 		if e := ev[acct]; len(e) > 0 {
-			out = append(out, t.finding(idConcurrentSession, acct, fmt.Sprintf("%d pairs of connections shared a session", len(e)), e))
+			out = append(out, t.finding(idConcurrentSession, acct, plural(len(e), "pair")+" of connections shared a session", e))
 		}
 	}
 	if e := ev[-1]; len(e) > 0 && !t.unattributedUsed {
-		out = append(out, t.finding(idConcurrentSession, -1, fmt.Sprintf("%d pairs of connections shared a session", len(e)), e))
+		out = append(out, t.finding(idConcurrentSession, -1, plural(len(e), "pair")+" of connections shared a session", e))
 	}
 	return out
 }

@@ -121,7 +121,7 @@ func checkCallsAfterRevoke(t *trace) []Finding {
 	var out []Finding
 	for _, acct := range t.accountsJudged() {
 		if e := ev[acct]; len(e) > 0 {
-			out = append(out, t.finding(idCallsAfterRevoke, acct, fmt.Sprintf("%d calls with a dead session", len(e)), e))
+			out = append(out, t.finding(idCallsAfterRevoke, acct, plural(len(e), "call")+" with a dead session", e))
 		}
 	}
 	return out
