@@ -2,7 +2,6 @@ package audit
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/tgsafety/tgsafety/monitor/signal"
 )
@@ -125,16 +124,4 @@ func checkCallsAfterRevoke(t *trace) []Finding {
 		}
 	}
 	return out
-}
-
-// firstAnswer is the time of the account's first answer of kind k, for
-// the report's reactions.
-func (t *trace) firstAnswer(acct int, k signal.Kind, after time.Time) *call {
-	for _, i := range t.callsOf(acct) {
-		c := &t.calls[i]
-		if c.sig.Kind == k && c.done && !c.arrived.Before(after) {
-			return c
-		}
-	}
-	return nil
 }
