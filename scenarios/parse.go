@@ -79,18 +79,29 @@ func (es ParseErrors) Error() string {
 
 // Load reads and parses a scenario file.
 func Load(path string) (*Scenario, error) {
+	b, err := ReadFile(path, "scenario", MaxFileSize)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(b, path)
+}
+
+// ReadFile reads a file of at most max bytes (what, "scenario" or
+// "plan", prefixes the errors of the file system, which name the path):
+// the one bounded read of the files scenario-run takes.
+func ReadFile(path, what string, max int64) ([]byte, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("scenario: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	if st.Size() > MaxFileSize {
-		return nil, fmt.Errorf("%s: file is larger than %d bytes", path, MaxFileSize)
+	if st.Size() > max {
+		return nil, fmt.Errorf("%s: file is larger than %d bytes", path, max)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("scenario: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	return Parse(b, path)
+	return b, nil
 }
 
 // Find expands files and folders into the scenario files they hold

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -171,11 +170,7 @@ func runAudit(ctx context.Context, cfg *auditConfig, out io.Writer) (bool, error
 		return false, err
 	}
 	if cfg.jsonOut != "" {
-		b, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return false, err
-		}
-		if err := os.WriteFile(cfg.jsonOut, append(b, '\n'), 0o644); err != nil {
+		if err := writeJSONFile(cfg.jsonOut, rep); err != nil {
 			return false, err
 		}
 	}

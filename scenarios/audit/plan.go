@@ -3,7 +3,6 @@ package audit
 import (
 	_ "embed"
 	"fmt"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -232,16 +231,9 @@ func LoadPlan(path string) (*Plan, error) {
 	case "none":
 		return NoPlan(), nil
 	}
-	st, err := os.Stat(path)
+	b, err := scenarios.ReadFile(path, "plan", MaxPlanSize)
 	if err != nil {
-		return nil, fmt.Errorf("plan: %w", err)
-	}
-	if st.Size() > MaxPlanSize {
-		return nil, fmt.Errorf("%s: file is larger than %d bytes", path, MaxPlanSize)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("plan: %w", err)
+		return nil, err
 	}
 	return ParsePlan(b, path)
 }
