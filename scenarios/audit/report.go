@@ -192,13 +192,13 @@ func (r *Report) WriteText(out io.Writer) error {
 	fmt.Fprintf(&b, "audit of %s (plan %s): %s\n", strings.Join(r.Command, " "), r.Plan, r.Verdict())
 	fmt.Fprintf(&b, "  ran %s of at most %s; %s\n", fmtOffset(r.Wall), fmtDur(r.For), r.Client.describe())
 	rs := r.Records
-	fmt.Fprintf(&b, "  recorded %d calls and %d connections (cap %d each", rs.Calls, rs.Connections, rs.Cap)
+	fmt.Fprintf(&b, "  recorded %s and %s (cap %d each", plural(rs.Calls, "call"), plural(rs.Connections, "connection"), rs.Cap)
 	if rs.DroppedCalls+rs.DroppedEvents > 0 {
 		fmt.Fprintf(&b, "; %d calls and %d connection events over the cap were counted but not judged", rs.DroppedCalls, rs.DroppedEvents)
 	}
 	fmt.Fprintf(&b, "); budgets: profile %s × guard margin %g\n", r.Profile, r.Margin)
 	for _, a := range r.Accounts {
-		fmt.Fprintf(&b, "  %s: %d calls on %d connection(s)\n", a.Name, a.Calls, a.Connections)
+		fmt.Fprintf(&b, "  %s: %s on %s\n", a.Name, plural(a.Calls, "call"), plural(a.Connections, "connection"))
 		if len(a.Methods) > 0 {
 			b.WriteString("    calls:\n")
 			for _, m := range a.Methods {

@@ -167,11 +167,15 @@ var ruleQRLogin = rule{
 // fmtDur writes a duration in tgsafety's one format (limits).
 func fmtDur(d time.Duration) string { return limits.FormatDuration(d, 0) }
 
-// fmtOffset writes a time offset for reports: tenths of a second below a
-// minute (+12.3s), whole seconds above (+2m05s is 2m5s).
+// fmtOffset writes a time offset for reports: milliseconds below a
+// second (250ms), tenths of a second below a minute (12.3s), whole
+// seconds above (2m5s).
 func fmtOffset(d time.Duration) string {
 	if d < 0 {
 		return "-" + fmtOffset(-d)
+	}
+	if d < time.Second {
+		return fmt.Sprintf("%dms", d.Milliseconds())
 	}
 	if d < time.Minute {
 		return fmt.Sprintf("%.1fs", d.Seconds())
