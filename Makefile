@@ -76,6 +76,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDigits$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./monitor/phone
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./scenarios
 	$(GO) test -run '^$$' -fuzz '^FuzzParsePlan$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./scenarios/audit
+	$(GO) test -run '^$$' -fuzz '^FuzzStripWrappers$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./testserver
 
 ## bench: benchmarks with -count, summarised by benchstat (docs/performance.md).
 bench:

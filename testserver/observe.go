@@ -2,6 +2,7 @@ package testserver
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -69,11 +70,6 @@ type CallRecord struct {
 	// Conn is the connection that carried the call (ConnEvent.Conn): the
 	// one that last carried a message under AuthKeyID.
 	Conn uint64
-	// UserID is the signed-in account's user id once the call was
-	// answered (AfterCall only; it costs the server's lock): 0 while the
-	// key is not signed in (before auth.signIn, after a revocation or
-	// logOut). An observer attributes BeforeCall by AuthKeyID.
-	UserID int64
 	// Arrived is the real time the server began handling the call. The
 	// simulation's clock is the server's Clock().
 	Arrived time.Time
@@ -84,6 +80,20 @@ type CallRecord struct {
 	// Dropped: the connection was closed instead of answering (an
 	// injected Drop, or the answer could not be written).
 	Dropped bool
+
+	srv *Server
+}
+
+// UserID returns the user id of the account the call's auth key is
+// signed in to now (in AfterCall: after the call, so an auth.signIn's
+// account), or 0 when it is signed in to none (before auth.signIn, after
+// a revocation or logOut). It takes the server's lock: an observer that
+// knows the key asks only after the calls that sign in.
+func (r *CallRecord) UserID() int64 {
+	if r.srv == nil {
+		return 0
+	}
+	return r.srv.userOfKey(r.AuthKeyID)
 }
 
 // ConnEventKind says what happened to a connection.
@@ -185,12 +195,10 @@ func (s *Server) handler() tgtest.Handler {
 func (s *Server) observeMessage(srv *tgtest.Server, req *tgtest.Request) error {
 	o := s.opts.Observer
 	rec := CallRecord{Seq: s.obs.seq.Add(1), AuthKeyID: req.Session.AuthKey.ID, Session: req.Session.ID,
-		MsgID: req.MsgID, Arrived: time.Now()}
-	// unpack reads a copy: onMessage reads the request again.
-	body := bin.Buffer{Buf: req.Buf.Buf}
-	if _, err := unpack(&body); err == nil {
-		rec.Body = body.Buf
-		if id, err := body.PeekID(); err == nil {
+		MsgID: req.MsgID, Arrived: time.Now(), srv: s}
+	if body, ok := stripWrappers(req.Buf.Buf); ok {
+		rec.Body = body
+		if id, err := (&bin.Buffer{Buf: body}).PeekID(); err == nil {
 			rec.TypeID, rec.Method = id, s.methodName(id)
 		}
 	}
@@ -212,9 +220,41 @@ func (s *Server) observeMessage(srv *tgtest.Server, req *tgtest.Request) error {
 		}
 		rec.Err = rpcErr
 	}
-	rec.UserID = s.userOfKey(rec.AuthKeyID)
 	o.AfterCall(rec)
 	return err
+}
+
+// stripWrappers returns the request inside its invoke wrappers without
+// decoding it: the wrappers every call carries (invokeWithLayer,
+// invokeWithoutUpdates, invokeAfterMsg) are skipped by their fixed
+// sizes; initConnection, on a connection's first call, is decoded by
+// unpack. b is not modified: onMessage reads the request again.
+func stripWrappers(b []byte) ([]byte, bool) {
+	for len(b) >= 4 {
+		switch binary.LittleEndian.Uint32(b) {
+		case tg.InvokeWithLayerRequestTypeID: // id, layer:int
+			if len(b) < 8 {
+				return nil, false
+			}
+			b = b[8:]
+		case tg.InvokeWithoutUpdatesRequestTypeID: // id
+			b = b[4:]
+		case tg.InvokeAfterMsgRequestTypeID: // id, msg_id:long
+			if len(b) < 12 {
+				return nil, false
+			}
+			b = b[12:]
+		case tg.InitConnectionRequestTypeID:
+			buf := bin.Buffer{Buf: b}
+			if _, err := unpack(&buf); err != nil {
+				return nil, false
+			}
+			return buf.Buf, true
+		default:
+			return b, true
+		}
+	}
+	return nil, false
 }
 
 func (s *Server) userOfKey(key [8]byte) int64 {

@@ -1,12 +1,14 @@
 package testserver
 
 import (
+	"bytes"
 	"context"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/gotd/td/bin"
 	"github.com/gotd/td/session"
 	"github.com/gotd/td/telegram"
 	"github.com/gotd/td/tg"
@@ -135,8 +137,8 @@ func TestObserverSeesEveryCallWithItsAnswerAccountAndConnection(t *testing.T) {
 	var resolves []CallRecord
 	var qr bool
 	for _, c := range calls {
-		if c.UserID != uid {
-			t.Errorf("call %d %s: user id %d, want %d", c.Seq, c.Method, c.UserID, uid)
+		if c.UserID() != uid {
+			t.Errorf("call %d %s: user id %d, want %d", c.Seq, c.Method, c.UserID(), uid)
 		}
 		if c.Conn != 1 {
 			t.Errorf("call %d %s: connection %d, want 1", c.Seq, c.Method, c.Conn)
@@ -317,4 +319,49 @@ func (s *Server) mustUserID(t *testing.T, phone string) int64 {
 		t.Fatal(err)
 	}
 	return st.UserID
+}
+
+func encode(t testing.TB, e bin.Encoder) []byte {
+	var b bin.Buffer
+	if err := e.Encode(&b); err != nil {
+		t.Fatal(err)
+	}
+	return b.Buf
+}
+
+func TestStripWrappersFindsTheRequestInsideEveryInvokeWrapper(t *testing.T) {
+	inner := &tg.ContactsResolveUsernameRequest{Username: "sim_user_0001"}
+	want := encode(t, inner)
+	for _, c := range []struct {
+		name string
+		req  bin.Encoder
+	}{
+		{"bare", inner},
+		{"layer(init(...))", &tg.InvokeWithLayerRequest{Layer: tg.Layer, Query: &tg.InitConnectionRequest{APIID: 1, DeviceModel: "d", SystemVersion: "s",
+			AppVersion: "a", SystemLangCode: "en", LangCode: "en", Query: inner}}},
+		{"without updates", &tg.InvokeWithoutUpdatesRequest{Query: inner}},
+		{"after msg(without updates)", &tg.InvokeAfterMsgRequest{MsgID: 42, Query: &tg.InvokeWithoutUpdatesRequest{Query: inner}}},
+	} {
+		got, ok := stripWrappers(encode(t, c.req))
+		if !ok || !bytes.Equal(got, want) {
+			t.Errorf("%s: got %x (%v), want %x", c.name, got, ok, want)
+		}
+	}
+	for _, b := range [][]byte{nil, {1, 2}, encode(t, &tg.InvokeWithLayerRequest{Layer: 1, Query: inner})[:6]} {
+		if _, ok := stripWrappers(b); ok {
+			t.Errorf("%x: accepted", b)
+		}
+	}
+}
+
+func FuzzStripWrappers(f *testing.F) {
+	inner := &tg.HelpGetConfigRequest{}
+	f.Add(encode(f, &tg.InvokeWithLayerRequest{Layer: tg.Layer, Query: &tg.InitConnectionRequest{Query: inner}}))
+	f.Add(encode(f, &tg.InvokeAfterMsgRequest{MsgID: 1, Query: &tg.InvokeWithoutUpdatesRequest{Query: inner}}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, ok := stripWrappers(b)
+		if ok && !bytes.HasSuffix(b, got) {
+			t.Fatalf("returned bytes that are not the input's tail")
+		}
+	})
 }

@@ -148,7 +148,7 @@ func BenchmarkObserverCall(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		r := testserver.CallRecord{Seq: uint64(i%DefaultMaxRecords + 1), Method: "messages.sendMessage", TypeID: tg.MessagesSendMessageRequestTypeID,
-			Body: body, AuthKeyID: [8]byte{1}, MsgID: now.Unix() << 32, UserID: uid, Arrived: now, Conn: 1}
+			Body: body, AuthKeyID: [8]byte{1}, MsgID: now.Unix() << 32, Arrived: now, Conn: 1}
 		rec.BeforeCall(r)
 		r.Answered = now
 		rec.AfterCall(r)

@@ -45,9 +45,10 @@ type executor struct {
 	faults  []*faultState
 	byName  map[string]*faultState
 	stopped bool
-	// awaiting counts the faults fired and not yet met: only then does
-	// an answered call need a look.
-	awaiting int
+	// awaiting counts the faults fired and not yet met, armedCalls the
+	// faults armed and not yet fired: only while one is does a call need
+	// a look.
+	awaiting, armedCalls int
 }
 
 func newExecutor(r *recorder, srv *testserver.Server, plan *Plan, accounts []AccountSpec) *executor {
@@ -102,6 +103,7 @@ func (e *executor) armLocked(fs *faultState) bool {
 		return false
 	}
 	fs.armed, fs.armedAt = true, time.Now()
+	e.armedCalls++
 	if fs.wantsCold() {
 		e.r.coldWanted.Add(1)
 	}
@@ -118,6 +120,7 @@ func (e *executor) markFiredLocked(fs *faultState, c *call) {
 	}
 	fs.fired, fs.firedAt = true, time.Now()
 	e.awaiting++
+	e.armedCalls--
 	fs.minSeq = e.r.lastSeq + 1
 	if c != nil {
 		fs.firedSeq, fs.minSeq, fs.firedMethod = c.seq, c.seq, c.method

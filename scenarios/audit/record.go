@@ -167,7 +167,10 @@ func (r *recorder) intern(name string) uint16 {
 func (r *recorder) pack(c *call, method uint16) stored {
 	st := stored{seq: c.seq, arrived: nanos(c.arrived), answered: nanos(c.answered), sent: nanos(c.sent), conn: c.conn,
 		key: c.key, peer: c.peer, userID: c.userID, units: int32(c.units), method: method, code: int16(c.sig.Code),
-		phoneAcct: int16(c.phoneAcct), action: uint8(max(0, slices.Index(storedActions, c.action)))}
+		phoneAcct: int16(c.phoneAcct)}
+	if c.action != "" {
+		st.action = uint8(max(0, slices.Index(storedActions, c.action)))
+	}
 	if c.err != "" {
 		st.err = r.intern(c.err)
 	}
@@ -235,7 +238,7 @@ func (r *recorder) BeforeCall(rec testserver.CallRecord) {
 		r.droppedCalls++
 	}
 	var fire []*faultState
-	if r.exec != nil {
+	if r.exec != nil && r.exec.armedCalls > 0 {
 		fire = r.exec.onCallLocked(acct, &c)
 	}
 	r.mu.Unlock()
@@ -285,12 +288,22 @@ func (r *recorder) AfterCall(rec testserver.CallRecord) {
 	if rec.Dropped {
 		sl.flags |= flagDropped
 	}
-	sl.answered, sl.userID = rec.Answered.UnixNano(), rec.UserID
+	sl.answered = rec.Answered.UnixNano()
 	if rec.Err != nil {
 		sl.err, sl.code = r.intern(rec.Err.Message), int16(rec.Err.Code)
 	}
-	if a, ok := r.byUser[rec.UserID]; ok && rec.UserID != 0 {
-		r.keyOwner[rec.AuthKeyID] = a // signed in with this key
+	// Whom the key signs in: known for the sessions handed out, asked of
+	// the server (its lock) for a key not seen signed in yet and after a
+	// call that may sign in.
+	owner, known := r.keyOwner[rec.AuthKeyID]
+	if !known || rec.Err == nil && strings.HasPrefix(rec.Method, "auth.") {
+		if a, ok := r.byUser[rec.UserID()]; ok && (!known || a != owner) {
+			r.keyOwner[rec.AuthKeyID] = a
+			owner, known = a, true
+		}
+	}
+	if known {
+		sl.userID = r.accounts[owner].userID
 	}
 	acct := r.acctOf(sl.userID, sl.key, int(sl.phoneAcct))
 	r.count(acct, sl)
