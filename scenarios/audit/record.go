@@ -220,31 +220,62 @@ func (r *recorder) BeforeCall(rec testserver.CallRecord) {
 		r.lastAdvance.Store(now)
 		r.clk.AdvanceTo(rec.Arrived)
 	}
-	c := call{seq: rec.Seq, method: rec.Method, arrived: rec.Arrived, conn: rec.Conn,
-		key: rec.AuthKeyID, sent: sentAt(&rec), phoneAcct: -1}
-	r.decode(&c, &rec)
+	// Most calls need no decoding and no fault: their record is written
+	// straight away; a call struct is made only when needed.
+	st := stored{seq: rec.Seq, arrived: rec.Arrived.UnixNano(), sent: sentAt(&rec).UnixNano(), conn: rec.Conn,
+		key: rec.AuthKeyID, phoneAcct: -1}
+	var c call
+	decoded := decodes(rec.TypeID)
+	if decoded {
+		c = call{seq: rec.Seq, method: rec.Method, arrived: rec.Arrived, conn: rec.Conn, key: rec.AuthKeyID, phoneAcct: -1}
+		r.decode(&c, &rec)
+		st.peer, st.units, st.phoneAcct, st.userID = c.peer, int32(c.units), int16(c.phoneAcct), c.userID
+		if c.action != "" {
+			st.action = uint8(max(0, slices.Index(storedActions, c.action)))
+		}
+		if c.cold {
+			st.flags |= flagCold
+		}
+		if c.classified {
+			st.flags |= flagClassified
+		}
+	}
 
 	r.mu.Lock()
-	acct := r.acctOf(0, c.key, c.phoneAcct)
-	r.lastSeq = max(r.lastSeq, c.seq)
-	if sl := r.slot(c.seq); sl != nil {
-		mi, ok := r.methodIdx[rec.TypeID]
-		if !ok {
-			mi = r.intern(c.method)
-			r.methodIdx[rec.TypeID] = mi
-		}
-		*sl = r.pack(&c, mi)
+	acct := r.acctOf(0, st.key, int(st.phoneAcct))
+	r.lastSeq = max(r.lastSeq, st.seq)
+	mi, ok := r.methodIdx[rec.TypeID]
+	if !ok {
+		mi = r.intern(rec.Method)
+		r.methodIdx[rec.TypeID] = mi
+	}
+	st.method = mi
+	if sl := r.slot(st.seq); sl != nil {
+		*sl = st
 	} else {
 		r.droppedCalls++
 	}
 	var fire []*faultState
 	if r.exec != nil && r.exec.armedCalls > 0 {
+		if !decoded {
+			c = r.unpack(&st)
+		}
 		fire = r.exec.onCallLocked(acct, &c)
 	}
 	r.mu.Unlock()
 	for _, fs := range fire {
 		r.exec.fire(fs, &c)
 	}
+}
+
+// decodes reports whether decode reads a request of this type.
+func decodes(id uint32) bool {
+	switch id {
+	case tg.MessagesSendMessageRequestTypeID, tg.ContactsResolveUsernameRequestTypeID, tg.ContactsImportContactsRequestTypeID,
+		tg.ChannelsJoinChannelRequestTypeID, tg.ChannelsInviteToChannelRequestTypeID, tg.AuthSendCodeRequestTypeID:
+		return true
+	}
+	return false
 }
 
 // sentAt is when the client sent the call by its own clock, from the
@@ -396,6 +427,12 @@ func (r *recorder) ConnEvent(e testserver.ConnEvent) {
 // decoded, and only their first fields.
 func (r *recorder) decode(c *call, rec *testserver.CallRecord) {
 	b := &bin.Buffer{Buf: rec.Body}
+	// The sender, by the key (the server tells only after the call).
+	r.mu.Lock()
+	if a, ok := r.keyOwner[c.key]; ok {
+		c.userID = r.accounts[a].userID
+	}
+	r.mu.Unlock()
 	switch rec.TypeID {
 	case tg.MessagesSendMessageRequestTypeID:
 		// The id, the flags, then the peer; nothing else is read. Whom a
@@ -412,12 +449,6 @@ func (r *recorder) decode(c *call, rec *testserver.CallRecord) {
 			if uid, err := b.Long(); err == nil {
 				c.peer = uid
 				if r.coldWanted.Load() > 0 {
-					// The sender, by the key (UserID comes with the answer).
-					r.mu.Lock()
-					if a, ok := r.keyOwner[c.key]; ok {
-						c.userID = r.accounts[a].userID
-					}
-					r.mu.Unlock()
 					r.classify(c)
 				}
 			}
