@@ -10,8 +10,9 @@
 // resolves a stranger (once: peers are kept), writes to a stranger, to a
 // contact, or reads. It waits out FLOOD_WAIT, stops writing to strangers
 // at PEER_FLOOD, stops writing at all when frozen, and stops the account
-// for good at a ban or a dead session. It runs for -for (default 1m) and
-// then exits. The only address it uses is the audit's.
+// for good at a ban or a dead session. It runs for -for (default 1m), or
+// -rounds rounds when given, and then exits. The only address it uses is
+// the audit's.
 package main
 
 import (
@@ -37,6 +38,7 @@ import (
 
 func main() {
 	d := flag.Duration("for", time.Minute, "how long to work")
+	flag.IntVar(&rounds, "rounds", 0, "stop after this many rounds (two seconds each); 0: until -for")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -109,6 +111,9 @@ func run(ctx context.Context) error {
 	return nil
 }
 
+// rounds, when positive, bounds each account's work.
+var rounds int
+
 // errStop ends an account: Telegram said it is over.
 var errStop = errors.New("the account cannot go on")
 
@@ -174,7 +179,7 @@ func work(ctx context.Context, api *tg.Client, a account, strangers []string) er
 			return err
 		})
 	}
-	for tick := 0; ; tick++ {
+	for tick := 0; rounds <= 0 || tick < rounds; tick++ {
 		var err error
 		switch {
 		case tick%4 == 0 && !limited && !frozen && tick/4 < len(strangers):
@@ -196,6 +201,7 @@ func work(ctx context.Context, api *tg.Client, a account, strangers []string) er
 			return nil // time is up
 		}
 	}
+	return nil
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
