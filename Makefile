@@ -104,6 +104,8 @@ fuzz:
 	@# By count, not time: each input may be RSA-decrypted, and a time-bound run
 	@# of this target was seen to end in the fuzzer's own "context deadline exceeded".
 	$(GO) test -run '^$$' -fuzz '^FuzzOldRSAConn$$' -fuzztime $(OLDRSAFUZZ) -fuzzminimizetime 100x ./testserver
+	$(GO) test -run '^$$' -fuzz '^FuzzParsePlan$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./scenarios/audit
+	$(GO) test -run '^$$' -fuzz '^FuzzStripWrappers$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s ./testserver
 
 ## bench: benchmarks with -count, summarised by benchstat (docs/performance.md).
 bench:

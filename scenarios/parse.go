@@ -80,18 +80,29 @@ func (es ParseErrors) Error() string {
 
 // Load reads and parses a scenario file.
 func Load(path string) (*Scenario, error) {
+	b, err := ReadFile(path, "scenario", MaxFileSize)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(b, path)
+}
+
+// ReadFile reads a file of at most max bytes (what, "scenario" or
+// "plan", prefixes the errors of the file system, which name the path):
+// the one bounded read of the files scenario-run takes.
+func ReadFile(path, what string, max int64) ([]byte, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("scenario: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	if st.Size() > MaxFileSize {
-		return nil, fmt.Errorf("%s: file is larger than %d bytes", path, MaxFileSize)
+	if st.Size() > max {
+		return nil, fmt.Errorf("%s: file is larger than %d bytes", path, max)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("scenario: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	return Parse(b, path)
+	return b, nil
 }
 
 // Find expands files and folders into the scenario files they hold
@@ -738,6 +749,17 @@ func (d *decoder) fault(n *yaml.Node, path string, m map[string]yamlnode.Field) 
 }
 
 var errorRE = regexp.MustCompile(`^[A-Z][A-Z0-9_]{1,63}$`)
+
+// ErrorCode returns the code Telegram answers an RPC error message with,
+// and false when msg is not one (upper-case letters, digits and
+// underscores): what a fault's `error` takes, in scenario files and audit
+// plans alike.
+func ErrorCode(msg string) (int, bool) {
+	if !errorRE.MatchString(msg) {
+		return 0, false
+	}
+	return defaultCode(msg), true
+}
 
 // defaultCode is the code Telegram uses for an error message.
 func defaultCode(msg string) int { return testserver.ErrorCode(msg) }

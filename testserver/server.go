@@ -19,7 +19,6 @@ import (
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/tgerr"
 	"github.com/gotd/td/tgtest"
-	"github.com/gotd/td/transport"
 	"go.uber.org/zap"
 
 	"github.com/tgsafety/tgsafety/monitor/limits"
@@ -59,6 +58,8 @@ type Options struct {
 	// pings every 60 s, so the tgtest default (30 s) drops idle clients;
 	// defaults to 10 minutes.
 	ReadTimeout time.Duration
+	// Observer, when set, sees every call and connection (observe.go).
+	Observer Observer
 }
 
 func (o *Options) setDefaults() error {
@@ -117,6 +118,7 @@ type Server struct {
 	log     *zap.Logger
 	srv     *tgtest.Server
 	methods map[uint32]method
+	obs     observation
 
 	mem    *memListener
 	wire   *wireState
@@ -164,7 +166,7 @@ func (s *Server) serve(l net.Listener) {
 	go func() {
 		defer s.wg.Done()
 		// headListener: no single connection can hold up or stop accepting.
-		if err := s.srv.Serve(s.ctx, transport.Listen(newHeadListener(t, headTimeout, s.log))); err != nil && !errors.Is(err, context.Canceled) {
+		if err := s.srv.Serve(s.ctx, s.transportListener(newHeadListener(t, headTimeout, s.log))); err != nil && !errors.Is(err, context.Canceled) {
 			s.log.Warn("Serve stopped", zap.Error(err))
 		}
 	}()

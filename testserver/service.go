@@ -145,7 +145,7 @@ func (s *Server) onWire(srv *tgtest.Server, req *tgtest.Request) error {
 		if lerr := s.layers.request(req); lerr != nil {
 			err = lerr
 		} else {
-			err = s.onMessage(srv, req)
+			err = s.call(srv, req)
 		}
 	}
 	s.wire.count(id, err)

@@ -5,14 +5,17 @@
 //	                                               run scenario files or folders (docs/scenarios.md)
 //	scenario-run list PATH...                      list the scenarios in files or folders
 //	scenario-run serve --key-out key.pem [--key server.pem] [flags]   serve the simulated Telegram over TCP
+//	scenario-run audit [flags] -- COMMAND [ARGS...]   run a client program against it and judge
+//	                                                  how it reacts (docs/audit.md)
 //	scenario-run version                           print the version
 //
 // Exit status: 0 on success (for run: every expectation held), 2 for a
 // usage or setup error (unknown command, bad flag, unreadable file named by
 // a flag, a production target, --target staging without its environment
-// variables, a run in which no scenario ran unless --allow-empty), 1 for
-// any other failure (a failed expectation, a scenario
-// that could not run, an invalid scenario file).
+// variables, a run in which no scenario ran unless --allow-empty, an
+// audit that cannot start), 1 for any other failure (a failed
+// expectation, a scenario that could not run, an invalid scenario file,
+// an audited client that broke a rule at error severity).
 package main
 
 import (
@@ -35,9 +38,10 @@ commands:
   run      run scenario files or folders and report (docs/scenarios.md)
   list     list the scenarios in files or folders
   serve    serve the simulated Telegram (testserver) over TCP until SIGINT/SIGTERM
+  audit    run a client program against the simulated Telegram and judge it (docs/audit.md)
   version  print the version
 
-Run "scenario-run run -h" or "scenario-run serve -h" for their flags.
+Run "scenario-run run -h", "scenario-run serve -h" or "scenario-run audit -h" for their flags.
 `
 
 func main() {
@@ -59,6 +63,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return listCommand(rest, stdout, stderr)
 	case "serve":
 		return serveCommand(rest, stdout, stderr)
+	case "audit":
+		return auditCommand(rest, stdout, stderr)
 	case "version":
 		if len(rest) != 0 {
 			fmt.Fprintf(stderr, "scenario-run version: unexpected argument %q\n", rest[0])

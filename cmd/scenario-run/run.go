@@ -200,11 +200,7 @@ func runScenarios(ctx context.Context, cfg *runConfig, getenv func(string) strin
 	}
 	fmt.Fprintf(out, "%d scenario(s): %d passed, %d failed, %d skipped\n", len(reports), passed, failed, skipped)
 	if cfg.jsonOut != "" {
-		b, err := json.MarshalIndent(reports, "", "  ")
-		if err != nil {
-			return false, err
-		}
-		if err := os.WriteFile(cfg.jsonOut, append(b, '\n'), 0o644); err != nil {
+		if err := writeJSONFile(cfg.jsonOut, reports); err != nil {
 			return false, err
 		}
 	}
@@ -229,6 +225,15 @@ func runScenarios(ctx context.Context, cfg *runConfig, getenv func(string) strin
 		}
 	}
 	return allOK, nil
+}
+
+// writeJSONFile writes v as indented JSON: the --json reports.
+func writeJSONFile(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
 // hookSteps describes every hook step of s as a load error. A hook step

@@ -20,7 +20,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -72,11 +74,36 @@ func Get(name string) (string, error) {
 		builds[name] = b
 	}
 	mu.Unlock()
-	b.once.Do(func() { b.path, b.err = buildOnce(name) })
+	b.once.Do(func() { b.path, b.err = buildOnce("./cmd/"+name, name) })
 	return b.path, b.err
 }
 
-func buildOnce(name string) (string, error) {
+// Package returns the path of a program built from pkg, a package path
+// relative to the module root ("./scenarios/audit/internal/goodclient"),
+// built once per test process: for the small programs tests run as
+// subjects, which make test does not prebuild. It fails the test when
+// the build fails.
+func Package(tb testing.TB, pkg string) string {
+	tb.Helper()
+	if !strings.HasPrefix(pkg, "./") || strings.Contains(pkg, "..") {
+		tb.Fatalf("testbin: package %q: want a path inside the module, such as ./scenarios/audit/internal/goodclient", pkg)
+	}
+	mu.Lock()
+	b, ok := builds[pkg]
+	if !ok {
+		b = &build{}
+		builds[pkg] = b
+	}
+	mu.Unlock()
+	b.once.Do(func() { b.path, b.err = buildOnce(pkg, path.Base(pkg)) })
+	if b.err != nil {
+		tb.Fatalf("testbin: %v", b.err)
+	}
+	return b.path
+}
+
+// buildOnce builds the package pkg into the fallback directory as name.
+func buildOnce(pkg, name string) (string, error) {
 	root, err := moduleRoot()
 	if err != nil {
 		return "", err
@@ -93,17 +120,17 @@ func buildOnce(name string) (string, error) {
 	out := filepath.Join(dir, name)
 	ctx, cancel := context.WithTimeout(context.Background(), BuildTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/"+name)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
 	cmd.Dir = root
 	start := time.Now()
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		if ctx.Err() != nil {
-			return "", fmt.Errorf("building ./cmd/%s took over %v (a cold build cache on a slow machine?); run `make test`, which builds once before the tests, or set %s to a directory of prebuilt binaries", name, BuildTimeout, EnvDir)
+			return "", fmt.Errorf("building %s took over %v (a cold build cache on a slow machine?); run `make test`, which builds once before the tests, or set %s to a directory of prebuilt binaries", pkg, BuildTimeout, EnvDir)
 		}
-		return "", fmt.Errorf("go build ./cmd/%s: %v\n%s", name, err, msg)
+		return "", fmt.Errorf("go build %s: %v\n%s", pkg, err, msg)
 	}
 	if d := time.Since(start); d > time.Minute {
-		fmt.Fprintf(os.Stderr, "testbin: built ./cmd/%s in %v (make test builds once before the tests)\n", name, d.Round(time.Second))
+		fmt.Fprintf(os.Stderr, "testbin: built %s in %v (make test builds once before the tests)\n", pkg, d.Round(time.Second))
 	}
 	return out, nil
 }
