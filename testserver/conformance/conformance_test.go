@@ -133,6 +133,7 @@ type result struct {
 type row map[string]result
 
 func TestConformance(t *testing.T) {
+	t.Parallel() // alongside the Telethon audit: both mostly wait in real time
 	idle := defaultIdle
 	if v := os.Getenv(idleEnv); v != "" {
 		d, err := time.ParseDuration(v)
