@@ -3,6 +3,7 @@ package conformance
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,23 +11,49 @@ import (
 	"testing"
 )
 
-// A careful Telethon program (docs/examples/audit-telethon.py) passes
-// `scenario-run audit` with the default fault plan: every one of
-// Telegram's reactions is delivered and met, and the program reacts to
-// each as it should, so no rule breaks. This is the audit of a real
-// client of another language and API layer (144) that issue 15 asks for.
-func TestAuditOfACarefulTelethonProgramPasses(t *testing.T) {
+// Careful programs in other languages pass `scenario-run audit` with the
+// default fault plan: every one of Telegram's reactions is delivered and
+// met, and each program reacts as it should, so no rule breaks. These are
+// the audits of real clients of other languages and API layers (Telethon:
+// 144, GramJS: 198) that issue 15 asks for.
+func TestAuditOfCarefulProgramsInOtherLanguagesPasses(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs a Telethon program for 50 s")
+		t.Skip("runs each program for 50 s")
 	}
 	t.Parallel() // alongside TestConformance: both mostly wait in real time
-	if out, err := exec.Command(debianPython, "-c", "import telethon").CombinedOutput(); err != nil {
-		if os.Getenv(requireEnv) != "" {
-			t.Fatalf("%s cannot import telethon (apt-get install python3-telethon): %v: %s", debianPython, err, bytes.TrimSpace(out))
-		}
-		t.Skip("Telethon is not installed; make deps installs it")
+	bin := scenarioRun(t)
+	for _, c := range []struct {
+		name    string
+		install func() error
+		argv    []string
+	}{
+		{"Telethon", func() error {
+			out, err := exec.Command(debianPython, "-c", "import telethon").CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("%s cannot import telethon (apt-get install python3-telethon): %v: %s", debianPython, err, bytes.TrimSpace(out))
+			}
+			return nil
+		}, []string{debianPython, "../../docs/examples/audit-telethon.py"}},
+		{"GramJS", func() error { _, err := npmInstalled("telegram"); return err },
+			[]string{"node", "clients/audit_gramjs.mjs"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			if err := c.install(); err != nil {
+				if os.Getenv(requireEnv) != "" {
+					t.Fatal(err)
+				}
+				t.Skipf("%v; make deps installs it", err)
+			}
+			auditCarefulProgram(t, bin, c.argv)
+		})
 	}
-	script, err := filepath.Abs("../../docs/examples/audit-telethon.py")
+}
+
+// auditCarefulProgram runs argv under `scenario-run audit` with the
+// default plan and requires a pass with all seven faults met.
+func auditCarefulProgram(t *testing.T, bin string, argv []string) {
+	script, err := filepath.Abs(argv[1])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,12 +61,11 @@ func TestAuditOfACarefulTelethonProgramPasses(t *testing.T) {
 	// --for bounds the program's real time: long enough for the default
 	// plan's timed faults (the last at +30 s, the ban 10 s after the freeze
 	// is met). A failure guard, not a budget: the audit judges behaviour.
-	cmd := exec.Command(scenarioRun(t), "audit", "--for", "50s", "--json", report, "--", debianPython, script)
+	cmd := exec.Command(bin, "audit", "--for", "50s", "--json", report, "--", argv[0], script)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	err = cmd.Run()
-	if err != nil {
-		t.Fatalf("audit of the Telethon program: %v\n%s", err, out.String())
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("audit: %v\n%s", err, out.String())
 	}
 	var r struct {
 		Accounts []struct {
