@@ -432,6 +432,7 @@ func (d *planDecoder) fault(f yamlnode.Field, names map[string]int) *Fault {
 		flt.Name, _ = d.String(g)
 		switch {
 		case flt.Name == "":
+			d.Errorf(g.Value, g.Path, "empty (faults are named in the report and in after:)")
 		case !faultNameRE.MatchString(flt.Name):
 			d.Errorf(g.Value, g.Path, "must be lower-case letters, digits and dashes (up to 40), got %q", flt.Name)
 		case names[flt.Name] > 0:
@@ -443,7 +444,9 @@ func (d *planDecoder) fault(f yamlnode.Field, names map[string]int) *Fault {
 		d.Errorf(f.Value, yamlnode.Join(f.Path, "name"), "missing (faults are named in the report and in after:)")
 	}
 	if g, ok := m["account"]; ok {
-		flt.Account, _ = d.String(g)
+		if flt.Account, _ = d.String(g); flt.Account == "" {
+			d.Errorf(g.Value, g.Path, "empty: name the account the fault hits")
+		}
 	} else {
 		d.Errorf(f.Value, yamlnode.Join(f.Path, "account"), "missing")
 	}
