@@ -28,7 +28,7 @@ CLIENTS     := testserver/conformance/clients
 # apt-get needs root; use sudo when not root and sudo exists.
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 
-.PHONY: all build install test test-cold deps unit fuzz bench lint demo dashboards
+.PHONY: all build install test test-cold deps testbin unit fuzz bench lint demo dashboards
 
 all: lint test
 
@@ -41,8 +41,17 @@ install: build
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BINDIR)/safetyd $(BINDIR)/scenario-run $(DESTDIR)$(PREFIX)/bin/
 
-## test: install test dependencies, build the programs once, run every test (race detector on) and a short fuzz pass.
-test: deps build unit fuzz
+## test: install test dependencies, build the programs once (race detector on, in bin/race), run every test
+## (race detector on) and a short fuzz pass.
+test: deps testbin unit fuzz
+
+# The programs the tests run as processes (monitor/testbin), built with the
+# race detector: they are checked for races too, and they share every
+# compiled package with the race-enabled test binaries, so that a cold
+# machine compiles gotd's large tg package once for both, not twice.
+TESTBINDIR ?= $(BINDIR)/race
+testbin:
+	$(GO) build -race -ldflags '$(LDFLAGS)' -o $(TESTBINDIR)/ ./cmd/safetyd ./cmd/scenario-run
 
 ## test-cold: make test as a newcomer's first run: a fresh clone of HEAD (commit first), empty Go
 ## module and build caches; LOAD=N runs N CPU-burning processes alongside. Prints the wall time.
@@ -85,13 +94,13 @@ $(CLIENTS)/node_modules/.installed: $(CLIENTS)/package.json $(CLIENTS)/package-l
 	cd $(CLIENTS) && npm ci --ignore-scripts --no-audit --no-fund
 	@touch $@
 
-# The tests that run the programs as processes take them from bin/
+# The tests that run the programs as processes take them from bin/race
 # (monitor/testbin), so nothing is compiled inside a test.
 unit:
 	@# The pure packages where an int-size bug lives build for 32 bits too
 	@# (make lint builds everything for 386; that takes gotd with it).
 	GOARCH=386 CGO_ENABLED=0 $(GO) build ./monitor/signal ./monitor/limits ./monitor/phone ./monitor/spambot
-	TGSAFETY_REQUIRE_PROMTOOL=1 TGSAFETY_REQUIRE_CLIENTS=1 TGSAFETY_BIN_DIR=$(BINDIR) $(GO) test -race -count=1 -timeout $(TESTTIMEOUT) ./...
+	TGSAFETY_REQUIRE_PROMTOOL=1 TGSAFETY_REQUIRE_CLIENTS=1 TGSAFETY_BIN_DIR=$(TESTBINDIR) $(GO) test -race -count=1 -timeout $(TESTTIMEOUT) ./...
 
 ## fuzz: run each fuzz target on FUZZTIME inputs (a count); longer runs: make fuzz FUZZTIME=2000000x.
 fuzz:
