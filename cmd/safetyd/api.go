@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/bearer"
 	"github.com/tgsafety/tgsafety/monitor/daemon"
@@ -530,7 +531,7 @@ func (a *api) checkSignal(in signalInput, field string, now time.Time) (validSig
 			return v, apiBadRequest("%s: more than %s in the future", at("time"), maxSignalSkew)
 		}
 		if keep := a.retention(); t.Before(now.Add(-keep)) {
-			return v, apiBadRequest("%s: older than the store keeps events (%s, store.retention); it would be deleted within the hour", at("time"), durText(limits.Duration(keep)))
+			return v, apiBadRequest("%s: older than the store keeps events (%s, store.retention); it would be deleted within the hour", at("time"), config.DurText(limits.Duration(keep)))
 		}
 	}
 	s := signal.Parse(in.Code, in.Message)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/fixture"
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/probe"
 	"github.com/tgsafety/tgsafety/monitor/signal"
@@ -585,7 +586,7 @@ func TestProbeRequestForAccountWithoutSessionIs409(t *testing.T) {
 func postProbe(t *testing.T, base, name string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/accounts/"+name+"/probe", nil)
-	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("Authorization", "Bearer "+fixture.Token)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

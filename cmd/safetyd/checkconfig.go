@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
 )
 
 // checkConfig is "safetyd check-config": it loads and validates a
@@ -31,7 +33,7 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 || *path == "" {
 		if fs.NArg() > 0 {
-			fmt.Fprintf(stderr, "check-config: unexpected argument %s\n", quote(fs.Arg(0)))
+			fmt.Fprintf(stderr, "check-config: unexpected argument %s\n", config.Quote(fs.Arg(0)))
 		} else {
 			fmt.Fprintln(stderr, "check-config: --config FILE is required")
 		}
@@ -39,19 +41,19 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	cfg, err := LoadConfig(*path)
+	cfg, err := config.LoadConfig(*path)
 	if err != nil {
 		return reportConfigError(stderr, *path, err)
 	}
-	var pathErrs, pathWarnings []Problem
+	var pathErrs, pathWarnings []config.Problem
 	if *checkPaths {
 		pathErrs, pathWarnings = cfg.PathProblems()
 	}
 	for _, w := range append(cfg.Warnings(), pathWarnings...) {
-		fmt.Fprintln(stderr, formatProblem(*path, w, "warning"))
+		fmt.Fprintln(stderr, config.FormatProblem(*path, w, "warning"))
 	}
 	if len(pathErrs) > 0 {
-		return reportConfigError(stderr, *path, &ConfigError{File: *path, Problems: pathErrs})
+		return reportConfigError(stderr, *path, &config.ConfigError{File: *path, Problems: pathErrs})
 	}
 	secrets := ""
 	if *resolve {
@@ -74,9 +76,9 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 
 // reportConfigError prints each problem on its own line and returns 1.
 func reportConfigError(w io.Writer, path string, err error) int {
-	var ce *ConfigError
+	var ce *config.ConfigError
 	if !errors.As(err, &ce) {
-		ce = &ConfigError{File: path, Problems: []Problem{{Msg: err.Error()}}}
+		ce = &config.ConfigError{File: path, Problems: []config.Problem{{Msg: err.Error()}}}
 	}
 	for _, l := range ce.Lines() {
 		fmt.Fprintln(w, l)

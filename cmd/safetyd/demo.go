@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/vclock"
 	"github.com/tgsafety/tgsafety/testserver"
@@ -71,7 +72,7 @@ func demo(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var o demoOptions
-	fs.StringVar(&o.Listen, "listen", DefaultListen, "HTTP `ADDR` for the status page, API and /metrics")
+	fs.StringVar(&o.Listen, "listen", config.DefaultListen, "HTTP `ADDR` for the status page, API and /metrics")
 	fs.IntVar(&o.Accounts, "accounts", defaultDemoAccounts, "simulated accounts (`N`); account i runs behaviour i mod 12")
 	fs.Float64Var(&o.Speed, "speed", defaultDemoSpeed, "virtual seconds per real second (`X`)")
 	fs.DurationVar(&o.For, "for", 0, "stop after this much virtual time (`DURATION`, e.g. 24h); 0 runs until Ctrl-C")
@@ -91,11 +92,11 @@ func demo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "demo: --speed %g: want 1 to 100000\n", o.Speed)
 		return 2
 	}
-	if ok, err := listenLoopback(o.Listen); err != nil {
-		fmt.Fprintf(stderr, "demo: --listen %s: %v\n", quote(o.Listen), err)
+	if ok, err := config.ListenLoopback(o.Listen); err != nil {
+		fmt.Fprintf(stderr, "demo: --listen %s: %v\n", config.Quote(o.Listen), err)
 		return 2
 	} else if !ok {
-		fmt.Fprintf(stderr, "demo: --listen %s: the demo serves loopback addresses only\n", quote(o.Listen))
+		fmt.Fprintf(stderr, "demo: --listen %s: the demo serves loopback addresses only\n", config.Quote(o.Listen))
 		return 2
 	}
 	if o.Token == "" {
@@ -141,7 +142,7 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 	srv.Start()
 	defer func() { _ = srv.Close() }()
 
-	cfg := DefaultConfig()
+	cfg := config.DefaultConfig()
 	cfg.SessionsDir = filepath.Join(dir, "sessions")
 	cfg.Store.Path = o.Store
 	cfg.HTTP.Listen = o.Listen
@@ -167,8 +168,8 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 			return err
 		}
 		accts[a.name] = a
-		cfg.Accounts = append(cfg.Accounts, AccountConfig{
-			Name: a.name, Phone: NewSecret("+" + a.phone), DC: DCTest, Tags: []string{"demo", b.Name}, Created: start.Add(-spec.Age),
+		cfg.Accounts = append(cfg.Accounts, config.AccountConfig{
+			Name: a.name, Phone: config.NewSecret("+" + a.phone), DC: config.DCTest, Tags: []string{"demo", b.Name}, Created: start.Add(-spec.Age),
 		})
 	}
 
@@ -197,7 +198,7 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 
 	return serve(ctx, daemonSetup{
 		Config: cfg, Log: log, Level: level, Token: o.Token,
-		Connect: func(a AccountConfig) (connection, error) {
+		Connect: func(a config.AccountConfig) (connection, error) {
 			opts := srv.ClientOptions()
 			opts.SessionStorage = sessionFile{path: cfg.SessionPath(a.Name)}
 			return connection{APIID: demoAPIID, APIHash: "0123456789abcdef0123456789abcdef", Options: opts}, nil

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
 	"go.uber.org/zap"
 )
 
@@ -30,20 +31,15 @@ const (
 	// httpIdleTimeout closes keep-alive connections idle this long;
 	// scrapers reconnect at no cost.
 	httpIdleTimeout = 60 * time.Second
-	// DefaultMaxConnections is http.max_connections.
-	DefaultMaxConnections = 128
-	// MinMaxConnections is the smallest http.max_connections accepted:
-	// room for a scrape, a reporter, a health check and a browser.
-	MinMaxConnections = 8
 )
 
 // newHTTPServer returns the daemon's HTTP server for h, with the timeouts
 // above, the Host check (hostCheck) and ln wrapped in the connection cap
 // (connCap); serve it with srv.Serve(ln).
-func newHTTPServer(cfg HTTPConfig, ln net.Listener, h http.Handler, log *zap.Logger) (*http.Server, net.Listener) {
+func newHTTPServer(cfg config.HTTPConfig, ln net.Listener, h http.Handler, log *zap.Logger) (*http.Server, net.Listener) {
 	limit := cfg.MaxConnections
 	if limit <= 0 {
-		limit = DefaultMaxConnections
+		limit = config.DefaultMaxConnections
 	}
 	lc := &connCap{Listener: ln, max: limit, conns: map[net.Conn]connEntry{}, log: log.Named("http")}
 	srv := &http.Server{
@@ -145,7 +141,7 @@ func (l *connCap) connState(c net.Conn, st http.ConnState) {
 // allowedHosts returns the host names the daemon answers to besides IP
 // addresses: loopback names, the host of http.listen when it is a name,
 // and http.allowed_hosts; all lower case without a final dot.
-func allowedHosts(cfg HTTPConfig) map[string]bool {
+func allowedHosts(cfg config.HTTPConfig) map[string]bool {
 	out := map[string]bool{"localhost": true}
 	if host, _, err := net.SplitHostPort(cfg.Listen); err == nil && host != "" {
 		out[normalHost(host)] = true

@@ -17,6 +17,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/fixture"
 	"github.com/tgsafety/tgsafety/monitor/testbin"
 )
 
@@ -62,7 +64,7 @@ func TestHostHeaderOfAnotherNameIsRefused(t *testing.T) {
 
 // A configured http.listen host name is accepted without listing it.
 func TestAllowedHostsIncludeListenName(t *testing.T) {
-	got := allowedHosts(HTTPConfig{Listen: "Safetyd.Example:9464", AllowedHosts: []string{"b.example."}})
+	got := allowedHosts(config.HTTPConfig{Listen: "Safetyd.Example:9464", AllowedHosts: []string{"b.example."}})
 	for _, h := range []string{"localhost", "safetyd.example", "b.example"} {
 		if !got[h] {
 			t.Errorf("%s not allowed: %v", h, got)
@@ -86,19 +88,19 @@ func TestIdleConnectionsDoNotStopHealthz(t *testing.T) {
 	addr := freePort(t)
 	// The account has no session file: its runner stops at once and the
 	// daemon makes no connection to Telegram.
-	cfg := writeFile(t, dir, "safetyd.yaml", fmt.Sprintf(`
+	cfg := fixture.WriteFile(t, dir, "safetyd.yaml", fmt.Sprintf(`
 telegram: {api_id: 1, api_hash_env: TGSAFETY_API_HASH}
 accounts:
   - {name: alpha, phone: "%s", dc: test}
 sessions_dir: sessions
 store: {path: history.db}
 http: {listen: "%s", token_env: TGSAFETY_API_TOKEN, max_connections: 64}
-`, phoneA, addr), 0o600)
+`, fixture.PhoneA, addr), 0o600)
 	const idle, maxConns, fdLimit = 100, 64, 96
 	// 96 descriptors: enough for the cap and the daemon's own files, not
 	// for 100 idle connections.
 	cmd := exec.Command("sh", "-c", `ulimit -n `+strconv.Itoa(fdLimit)+` && exec "$0" "$@"`, bin, "run", "--config", cfg)
-	cmd.Env = append(os.Environ(), "TGSAFETY_API_HASH="+testHash, "TGSAFETY_API_TOKEN="+testToken)
+	cmd.Env = append(os.Environ(), "TGSAFETY_API_HASH="+fixture.Hash, "TGSAFETY_API_TOKEN="+fixture.Token)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -138,7 +140,7 @@ http: {listen: "%s", token_env: TGSAFETY_API_TOKEN, max_connections: 64}
 	do := func(method, path, body string) int {
 		t.Helper()
 		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+testToken)
+		req.Header.Set("Authorization", "Bearer "+fixture.Token)
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatalf("%s %s with %d idle connections open: %v\n%s", method, path, idle, err, stderr.String())
@@ -205,7 +207,7 @@ func TestConnectionCapNeverClosesBusyConnections(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, "done")
 	})
-	srv, ln := newHTTPServer(HTTPConfig{Listen: "127.0.0.1:0", MaxConnections: 2}, inner, h, zap.NewNop())
+	srv, ln := newHTTPServer(config.HTTPConfig{Listen: "127.0.0.1:0", MaxConnections: 2}, inner, h, zap.NewNop())
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 	addr := inner.Addr().String()

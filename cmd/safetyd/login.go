@@ -19,6 +19,7 @@ import (
 	"github.com/gotd/td/telegram/auth"
 	"github.com/gotd/td/telegram/dcs"
 	"github.com/gotd/td/tg"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
 	"golang.org/x/term"
 )
 
@@ -37,13 +38,13 @@ func login(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "login: --config FILE and --account NAME are required")
 		return 2
 	}
-	cfg, err := LoadConfig(*path)
+	cfg, err := config.LoadConfig(*path)
 	if err != nil {
 		return reportConfigError(stderr, *path, err)
 	}
 	acct, ok := cfg.Account(*name)
 	if !ok {
-		fmt.Fprintf(stderr, "login: %s has no account named %s\n", *path, quote(*name))
+		fmt.Fprintf(stderr, "login: %s has no account named %s\n", *path, config.Quote(*name))
 		return 1
 	}
 	sec, err := cfg.ResolveSecrets(os.Getenv)

@@ -15,6 +15,7 @@ import (
 	"github.com/gotd/td/telegram"
 	"github.com/gotd/td/telegram/dcs"
 	"github.com/gotd/td/tg"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/fixture"
 )
 
 // noPrompt fails the test if login asks anything: these logins never
@@ -39,8 +40,8 @@ func unreachableLogin(t *testing.T, stdout, stderr *syncBuffer) loginJob {
 	p, _ := strconv.Atoi(port)
 	path := filepath.Join(t.TempDir(), "sessions", "alpha.session")
 	return loginJob{
-		Name: "alpha", Phone: phoneA, SessionPath: path,
-		Conn: connection{APIID: 1, APIHash: testHash, Options: telegram.Options{
+		Name: "alpha", Phone: fixture.PhoneA, SessionPath: path,
+		Conn: connection{APIID: 1, APIHash: fixture.Hash, Options: telegram.Options{
 			DCList:         dcs.List{Options: []tg.DCOption{{ID: 2, IPAddress: "127.0.0.1", Port: p}}},
 			SessionStorage: sessionFile{path: path},
 		}},
@@ -126,8 +127,8 @@ func TestLoginSucceedsWithSessionOnDisk(t *testing.T) {
 	opts := w.srv.ClientOptions()
 	opts.SessionStorage = sessionFile{path: path}
 	code := runLogin(context.Background(), loginJob{
-		Name: "alpha", Phone: phoneA, SessionPath: path,
-		Conn:   connection{APIID: 1, APIHash: testHash, Options: opts},
+		Name: "alpha", Phone: fixture.PhoneA, SessionPath: path,
+		Conn:   connection{APIID: 1, APIHash: fixture.Hash, Options: opts},
 		Prompt: noPrompt{t}, Stdout: &stdout, Stderr: &stderr,
 	})
 	if code != 0 || stdout.String() != "signed in; session stored in "+path+" (mode 0600)\n" {

@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
 	"github.com/tgsafety/tgsafety/monitor/daemon"
 )
 
@@ -74,7 +75,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stdout, usage)
 		return 0
 	default:
-		fmt.Fprintf(stderr, "safetyd: unknown command %s\n%s", quote(cmd), usage)
+		fmt.Fprintf(stderr, "safetyd: unknown command %s\n%s", config.Quote(cmd), usage)
 		return 2
 	}
 }

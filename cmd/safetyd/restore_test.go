@@ -20,6 +20,7 @@ import (
 	"github.com/gotd/td/tgerr"
 	"go.uber.org/zap"
 
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/fixture"
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/signal"
 	"github.com/tgsafety/tgsafety/monitor/store"
@@ -80,7 +81,7 @@ func startDemo(t *testing.T, db string) (base string, stop func(sig os.Signal) e
 	t.Helper()
 	port := freePort(t)
 	cmd := exec.Command(testbin.Path(t, "safetyd"), "demo", "--listen", port, "--accounts", "2", "--traffic=false", "--quiet",
-		"--speed", "1", "--store", db, "--token", testToken)
+		"--speed", "1", "--store", db, "--token", fixture.Token)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -228,7 +229,7 @@ func TestIngestRefusedUntilRestored(t *testing.T) {
 	defer svc.ready.Store(true)
 	req := httptest.NewRequest(http.MethodPost, "/api/v1/signals",
 		strings.NewReader(`{"signals":[{"account":"alpha","method":"messages.sendMessage","code":400,"message":"PEER_FLOOD"}]}`))
-	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("Authorization", "Bearer "+fixture.Token)
 	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()
 	svc.Handler().ServeHTTP(rec, req)
@@ -585,7 +586,7 @@ func TestReloadRefusesReportsForAnAccountBeingRestored(t *testing.T) {
 	peerFlood := `{"account":"alpha","method":"messages.sendMessage","code":400,"message":"PEER_FLOOD"}`
 	report := func() int {
 		req := httptest.NewRequest(http.MethodPost, "/api/v1/signals", strings.NewReader(peerFlood))
-		req.Header.Set("Authorization", "Bearer "+testToken)
+		req.Header.Set("Authorization", "Bearer "+fixture.Token)
 		rec := httptest.NewRecorder()
 		svc.Handler().ServeHTTP(rec, req)
 		return rec.Code

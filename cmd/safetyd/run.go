@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
 	"github.com/tgsafety/tgsafety/monitor/store"
 )
 
@@ -44,11 +45,11 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "run: --config FILE is required")
 		return 2
 	}
-	cfg, err := LoadConfig(*path)
+	cfg, err := config.LoadConfig(*path)
 	if err != nil {
 		return reportConfigError(stderr, *path, err)
 	}
-	sec, err := cfg.resolveSecrets(os.Getenv, false)
+	sec, err := cfg.Resolve(os.Getenv, false)
 	if err != nil {
 		return reportConfigError(stderr, *path, err)
 	}
@@ -57,7 +58,7 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 	log := newLogger(stderr, level)
 	defer func() { _ = log.Sync() }()
 	for _, w := range cfg.Warnings() {
-		log.Warn(formatProblem(*path, w, "warning"))
+		log.Warn(config.FormatProblem(*path, w, "warning"))
 	}
 
 	ctx, stop := ossignal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
@@ -87,7 +88,7 @@ func parseFlags(fs *flag.FlagSet, args []string, usage string, stderr io.Writer)
 		return 2, false
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "%s: unexpected argument %s\n", fs.Name(), quote(fs.Arg(0)))
+		fmt.Fprintf(stderr, "%s: unexpected argument %s\n", fs.Name(), config.Quote(fs.Arg(0)))
 		fs.Usage()
 		return 2, false
 	}
@@ -103,10 +104,10 @@ func newLogger(w io.Writer, level zap.AtomicLevel) *zap.Logger {
 
 // telegramConnect connects accounts to Telegram: the production DCs or
 // the test DCs as configured, with the account's session file.
-func telegramConnect(cfg *Config, sec *Secrets) func(AccountConfig) (connection, error) {
-	return func(a AccountConfig) (connection, error) {
+func telegramConnect(cfg *config.Config, sec *config.Secrets) func(config.AccountConfig) (connection, error) {
+	return func(a config.AccountConfig) (connection, error) {
 		list := dcs.Prod()
-		if a.DC == DCTest {
+		if a.DC == config.DCTest {
 			list = dcs.Test()
 		}
 		return connection{
@@ -118,12 +119,12 @@ func telegramConnect(cfg *Config, sec *Secrets) func(AccountConfig) (connection,
 
 // daemonSetup is what serve needs; run and demo fill it differently.
 type daemonSetup struct {
-	Config     *Config
+	Config     *config.Config
 	ConfigPath string // reloaded on SIGHUP; empty: no reload
 	Log        *zap.Logger
 	Level      zap.AtomicLevel
 	Token      string
-	Connect    func(AccountConfig) (connection, error)
+	Connect    func(config.AccountConfig) (connection, error)
 	// Tune, when set, adjusts the service options (the demo's clock and
 	// traffic).
 	Tune func(*serviceOptions)
@@ -233,13 +234,13 @@ loop:
 // problems changes nothing: the daemon keeps running on the old one.
 func reload(d daemonSetup, svc *service) {
 	log := d.Log
-	next, err := LoadConfig(d.ConfigPath)
+	next, err := config.LoadConfig(d.ConfigPath)
 	if err == nil {
-		_, err = next.resolveSecrets(os.Getenv, false)
+		_, err = next.Resolve(os.Getenv, false)
 	}
 	if err != nil {
 		var lines []string
-		var ce *ConfigError
+		var ce *config.ConfigError
 		if errors.As(err, &ce) {
 			lines = ce.Lines()
 		} else {

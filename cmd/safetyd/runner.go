@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/guard"
 	"github.com/tgsafety/tgsafety/monitor/probe"
@@ -27,7 +28,7 @@ import (
 // banned account only adds failed logins to its record.
 type runner struct {
 	svc   *service
-	cfg   AccountConfig
+	cfg   config.AccountConfig
 	acct  *monitor.Account
 	guard *guard.Guard // nil when guard.mode is off
 	sched *probe.Scheduler
@@ -50,7 +51,7 @@ type errStopped struct{ why string }
 
 func (e *errStopped) Error() string { return e.why }
 
-func (s *service) newRunner(a AccountConfig, last probeTimes) (*runner, error) {
+func (s *service) newRunner(a config.AccountConfig, last probeTimes) (*runner, error) {
 	acct, err := s.mon.Account(a.Name)
 	if err != nil {
 		return nil, err

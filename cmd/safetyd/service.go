@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/daemon"
 	"github.com/tgsafety/tgsafety/monitor/probe"
@@ -60,7 +61,7 @@ type connection struct {
 
 // serviceOptions configure a service.
 type serviceOptions struct {
-	Config *Config
+	Config *config.Config
 	// Clock is the monitor's, probes' and guards' clock (the system clock;
 	// the demo's sped-up virtual clock).
 	Clock clock.Clock
@@ -76,7 +77,7 @@ type serviceOptions struct {
 	Version  string
 	// Connect returns an account's connection; an error stops that account
 	// only (for example a missing session file).
-	Connect func(a AccountConfig) (connection, error)
+	Connect func(a config.AccountConfig) (connection, error)
 	// Drive, when set, runs while an account's client is connected, with
 	// the client's API (through the guard and monitor middlewares): the
 	// demo's simulated application. The daemon itself sends nothing but
@@ -116,7 +117,7 @@ type service struct {
 
 	mu      sync.Mutex
 	ctx     context.Context // the service's; runners derive from it
-	cfg     *Config
+	cfg     *config.Config
 	runners map[string]*runner
 }
 
@@ -481,7 +482,7 @@ func (s *service) prune(ctx context.Context) {
 }
 
 // startLocked starts an account's runner; s.mu is held.
-func (s *service) startLocked(a AccountConfig, last probeTimes) {
+func (s *service) startLocked(a config.AccountConfig, last probeTimes) {
 	r, err := s.newRunner(a, last)
 	if err != nil {
 		s.log.Error("Cannot start account", zap.String("account", a.Name), zap.Error(err))
@@ -505,7 +506,7 @@ func (s *service) stopLocked(name string) {
 // stop (and their metrics go), changed ones restart; the others are not
 // touched. Keys that need a restart keep their old values and are listed
 // in the plan.
-func (s *service) Reload(next *Config) ReloadPlan {
+func (s *service) Reload(next *config.Config) config.ReloadPlan {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	plan := s.cfg.PlanReload(next)

@@ -21,6 +21,8 @@ import (
 	"github.com/gotd/td/tgerr"
 	"go.uber.org/zap"
 
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/fixture"
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/signal"
 	"github.com/tgsafety/tgsafety/monitor/spambot"
@@ -35,7 +37,7 @@ import (
 // wiring) in-process.
 type daemonWorld struct {
 	srv *testserver.Server
-	cfg *Config
+	cfg *config.Config
 	// tune, when set, changes the service's options after the world's own.
 	tune func(*serviceOptions)
 }
@@ -49,7 +51,7 @@ func newDaemonWorld(t *testing.T, names ...string) *daemonWorld {
 	srv.Start()
 	t.Cleanup(func() { _ = srv.Close() })
 	dir := t.TempDir()
-	cfg := DefaultConfig()
+	cfg := config.DefaultConfig()
 	cfg.SessionsDir = filepath.Join(dir, "sessions")
 	cfg.Store.Path = filepath.Join(dir, "history.db")
 	cfg.HTTP.Listen = "127.0.0.1:0"
@@ -67,7 +69,7 @@ func newDaemonWorld(t *testing.T, names ...string) *daemonWorld {
 		if err := l.Save(context.Background(), data); err != nil {
 			t.Fatal(err)
 		}
-		cfg.Accounts = append(cfg.Accounts, AccountConfig{Name: n, Phone: NewSecret("+" + phone), DC: DCTest})
+		cfg.Accounts = append(cfg.Accounts, config.AccountConfig{Name: n, Phone: config.NewSecret("+" + phone), DC: config.DCTest})
 	}
 	return &daemonWorld{srv: srv, cfg: cfg}
 }
@@ -82,8 +84,8 @@ func (w *daemonWorld) start(t *testing.T) (base string, svc *service, stop func(
 	var addr string
 	go func() {
 		done <- serve(ctx, daemonSetup{
-			Config: w.cfg, Log: zap.NewNop(), Level: zap.NewAtomicLevel(), Token: testToken,
-			Connect: func(a AccountConfig) (connection, error) {
+			Config: w.cfg, Log: zap.NewNop(), Level: zap.NewAtomicLevel(), Token: fixture.Token,
+			Connect: func(a config.AccountConfig) (connection, error) {
 				opts := w.srv.ClientOptions()
 				opts.SessionStorage = sessionFile{path: w.cfg.SessionPath(a.Name)}
 				return connection{APIID: 1, APIHash: "0123456789abcdef0123456789abcdef", Options: opts}, nil
@@ -137,7 +139,7 @@ func (w *daemonWorld) seedStore(t *testing.T, snap monitor.Snapshot, evs ...moni
 func postSignals(base string, body any) (int, []byte, error) {
 	b, _ := json.Marshal(body)
 	req, _ := http.NewRequest(http.MethodPost, base+"/api/v1/signals", bytes.NewReader(b))
-	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("Authorization", "Bearer "+fixture.Token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -217,7 +219,7 @@ func TestSIGKILLUnderIngestLosesNoAcknowledgedSignal(t *testing.T) {
 	port := freePort(t)
 	dbPath := filepath.Join(dir, "history.db")
 	cmd := exec.Command(bin, "demo", "--listen", port, "--accounts", "2", "--traffic=false", "--quiet",
-		"--speed", "1", "--store", dbPath, "--token", testToken)
+		"--speed", "1", "--store", dbPath, "--token", fixture.Token)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

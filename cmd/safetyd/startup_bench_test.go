@@ -12,6 +12,7 @@ import (
 	"github.com/gotd/td/tgerr"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/signal"
 	"github.com/tgsafety/tgsafety/monitor/store"
@@ -81,11 +82,11 @@ func BenchmarkStartup(b *testing.B) {
 			}
 		}
 	}
-	cfg := DefaultConfig()
+	cfg := config.DefaultConfig()
 	cfg.Store.Path = path
-	cfg.Guard.Mode = GuardOff
+	cfg.Guard.Mode = config.GuardOff
 	for i := range startupAccounts {
-		cfg.Accounts = append(cfg.Accounts, AccountConfig{Name: fmt.Sprintf("acct-%03d", i), DC: DCTest})
+		cfg.Accounts = append(cfg.Accounts, config.AccountConfig{Name: fmt.Sprintf("acct-%03d", i), DC: config.DCTest})
 	}
 	b.ResetTimer()
 	for b.Loop() {
@@ -97,7 +98,9 @@ func BenchmarkStartup(b *testing.B) {
 		}
 		svc, err := newService(serviceOptions{
 			Config: cfg, Clock: vclock.New(end), Registry: prometheus.NewRegistry(), Store: st,
-			Connect: func(AccountConfig) (connection, error) { return connection{}, errors.New("benchmark: not connecting") },
+			Connect: func(config.AccountConfig) (connection, error) {
+				return connection{}, errors.New("benchmark: not connecting")
+			},
 		})
 		if err != nil {
 			b.Fatal(err)

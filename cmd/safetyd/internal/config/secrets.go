@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"fmt"
@@ -60,13 +60,13 @@ type Secrets struct {
 // group or others. Errors (a *ConfigError) name the variable or file,
 // never the value.
 func (c *Config) ResolveSecrets(getenv func(string) string) (*Secrets, error) {
-	return c.resolveSecrets(getenv, true)
+	return c.Resolve(getenv, true)
 }
 
 // resolveSecrets is ResolveSecrets; phones false skips the phone numbers,
 // which only login uses, so that `safetyd run` does not need them in its
 // environment (one secret fewer on the running host).
-func (c *Config) resolveSecrets(getenv func(string) string, phones bool) (*Secrets, error) {
+func (c *Config) Resolve(getenv func(string) string, phones bool) (*Secrets, error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"regexp"
@@ -34,7 +34,7 @@ func newDecoder() *decoder {
 		Lines:         map[string]int{},
 		FollowAliases: true,
 		NullIsAbsent:  true,
-		Quote:         quote,
+		Quote:         Quote,
 		HideKey:       func(key string) bool { return !showKey(key) },
 		Refused:       refused,
 	}}
@@ -83,7 +83,7 @@ func (d *decoder) date(f yamlnode.Field, dst *time.Time) {
 		}
 	}
 	n, _ := d.Resolve(f.Value, f.Path)
-	d.Errorf(n, f.Path, "%s is not a date (use YYYY-MM-DD)", quote(v))
+	d.Errorf(n, f.Path, "%s is not a date (use YYYY-MM-DD)", Quote(v))
 }
 
 func (d *decoder) config(n *yaml.Node, c *Config) {
