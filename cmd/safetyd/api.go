@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/dedup"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/view"
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/bearer"
 	"github.com/tgsafety/tgsafety/monitor/daemon"
@@ -93,7 +95,7 @@ type apiDeps struct {
 	// copy ObserveSignal emits is not written a second time. Without it,
 	// and with the Writer as the monitor's Sink, reported signals are
 	// stored twice.
-	Dedup *signalDedup
+	Dedup *dedup.Sink
 	// Ingest counts reported signals by result
 	// (tgsafety_ingest_signals_total); nil counts nothing.
 	Ingest *prometheus.CounterVec
@@ -286,64 +288,15 @@ func (a *api) readyz(*http.Request) (int, any, error) {
 
 // Accounts.
 
-// accountView is an account in the list.
-type accountView struct {
-	Name       string                 `json:"name"`
-	State      monitor.State          `json:"state"`
-	Since      time.Time              `json:"since"`
-	Until      time.Time              `json:"until,omitzero"`
-	Reason     string                 `json:"reason,omitempty"`
-	Risk       float64                `json:"risk"`
-	FloodWaits []monitor.FloodWait    `json:"flood_waits"`
-	Limit      monitor.Limit          `json:"limit"`
-	Freeze     monitor.Freeze         `json:"freeze"`
-	SpamBot    *monitor.SpamBotStatus `json:"spambot"`
-}
-
-// accountDetail is one account: the list view plus the last signal, the
-// risk inputs and the instant the snapshot describes.
-type accountDetail struct {
-	accountView
-	LastSignal *monitor.Event      `json:"last_signal"`
-	RiskInputs []monitor.RiskInput `json:"risk_inputs"`
-	At         time.Time           `json:"at"`
-}
-
-func viewOf(s monitor.Snapshot) accountView {
-	v := accountView{
-		Name: s.Account, State: s.State, Since: s.Since, Until: s.Until, Reason: s.Reason,
-		Risk: s.Risk, FloodWaits: s.FloodWaits, Limit: s.Limit, Freeze: s.Freeze,
-	}
-	if v.FloodWaits == nil {
-		v.FloodWaits = []monitor.FloodWait{}
-	}
-	if sb := s.SpamBot; sb != nil {
-		// The reason an answer was not understood is for the status page
-		// and the log; the API's answer stays state, until and at.
-		cp := *sb
-		cp.Reason = ""
-		v.SpamBot = &cp
-	}
-	return v
-}
-
-func detailOf(s monitor.Snapshot) accountDetail {
-	d := accountDetail{accountView: viewOf(s), LastSignal: s.LastSignal, RiskInputs: s.RiskInputs, At: s.At}
-	if d.RiskInputs == nil {
-		d.RiskInputs = []monitor.RiskInput{}
-	}
-	return d
-}
-
 type accountsResponse struct {
-	Accounts []accountView `json:"accounts"`
+	Accounts []view.Account `json:"accounts"`
 }
 
 func (a *api) accounts(*http.Request) (int, any, error) {
 	accts := a.d.Monitor.Accounts() // sorted by name
-	out := accountsResponse{Accounts: make([]accountView, 0, len(accts))}
+	out := accountsResponse{Accounts: make([]view.Account, 0, len(accts))}
 	for _, acct := range accts {
-		out.Accounts = append(out.Accounts, viewOf(acct.Snapshot()))
+		out.Accounts = append(out.Accounts, view.Of(acct.Snapshot()))
 	}
 	return http.StatusOK, out, nil
 }
@@ -353,7 +306,7 @@ func (a *api) account(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, detailOf(acct.Snapshot()), nil
+	return http.StatusOK, view.DetailOf(acct.Snapshot()), nil
 }
 
 type eventsResponse struct {
@@ -634,7 +587,7 @@ func (a *api) ingest(r *http.Request) (status int, body any, n int, err error) {
 	evs := make([]monitor.Event, 0, len(valid))
 	for _, v := range valid {
 		if a.d.Dedup != nil && a.d.Writer != nil {
-			a.d.Dedup.expect(v.acct.Name(), v.t, v.method, v.sig)
+			a.d.Dedup.Expect(v.acct.Name(), v.t, v.method, v.sig)
 		}
 		// The event as emitted, with its place in the account's order
 		// (Seq), which a restart replays by.
@@ -648,58 +601,4 @@ func (a *api) ingest(r *http.Request) (status int, body any, n int, err error) {
 		}
 	}
 	return http.StatusAccepted, signalsResponse{Accepted: len(evs)}, len(evs), nil
-}
-
-// signalDedup is a monitor.Sink for the daemon: it passes every event to
-// next except the signal events the API commits itself through
-// Writer.Commit, so that a reported signal is stored once. Wiring:
-//
-//	dedup := newSignalDedup(writer)
-//	mon, _ := monitor.New(monitor.Options{Sink: dedup, ...})
-//	newAPI(apiDeps{Writer: writer, Dedup: dedup, ...})
-type signalDedup struct {
-	next monitor.Sink
-
-	mu      sync.Mutex
-	pending map[dedupKey]int
-}
-
-type dedupKey struct {
-	account, method string
-	t               int64
-	sig             signal.Signal
-}
-
-func newSignalDedup(next monitor.Sink) *signalDedup {
-	return &signalDedup{next: next, pending: map[dedupKey]int{}}
-}
-
-// expect tells d that the API commits the signal event ObserveSignal is
-// about to emit for these arguments.
-func (d *signalDedup) expect(account string, t time.Time, method string, s signal.Signal) {
-	k := dedupKey{account: account, method: method, t: t.UnixNano(), sig: s}
-	d.mu.Lock()
-	d.pending[k]++
-	d.mu.Unlock()
-}
-
-// Record implements monitor.Sink.
-func (d *signalDedup) Record(e monitor.Event) {
-	if e.Type == monitor.EventSignal {
-		k := dedupKey{account: e.Account, method: e.Method, t: e.Time.UnixNano(), sig: e.Signal}
-		d.mu.Lock()
-		n, ok := d.pending[k]
-		if ok {
-			if n <= 1 {
-				delete(d.pending, k)
-			} else {
-				d.pending[k] = n - 1
-			}
-		}
-		d.mu.Unlock()
-		if ok {
-			return
-		}
-	}
-	d.next.Record(e)
 }

@@ -15,7 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/dedup"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/fixture"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/view"
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/probe"
 	"github.com/tgsafety/tgsafety/monitor/signal"
@@ -72,7 +74,7 @@ func newAPIFixture(t *testing.T, mutate func(*apiDeps)) *apiFixture {
 		_ = f.w.Close(context.Background())
 		_ = st.Close()
 	})
-	dedup := newSignalDedup(f.w)
+	dedup := dedup.New(f.w)
 	f.mon, err = monitor.New(monitor.Options{Clock: f.clk, Sink: dedup})
 	if err != nil {
 		t.Fatal(err)
@@ -238,7 +240,7 @@ func TestAPIAccounts(t *testing.T) {
 
 	res = f.get("/api/v1/accounts/bravo")
 	expect(t, res, 200, `"name":"bravo"`, `"last_signal":{`, `"state":"throttled"`, `"risk_inputs":[`)
-	det := decode[accountDetail](t, res)
+	det := decode[view.Detail](t, res)
 	s := bravo.Snapshot()
 	if det.LastSignal == nil || det.LastSignal.Signal != s.LastSignal.Signal || det.Risk != s.Risk || !det.At.Equal(s.At) || det.State != s.State {
 		t.Errorf("detail %+v disagrees with snapshot %+v", det, s)

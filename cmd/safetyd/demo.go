@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/sessionfile"
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/vclock"
 	"github.com/tgsafety/tgsafety/testserver"
@@ -163,7 +164,7 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 			return err
 		}
 		// The production path reads sessions from 0600 files.
-		loader := session.Loader{Storage: sessionFile{path: cfg.SessionPath(a.name)}}
+		loader := session.Loader{Storage: sessionfile.File{Path: cfg.SessionPath(a.name)}}
 		if err := loader.Save(ctx, data); err != nil {
 			return err
 		}
@@ -200,7 +201,7 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 		Config: cfg, Log: log, Level: level, Token: o.Token,
 		Connect: func(a config.AccountConfig) (connection, error) {
 			opts := srv.ClientOptions()
-			opts.SessionStorage = sessionFile{path: cfg.SessionPath(a.Name)}
+			opts.SessionStorage = sessionfile.File{Path: cfg.SessionPath(a.Name)}
 			return connection{APIID: demoAPIID, APIHash: "0123456789abcdef0123456789abcdef", Options: opts}, nil
 		},
 		Tune: func(so *serviceOptions) {

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/view"
 	"github.com/tgsafety/tgsafety/monitor"
 )
 
@@ -109,7 +110,7 @@ func TestDemoReachesEveryStateAndAPIAgreesWithMetrics(t *testing.T) {
 		checked = true
 		base := "http://" + addr
 		var list struct {
-			Accounts []accountView `json:"accounts"`
+			Accounts []view.Account `json:"accounts"`
 		}
 		getJSON(t, base+"/api/v1/accounts", &list)
 		if len(list.Accounts) != 12 {

@@ -16,6 +16,7 @@ import (
 	"github.com/gotd/td/telegram/dcs"
 	"github.com/gotd/td/tg"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/fixture"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/sessionfile"
 )
 
 // noPrompt fails the test if login asks anything: these logins never
@@ -43,7 +44,7 @@ func unreachableLogin(t *testing.T, stdout, stderr *syncBuffer) loginJob {
 		Name: "alpha", Phone: fixture.PhoneA, SessionPath: path,
 		Conn: connection{APIID: 1, APIHash: fixture.Hash, Options: telegram.Options{
 			DCList:         dcs.List{Options: []tg.DCOption{{ID: 2, IPAddress: "127.0.0.1", Port: p}}},
-			SessionStorage: sessionFile{path: path},
+			SessionStorage: sessionfile.File{Path: path},
 		}},
 		Prompt: noPrompt{t}, Stdout: stdout, Stderr: stderr,
 	}
@@ -125,7 +126,7 @@ func TestLoginSucceedsWithSessionOnDisk(t *testing.T) {
 	var stdout, stderr syncBuffer
 	path := w.cfg.SessionPath("alpha")
 	opts := w.srv.ClientOptions()
-	opts.SessionStorage = sessionFile{path: path}
+	opts.SessionStorage = sessionfile.File{Path: path}
 	code := runLogin(context.Background(), loginJob{
 		Name: "alpha", Phone: fixture.PhoneA, SessionPath: path,
 		Conn:   connection{APIID: 1, APIHash: fixture.Hash, Options: opts},

@@ -20,7 +20,9 @@ import (
 	"github.com/gotd/td/tgerr"
 	"go.uber.org/zap"
 
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/dedup"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/fixture"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/view"
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/signal"
 	"github.com/tgsafety/tgsafety/monitor/store"
@@ -59,7 +61,7 @@ func TestRestartAfterManySignalsKeepsTheLastOne(t *testing.T) {
 
 	base, kill = startDemoProcess(t, db)
 	defer kill()
-	var a accountView
+	var a view.Account
 	getJSON(t, base+"/api/v1/accounts/demo-01-careful", &a)
 	if a.State != monitor.Limited {
 		t.Fatalf("after SIGKILL and restart the account is %s (%s), want limited by the last acknowledged PEER_FLOOD", a.State, a.Reason)
@@ -146,7 +148,7 @@ func TestRealDaemonReplaysABackDatedSignalAfterSIGKILL(t *testing.T) {
 	}); err != nil || code != http.StatusAccepted {
 		t.Fatalf("back-dated PEER_FLOOD: %d %s %v", code, body, err)
 	}
-	var a accountView
+	var a view.Account
 	getJSON(t, base+"/api/v1/accounts/"+name, &a)
 	if a.State != monitor.Limited {
 		t.Fatalf("%s is %s after the report, want limited", name, a.State)
@@ -175,7 +177,7 @@ func TestRestartReplaysBackDatedSignalsAfterTheSnapshot(t *testing.T) {
 	w.seedStore(t, snap, ev)
 	base, _, stop := w.start(t)
 	defer stop()
-	var a accountView
+	var a view.Account
 	getJSON(t, base+"/api/v1/accounts/alpha", &a)
 	if a.State != monitor.Limited {
 		t.Fatalf("alpha is %s after restart, want limited by the back-dated PEER_FLOOD", a.State)
@@ -211,7 +213,7 @@ func TestReloadReAddedAccountResumesFromTheStore(t *testing.T) {
 	if plan := svc.Reload(&with); len(plan.Added) != 1 {
 		t.Fatalf("plan %+v", plan)
 	}
-	var a accountView
+	var a view.Account
 	getJSON(t, base+"/api/v1/accounts/alpha", &a)
 	if a.State != monitor.Limited {
 		t.Fatalf("re-added alpha is %s, want limited as it left", a.State)
@@ -270,7 +272,7 @@ func BenchmarkRestoreAccount(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	svc := &service{opts: serviceOptions{Store: st}, log: zap.NewNop(), dedup: newSignalDedup(nil)}
+	svc := &service{opts: serviceOptions{Store: st}, log: zap.NewNop(), dedup: dedup.New(nil)}
 	b.ResetTimer()
 	for b.Loop() {
 		mon.Remove("alpha")
@@ -474,7 +476,7 @@ func TestReportedSignalKeepsItsSeqWhenAnotherSignalInterleaves(t *testing.T) {
 		_ = w.Close(context.Background())
 		_ = st.Close()
 	}()
-	dedup := newSignalDedup(w)
+	dedup := dedup.New(w)
 	var (
 		alpha *monitor.Account
 		once  sync.Once

@@ -21,6 +21,9 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/httpserver"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/lockfile"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/sessionfile"
 	"github.com/tgsafety/tgsafety/monitor/store"
 )
 
@@ -112,7 +115,7 @@ func telegramConnect(cfg *config.Config, sec *config.Secrets) func(config.Accoun
 		}
 		return connection{
 			APIID: sec.APIID, APIHash: sec.APIHash.Reveal(),
-			Options: telegram.Options{DCList: list, SessionStorage: sessionFile{path: cfg.SessionPath(a.Name)}},
+			Options: telegram.Options{DCList: list, SessionStorage: sessionfile.File{Path: cfg.SessionPath(a.Name)}},
 		}, nil
 	}
 }
@@ -140,19 +143,19 @@ type daemonSetup struct {
 func serve(ctx context.Context, d daemonSetup) error {
 	cfg, log := d.Config, d.Log
 	reg := prometheus.NewRegistry()
-	storeLock, err := lockFile(cfg.Store.Path+".lock", "store")
+	storeLock, err := lockfile.Take(cfg.Store.Path+".lock", "store")
 	if err != nil {
 		return err
 	}
-	defer storeLock.release()
+	defer storeLock.Release()
 	if err := os.MkdirAll(cfg.SessionsDir, 0o700); err != nil {
 		return fmt.Errorf("sessions_dir %s: %w", cfg.SessionsDir, err)
 	}
-	sessionsLock, err := lockFile(filepath.Join(cfg.SessionsDir, ".lock"), "sessions_dir")
+	sessionsLock, err := lockfile.Take(filepath.Join(cfg.SessionsDir, ".lock"), "sessions_dir")
 	if err != nil {
 		return err
 	}
-	defer sessionsLock.release()
+	defer sessionsLock.Release()
 	st, err := store.OpenSQLite(cfg.Store.Path, store.Options{Logger: log.Named("store"), Registerer: reg})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
@@ -176,7 +179,7 @@ func serve(ctx context.Context, d daemonSetup) error {
 	if err != nil {
 		return fmt.Errorf("http.listen %s: %w", cfg.HTTP.Listen, err)
 	}
-	srv, ln := newHTTPServer(cfg.HTTP, ln, svc.Handler(), log)
+	srv, ln := httpserver.New(cfg.HTTP, ln, svc.Handler(), log)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	addr := ln.Addr().String()

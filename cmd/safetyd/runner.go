@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/sessionfile"
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/guard"
 	"github.com/tgsafety/tgsafety/monitor/probe"
@@ -157,7 +158,7 @@ func (r *runner) runOnce(ctx context.Context) (connected bool, err error) {
 		return false, &errStopped{why: err.Error()}
 	}
 	if st := conn.Options.SessionStorage; st != nil {
-		if _, err := st.LoadSession(ctx); errors.Is(err, errNoSession) {
+		if _, err := st.LoadSession(ctx); errors.Is(err, sessionfile.ErrNoSession) {
 			return false, &errStopped{why: fmt.Sprintf("no session for account %s: sign in with `safetyd login --account %s`", r.cfg.Name, r.cfg.Name)}
 		} else if err != nil {
 			return false, err

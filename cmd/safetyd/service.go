@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/dedup"
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/daemon"
 	"github.com/tgsafety/tgsafety/monitor/probe"
@@ -97,7 +98,7 @@ type service struct {
 	log     *zap.Logger
 	mon     *monitor.Monitor
 	writer  *store.Writer
-	dedup   *signalDedup
+	dedup   *dedup.Sink
 	rec     *probe.Recorder
 	inst    *daemon.Instruments
 	handler http.Handler
@@ -155,7 +156,7 @@ func newService(opts serviceOptions) (*service, error) {
 	}
 	s := &service{opts: opts, log: opts.Logger, cfg: opts.Config, runners: map[string]*runner{}}
 	s.writer = store.NewWriter(opts.Store, store.WriterOptions{Logger: opts.Logger.Named("store"), Registerer: reg})
-	s.dedup = newSignalDedup(s.writer)
+	s.dedup = dedup.New(s.writer)
 	var err error
 	s.mon, err = monitor.New(monitor.Options{Clock: opts.Clock, Logger: opts.Logger.Named("monitor"), Registerer: reg, Sink: s.dedup})
 	if err != nil {
@@ -373,7 +374,7 @@ func (s *service) replay(acct *monitor.Account, evs []monitor.Event) int {
 		if e.Type != monitor.EventSignal {
 			continue
 		}
-		s.dedup.expect(e.Account, e.Time, e.Method, e.Signal)
+		s.dedup.Expect(e.Account, e.Time, e.Method, e.Signal)
 		acct.ObserveSignal(e.Time, e.Method, e.Signal)
 		n++
 	}

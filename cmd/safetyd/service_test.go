@@ -23,6 +23,8 @@ import (
 
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/fixture"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/sessionfile"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/view"
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/signal"
 	"github.com/tgsafety/tgsafety/monitor/spambot"
@@ -65,7 +67,7 @@ func newDaemonWorld(t *testing.T, names ...string) *daemonWorld {
 		if err != nil {
 			t.Fatal(err)
 		}
-		l := session.Loader{Storage: sessionFile{path: cfg.SessionPath(n)}}
+		l := session.Loader{Storage: sessionfile.File{Path: cfg.SessionPath(n)}}
 		if err := l.Save(context.Background(), data); err != nil {
 			t.Fatal(err)
 		}
@@ -87,7 +89,7 @@ func (w *daemonWorld) start(t *testing.T) (base string, svc *service, stop func(
 			Config: w.cfg, Log: zap.NewNop(), Level: zap.NewAtomicLevel(), Token: fixture.Token,
 			Connect: func(a config.AccountConfig) (connection, error) {
 				opts := w.srv.ClientOptions()
-				opts.SessionStorage = sessionFile{path: w.cfg.SessionPath(a.Name)}
+				opts.SessionStorage = sessionfile.File{Path: w.cfg.SessionPath(a.Name)}
 				return connection{APIID: 1, APIHash: "0123456789abcdef0123456789abcdef", Options: opts}, nil
 			},
 			Tune: func(o *serviceOptions) {
@@ -163,9 +165,9 @@ func TestRestartRestoresStateFromStore(t *testing.T) {
 			t.Fatalf("POST %v: %d %s %v", s, code, body, err)
 		}
 	}
-	before := map[string]accountView{}
+	before := map[string]view.Account{}
 	var list struct {
-		Accounts []accountView `json:"accounts"`
+		Accounts []view.Account `json:"accounts"`
 	}
 	getJSON(t, base+"/api/v1/accounts", &list)
 	for _, a := range list.Accounts {
@@ -407,7 +409,7 @@ func TestStartReplaysSignalsNewerThanTheSnapshot(t *testing.T) {
 
 	base, _, stop := w.start(t)
 	defer stop()
-	var a accountView
+	var a view.Account
 	getJSON(t, base+"/api/v1/accounts/alpha", &a)
 	if a.State != monitor.Limited {
 		t.Fatalf("alpha is %s after start-up, want limited from the stored PEER_FLOOD", a.State)

@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/timeline"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/view"
 	"github.com/tgsafety/tgsafety/dashboards"
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/limits"
@@ -251,7 +253,7 @@ func (p *statusPage) fleet(w http.ResponseWriter, r *http.Request) {
 	counts := map[monitor.State]int{}
 	rows := make([]fleetRow, 0, len(accts))
 	for _, a := range accts {
-		v := detailOf(a.Snapshot())
+		v := view.DetailOf(a.Snapshot())
 		counts[v.State]++
 		if filtered && v.State != filter {
 			continue
@@ -262,7 +264,7 @@ func (p *statusPage) fleet(w http.ResponseWriter, r *http.Request) {
 	}
 	sort.SliceStable(rows, func(i, j int) bool {
 		a, b := rows[i], rows[j]
-		if sa, sb := stateSeverity(a.State), stateSeverity(b.State); sa != sb {
+		if sa, sb := view.Severity(a.State), view.Severity(b.State); sa != sb {
 			return sa > sb
 		}
 		if a.Risk != b.Risk {
@@ -274,13 +276,13 @@ func (p *statusPage) fleet(w http.ResponseWriter, r *http.Request) {
 	if filtered {
 		data.Filter = filter.String()
 	}
-	for _, st := range statesBySeverity() {
+	for _, st := range view.StatesBySeverity() {
 		data.Counts = append(data.Counts, stateCount{State: st, N: counts[st]})
 	}
 	p.render(w, http.StatusOK, "fleet", data)
 }
 
-func fleetRowOf(v accountDetail, now time.Time) fleetRow {
+func fleetRowOf(v view.Detail, now time.Time) fleetRow {
 	reason := statusReason(v.Reason)
 	row := fleetRow{
 		Name: v.Name, Href: "./accounts/" + url.PathEscape(v.Name), State: v.State,
@@ -398,7 +400,7 @@ func (p *statusPage) notMonitored() map[string]string {
 // accountData is the account page.
 type accountData struct {
 	statusCommon
-	accountDetail
+	view.Detail
 	Href         string
 	SinceAt      statusTime
 	UntilAt      statusTime
@@ -409,7 +411,7 @@ type accountData struct {
 	SpamBotAt    statusTime
 	SpamBotUntil statusTime
 	SpamBotNote  string
-	// LastSignalText and RiskDrivers format accountDetail's LastSignal
+	// LastSignalText and RiskDrivers format view.Detail's LastSignal
 	// and RiskInputs.
 	LastSignalText string
 	LastSignalAt   statusTime
@@ -424,7 +426,7 @@ type accountData struct {
 	Types      []statusWindowLink
 	Window     string
 	Windows    []statusWindowLink
-	Timeline   timelineSVG
+	Timeline   timeline.SVG
 	Legend     []monitor.State
 	History    statusHistory
 	Events     []statusEvent
@@ -494,7 +496,7 @@ func (p *statusPage) account(w http.ResponseWriter, r *http.Request) {
 	}
 	now := p.d.Now()
 	snap := acct.Snapshot()
-	v := detailOf(snap)
+	v := view.DetailOf(snap)
 	// The timeline ends at the instant the snapshot describes, so that its
 	// right edge shows exactly the state and risk in the header.
 	to := v.At
@@ -505,21 +507,21 @@ func (p *statusPage) account(w http.ResponseWriter, r *http.Request) {
 	hist := p.history(r.Context(), acct, from)
 
 	data := accountData{
-		statusCommon:  p.common(v.Name, "../", true),
-		accountDetail: v,
-		Href:          url.PathEscape(v.Name),
-		SinceAt:       statusWhen(now, v.Since),
-		UntilAt:       statusWhen(now, v.Until),
-		LimitUntil:    statusWhen(now, v.Limit.Until),
-		FreezeSince:   statusWhen(now, v.Freeze.Since),
-		FreezeUntil:   statusWhen(now, v.Freeze.DeletionDate),
-		Window:        statusDurationName(window),
-		History:       hist,
-		Next:          nextOf(v.State, v.Name),
-		NotMonitored:  p.notMonitored()[v.Name],
-		Lost:          lost(v.State),
-		StateReason:   statusReason(v.Reason),
-		TypeFilter:    typeFilter,
+		statusCommon: p.common(v.Name, "../", true),
+		Detail:       v,
+		Href:         url.PathEscape(v.Name),
+		SinceAt:      statusWhen(now, v.Since),
+		UntilAt:      statusWhen(now, v.Until),
+		LimitUntil:   statusWhen(now, v.Limit.Until),
+		FreezeSince:  statusWhen(now, v.Freeze.Since),
+		FreezeUntil:  statusWhen(now, v.Freeze.DeletionDate),
+		Window:       statusDurationName(window),
+		History:      hist,
+		Next:         nextOf(v.State, v.Name),
+		NotMonitored: p.notMonitored()[v.Name],
+		Lost:         lost(v.State),
+		StateReason:  statusReason(v.Reason),
+		TypeFilter:   typeFilter,
 	}
 	data.Limit.Reason = statusReason(data.Limit.Reason)
 	for _, fw := range v.FloodWaits {
@@ -558,7 +560,7 @@ func (p *statusPage) account(w http.ResponseWriter, r *http.Request) {
 		}
 		data.Types = append(data.Types, statusWindowLink{Name: ty, Href: "?" + q.Encode(), Current: ty == typeFilter})
 	}
-	data.Timeline = timeline(timelineInput{
+	data.Timeline = timeline.Draw(timeline.Input{
 		Events: hist.Events, State: v.State, Risk: v.Risk, From: from, To: to,
 		Width: timelineWidth, Height: timelineHeight,
 		MissingFrom: hist.MissingFrom, MissingTo: hist.MissingTo,
@@ -722,41 +724,9 @@ func statusSignalText(e monitor.Event) string {
 
 // States, colours and severity.
 
-// stateSeverity orders states for the fleet table, most urgent first. It
-// follows the monitor's order (Banned, Dead, Frozen, Limited, Throttled,
-// Watch) except that unknown ranks above ok: an account the monitor knows
-// nothing about, or whose SpamBot probe failed, needs a look; an ok one
-// does not.
-func stateSeverity(s monitor.State) int {
-	switch s {
-	case monitor.Banned:
-		return 7
-	case monitor.Dead:
-		return 6
-	case monitor.Frozen:
-		return 5
-	case monitor.Limited:
-		return 4
-	case monitor.Throttled:
-		return 3
-	case monitor.Watch:
-		return 2
-	case monitor.Unknown:
-		return 1
-	}
-	return 0
-}
-
-// statesBySeverity returns every state, most urgent first.
-func statesBySeverity() []monitor.State {
-	out := monitor.States()
-	sort.SliceStable(out, func(i, j int) bool { return stateSeverity(out[i]) > stateSeverity(out[j]) })
-	return out
-}
-
 func statusStateList() string {
 	var names []string
-	for _, s := range statesBySeverity() {
+	for _, s := range view.StatesBySeverity() {
 		names = append(names, s.String())
 	}
 	return strings.Join(names, ", ")
@@ -844,335 +814,16 @@ func statusTruncate(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
-// Timeline.
-
-// timelineInput is what timeline draws.
-type timelineInput struct {
-	// Events are the account's events, in any order; events before From
-	// say which state and risk the window starts from, events after To
-	// are ignored.
-	Events []monitor.Event
-	// State and Risk are the account's at To (its snapshot). State is the
-	// band's colour when no state event says otherwise; Risk ends the
-	// risk line.
-	State    monitor.State
-	Risk     float64
-	From, To time.Time
-	// Width and Height are the SVG's size.
-	Width, Height int
-	// MissingFrom..MissingTo, when not empty, is a span whose events were
-	// not loaded; it is shaded so that nobody reads it as quiet.
-	MissingFrom, MissingTo time.Time
-}
-
-// timelineSVG is a drawn timeline: coordinates in the SVG's user units
-// (pixels), ready for the template.
-type timelineSVG struct {
-	Width, Height int
-	From, To      time.Time
-	// PlotX..PlotX+PlotW is the horizontal extent of both plots.
-	PlotX, PlotW float64
-	// The state band.
-	BandY, BandH float64
-	// The risk plot: risk 100 at RiskY, 0 at RiskY+RiskH.
-	RiskY, RiskH float64
-	Segments     []timelineSegment
-	// Risk is the risk line's vertices; RiskPoints the same as an SVG
-	// points attribute.
-	Risk       []timelinePoint
-	RiskPoints string
-	XTicks     []timelineTick
-	YTicks     []timelineTick
-	AxisY      float64 // baseline of the time labels
-	Missing    *timelineSegment
-	// FirstSeen, when set, is when the account was first seen within the
-	// window; the band starts there.
-	FirstSeen time.Time
-}
-
-// timelineSegment is a span of the band in one state.
-type timelineSegment struct {
-	State    monitor.State
-	From, To time.Time
-	X, W     float64
-}
-
-// timelinePoint is a vertex of the risk line.
-type timelinePoint struct {
-	T    time.Time
-	Risk float64
-	X, Y float64
-}
-
-// timelineTick is an axis label at Pos (x for time, y for risk).
-type timelineTick struct {
-	Pos   float64
-	Label string
-}
-
-// States returns the states the band shows, most urgent first, for the
-// legend.
-func (tl timelineSVG) States() []monitor.State {
-	seen := map[monitor.State]bool{}
-	for _, s := range tl.Segments {
-		seen[s.State] = true
-	}
-	var out []monitor.State
-	for _, st := range statesBySeverity() {
-		if seen[st] {
-			out = append(out, st)
-		}
-	}
-	return out
-}
-
-// Margins of the timeline, in pixels: room for the risk labels on the
-// left, for the last time label on the right, and for the time axis below.
-const (
-	timelineLeft   = 44
-	timelineRight  = 28
-	timelineTop    = 8
-	timelineBand   = 26
-	timelineGap    = 14
-	timelineBottom = 30
-	// timelineTickClear keeps time labels this far right of the plot's
-	// left edge, where "UTC" stands.
-	timelineTickClear = 20
-)
-
-// timeline lays out an account's state band and risk line over From..To.
-//
-// The band comes from state events only: they are dated when the state
-// changed, while a signal reported late is dated when it happened but
-// carries the state after it was applied. The state at From is that of
-// the last state event at or before From, else the From of the first
-// later one (the state it left), else State: with no state event the
-// state did not change.
-//
-// The risk line joins the risk every event carries (clamped to 0-100) and
-// ends at Risk at To. A rise is drawn as a step at the event, because
-// risk only rises at a signal and does so at once; a fall is drawn as a
-// slope, because risk decays continuously. Before the first known value
-// the line is not drawn.
-func timeline(in timelineInput) timelineSVG {
-	tl := timelineSVG{Width: in.Width, Height: in.Height, From: in.From, To: in.To}
-	tl.PlotX = timelineLeft
-	tl.PlotW = float64(in.Width - timelineLeft - timelineRight)
-	tl.BandY, tl.BandH = timelineTop, timelineBand
-	tl.RiskY = timelineTop + timelineBand + timelineGap
-	tl.RiskH = float64(in.Height) - tl.RiskY - timelineBottom
-	tl.AxisY = float64(in.Height) - 10
-	span := in.To.Sub(in.From)
-	if span <= 0 || tl.PlotW <= 0 || tl.RiskH <= 0 {
-		return tl // nothing to draw on
-	}
-	x := func(t time.Time) float64 {
-		switch {
-		case t.Before(in.From):
-			t = in.From
-		case t.After(in.To):
-			t = in.To
-		}
-		return tl.PlotX + tl.PlotW*float64(t.Sub(in.From))/float64(span)
-	}
-	y := func(r float64) float64 { return tl.RiskY + tl.RiskH*(1-r/100) }
-
-	evs := slices.Clone(in.Events)
-	slices.SortStableFunc(evs, func(a, b monitor.Event) int { return a.Time.Compare(b.Time) })
-
-	// The band. With no state known at From, a first state event from
-	// unknown is the account's first sighting: before it the account was
-	// not monitored, and the band stays empty rather than "unknown".
-	st, known := in.State, false
-	start := in.From
-	for _, e := range evs {
-		if e.Type != monitor.EventState {
-			continue
-		}
-		if !e.Time.After(in.From) {
-			st, known = e.State, true
-			continue
-		}
-		if !known {
-			st = e.From
-			if e.From == monitor.Unknown && e.Time.Before(in.To) {
-				start = e.Time
-				tl.FirstSeen = e.Time
-			}
-		}
-		break
-	}
-	segment := func(s monitor.State, from, to time.Time) {
-		if to.After(from) {
-			tl.Segments = append(tl.Segments, timelineSegment{State: s, From: from, To: to, X: x(from), W: x(to) - x(from)})
-		}
-	}
-	for _, e := range evs {
-		if e.Type != monitor.EventState || !e.Time.After(in.From) {
-			continue
-		}
-		if e.Time.After(in.To) {
-			break
-		}
-		if e.State == st {
-			continue
-		}
-		segment(st, start, e.Time)
-		st, start = e.State, e.Time
-	}
-	segment(st, start, in.To)
-
-	// The risk line.
-	type sample struct {
-		t time.Time
-		r float64
-	}
-	var samples []sample
-	for _, e := range evs {
-		if e.Time.After(in.To) {
-			break
-		}
-		if r, ok := clampRisk(e.Risk); ok {
-			samples = append(samples, sample{e.Time, r})
-		}
-	}
-	if r, ok := clampRisk(in.Risk); ok {
-		samples = append(samples, sample{in.To, r})
-	}
-	verts := make([]sample, 0, 2*len(samples))
-	for i, s := range samples {
-		if i > 0 && s.r > samples[i-1].r {
-			verts = append(verts, sample{s.t, samples[i-1].r})
-		}
-		verts = append(verts, s)
-	}
-	var pts []string
-	add := func(t time.Time, r float64) {
-		p := timelinePoint{T: t, Risk: r, X: round1(x(t)), Y: round1(y(r))}
-		if n := len(tl.Risk); n > 0 && tl.Risk[n-1].X == p.X && tl.Risk[n-1].Y == p.Y {
-			return // same pixel: a busy account would repeat it thousands of times
-		}
-		tl.Risk = append(tl.Risk, p)
-		pts = append(pts, strconv.FormatFloat(p.X, 'f', -1, 64)+","+strconv.FormatFloat(p.Y, 'f', -1, 64))
-	}
-	for i, v := range verts {
-		if v.t.Before(in.From) {
-			continue
-		}
-		if len(tl.Risk) == 0 && i > 0 {
-			// The line enters the window between the previous vertex
-			// (before From) and this one.
-			a := verts[i-1]
-			f := float64(in.From.Sub(a.t)) / float64(v.t.Sub(a.t))
-			add(in.From, a.r+(v.r-a.r)*f)
-		}
-		add(v.t, v.r)
-	}
-	tl.RiskPoints = strings.Join(pts, " ")
-
-	if in.MissingTo.After(in.MissingFrom) && in.MissingTo.After(in.From) && in.MissingFrom.Before(in.To) {
-		mf, mt := maxTime(in.MissingFrom, in.From), minTime(in.MissingTo, in.To)
-		tl.Missing = &timelineSegment{From: mf, To: mt, X: x(mf), W: x(mt) - x(mf)}
-	}
-
-	for _, t := range timelineTimes(in.From, in.To) {
-		pos := round1(x(t.t))
-		if pos-tl.PlotX < timelineTickClear {
-			continue // its label would run into the axis's "UTC"
-		}
-		tl.XTicks = append(tl.XTicks, timelineTick{Pos: pos, Label: t.label})
-	}
-	for _, r := range []float64{0, 50, 100} {
-		tl.YTicks = append(tl.YTicks, timelineTick{Pos: round1(y(r)), Label: strconv.Itoa(int(r))})
-	}
-	return tl
-}
-
-// clampRisk bounds a risk to the score's 0-100; NaN has no place on the
-// line.
-func clampRisk(r float64) (float64, bool) {
-	if math.IsNaN(r) {
-		return 0, false
-	}
-	return math.Max(0, math.Min(100, r)), true
-}
-
-func round1(v float64) float64 { return math.Round(v*10) / 10 }
-
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
-}
-
-// timelineSteps are the spacings the time axis may use; the first that
-// gives at most timelineMaxTicks labels wins.
-var timelineSteps = []time.Duration{
-	time.Second, 5 * time.Second, 15 * time.Second, 30 * time.Second,
-	time.Minute, 5 * time.Minute, 15 * time.Minute, 30 * time.Minute,
-	time.Hour, 2 * time.Hour, 3 * time.Hour, 6 * time.Hour, 12 * time.Hour,
-	24 * time.Hour, 2 * 24 * time.Hour, 7 * 24 * time.Hour, 14 * 24 * time.Hour,
-}
-
-const timelineMaxTicks = 8
-
-type timelineTime struct {
-	t     time.Time
-	label string
-}
-
-// timelineTimes returns the time axis labels: round UTC instants (hours
-// on the hour, days at midnight UTC) between from and to.
-func timelineTimes(from, to time.Time) []timelineTime {
-	span := to.Sub(from)
-	step := timelineSteps[len(timelineSteps)-1]
-	for _, s := range timelineSteps {
-		if span/s <= timelineMaxTicks {
-			step = s
-			break
-		}
-	}
-	// Truncate counts from the zero time, which is midnight UTC, so the
-	// labels fall on round UTC times.
-	first := from.UTC().Truncate(step)
-	if first.Before(from) {
-		first = first.Add(step)
-	}
-	var out []timelineTime
-	for t := first; !t.After(to); t = t.Add(step) {
-		u := t.UTC()
-		var label string
-		switch {
-		case step >= 24*time.Hour || u.Hour() == 0 && u.Minute() == 0 && u.Second() == 0:
-			label = u.Format("Jan 2")
-		case step < time.Minute:
-			label = u.Format("15:04:05")
-		default:
-			label = u.Format("15:04")
-		}
-		out = append(out, timelineTime{t: t, label: label})
-	}
-	return out
-}
-
 // Templates.
 
 var statusTemplates = template.Must(template.New("status").Funcs(template.FuncMap{
-	"px":       func(v float64) string { return strconv.FormatFloat(round1(v), 'f', -1, 64) },
+	"px":       func(v float64) string { return strconv.FormatFloat(timeline.Round1(v), 'f', -1, 64) },
 	"addf":     func(a, b float64) float64 { return a + b },
 	"subtract": func(a, b float64) float64 { return a - b },
 	"risk":     func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
 	"utc":      statusAbs,
 	"words":    func(v fmt.Stringer) string { return spamBotWords.Replace(v.String()) },
-	"lastPoint": func(ps []timelinePoint) *timelinePoint {
+	"lastPoint": func(ps []timeline.Point) *timeline.Point {
 		if len(ps) == 0 {
 			return nil
 		}

@@ -1,4 +1,4 @@
-package main
+package lockfile
 
 import (
 	"errors"
@@ -9,19 +9,19 @@ import (
 	"syscall"
 )
 
-// instanceLock is an exclusive lock that keeps a second daemon off the
+// Lock is an exclusive lock that keeps a second daemon off the
 // same store and the same session files: two daemons writing one history
 // would interleave it, and two clients on one session are what Telegram
 // answers with AUTH_KEY_DUPLICATED. The lock is flock(2) on a file beside
 // what it guards, so the kernel releases it when the holder dies, even by
 // SIGKILL; the file keeps the holder's pid for the error message.
-type instanceLock struct {
+type Lock struct {
 	f *os.File
 }
 
-// lockFile takes the lock at path (created 0600 if missing), or says who
+// Take takes the lock at path (created 0600 if missing), or says who
 // holds it.
-func lockFile(path, what string) (*instanceLock, error) {
+func Take(path, what string) (*Lock, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s %s: %w", what, path, err)
@@ -42,12 +42,12 @@ func lockFile(path, what string) (*instanceLock, error) {
 	if err := f.Truncate(0); err == nil {
 		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
-	return &instanceLock{f: f}, nil
+	return &Lock{f: f}, nil
 }
 
-// release drops the lock (the file stays: removing it would race a
+// Release drops the lock (the file stays: removing it would race a
 // daemon that just opened it).
-func (l *instanceLock) release() {
+func (l *Lock) Release() {
 	if l != nil && l.f != nil {
 		_ = syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
 		_ = l.f.Close()

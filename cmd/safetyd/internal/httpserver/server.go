@@ -1,4 +1,4 @@
-package main
+package httpserver
 
 import (
 	"net"
@@ -33,10 +33,10 @@ const (
 	httpIdleTimeout = 60 * time.Second
 )
 
-// newHTTPServer returns the daemon's HTTP server for h, with the timeouts
+// New returns the daemon's HTTP server for h, with the timeouts
 // above, the Host check (hostCheck) and ln wrapped in the connection cap
 // (connCap); serve it with srv.Serve(ln).
-func newHTTPServer(cfg config.HTTPConfig, ln net.Listener, h http.Handler, log *zap.Logger) (*http.Server, net.Listener) {
+func New(cfg config.HTTPConfig, ln net.Listener, h http.Handler, log *zap.Logger) (*http.Server, net.Listener) {
 	limit := cfg.MaxConnections
 	if limit <= 0 {
 		limit = config.DefaultMaxConnections

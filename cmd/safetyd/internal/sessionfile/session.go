@@ -1,4 +1,4 @@
-package main
+package sessionfile
 
 import (
 	"context"
@@ -11,48 +11,48 @@ import (
 	"github.com/gotd/td/session"
 )
 
-// sessionFile is an account's gotd session on disk. Unlike gotd's
+// File is an account's gotd session on disk. Unlike gotd's
 // session.FileStorage it replaces the file atomically (write a temporary
 // file, fsync, rename), so a crash while gotd saves a new auth key cannot
 // leave a truncated session that forces a new login, and it keeps the mode
 // 0600 even when an older file was created with a wider one.
-type sessionFile struct {
-	path string
+type File struct {
+	Path string
 }
 
-// errNoSession is returned by LoadSession when the account has never
+// ErrNoSession is returned by LoadSession when the account has never
 // signed in; the daemon reports it instead of starting a client that
 // would create an unauthorised key.
-var errNoSession = session.ErrNotFound
+var ErrNoSession = session.ErrNotFound
 
 // LoadSession implements session.Storage.
-func (s sessionFile) LoadSession(context.Context) ([]byte, error) {
-	info, err := os.Stat(s.path)
+func (s File) LoadSession(context.Context) ([]byte, error) {
+	info, err := os.Stat(s.Path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, errNoSession
+		return nil, ErrNoSession
 	}
 	if err != nil {
-		return nil, fmt.Errorf("session file %s: %w", s.path, err)
+		return nil, fmt.Errorf("session file %s: %w", s.Path, err)
 	}
 	if info.Mode().Perm()&0o077 != 0 {
 		// Someone widened it by hand; the auth key is as good as a password.
-		if err := os.Chmod(s.path, 0o600); err != nil {
-			return nil, fmt.Errorf("session file %s is readable by others (mode %v) and cannot be restricted: %w", s.path, info.Mode().Perm(), err)
+		if err := os.Chmod(s.Path, 0o600); err != nil {
+			return nil, fmt.Errorf("session file %s is readable by others (mode %v) and cannot be restricted: %w", s.Path, info.Mode().Perm(), err)
 		}
 	}
-	data, err := os.ReadFile(s.path)
+	data, err := os.ReadFile(s.Path)
 	if err != nil {
-		return nil, fmt.Errorf("session file %s: %w", s.path, err)
+		return nil, fmt.Errorf("session file %s: %w", s.Path, err)
 	}
 	if len(data) == 0 {
-		return nil, errNoSession
+		return nil, ErrNoSession
 	}
 	return data, nil
 }
 
 // StoreSession implements session.Storage.
-func (s sessionFile) StoreSession(_ context.Context, data []byte) error {
-	dir := filepath.Dir(s.path)
+func (s File) StoreSession(_ context.Context, data []byte) error {
+	dir := filepath.Dir(s.Path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("sessions directory %s: %w", dir, err)
 	}
@@ -70,19 +70,19 @@ func (s sessionFile) StoreSession(_ context.Context, data []byte) error {
 	}()
 	// CreateTemp makes the file 0600 already; say it for the reader.
 	if err := tmp.Chmod(0o600); err != nil {
-		return fmt.Errorf("session file %s: %w", s.path, err)
+		return fmt.Errorf("session file %s: %w", s.Path, err)
 	}
 	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("session file %s: %w", s.path, err)
+		return fmt.Errorf("session file %s: %w", s.Path, err)
 	}
 	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("session file %s: %w", s.path, err)
+		return fmt.Errorf("session file %s: %w", s.Path, err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("session file %s: %w", s.path, err)
+		return fmt.Errorf("session file %s: %w", s.Path, err)
 	}
-	if err := os.Rename(name, s.path); err != nil {
-		return fmt.Errorf("session file %s: %w", s.path, err)
+	if err := os.Rename(name, s.Path); err != nil {
+		return fmt.Errorf("session file %s: %w", s.Path, err)
 	}
 	ok = true
 	if d, err := os.Open(dir); err == nil {
