@@ -20,6 +20,7 @@ import (
 	"github.com/gotd/td/tgerr"
 	"go.uber.org/zap"
 
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/api"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/dedup"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/fixture"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/view"
@@ -422,7 +423,7 @@ func TestAccountsWithoutSessionAreShownAsNotMonitored(t *testing.T) {
 	svc.mu.Unlock()
 	<-r.done // the runner gives up at once: there is nothing to connect with
 
-	var ready statusResponse
+	var ready api.Health
 	getJSON(t, base+"/readyz", &ready)
 	want := "no session for account nosession: sign in with `safetyd login --account nosession`"
 	if ready.Status != "ready" || ready.NotMonitored["nosession"] != want || len(ready.NotMonitored) != 1 {
@@ -458,7 +459,7 @@ func (h hookSink) Record(e monitor.Event) {
 // concurrent report): a restart replays by that order, so a row stored
 // without it would never be replayed.
 func TestReportedSignalKeepsItsSeqWhenAnotherSignalInterleaves(t *testing.T) {
-	clk := vclock.New(apiEpoch)
+	clk := vclock.New(fixture.Epoch)
 	st, err := store.OpenSQLite(filepath.Join(t.TempDir(), "history.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -497,10 +498,10 @@ func TestReportedSignalKeepsItsSeqWhenAnotherSignalInterleaves(t *testing.T) {
 	if alpha, err = mon.Account("alpha"); err != nil {
 		t.Fatal(err)
 	}
-	h := newAPI(apiDeps{Monitor: mon, Store: st, Writer: w, Dedup: dedup, Token: apiToken, Now: clk.Now})
+	h := api.New(api.Deps{Monitor: mon, Store: st, Writer: w, Dedup: dedup, Token: fixture.APIToken, Now: clk.Now})
 	req := httptest.NewRequest(http.MethodPost, "/api/v1/signals",
 		strings.NewReader(`{"account":"alpha","method":"messages.sendMessage","code":400,"message":"PEER_FLOOD"}`))
-	req.Header.Set("Authorization", "Bearer "+apiToken)
+	req.Header.Set("Authorization", "Bearer "+fixture.APIToken)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	if rec.Code != http.StatusAccepted {
@@ -519,7 +520,7 @@ func TestReportedSignalKeepsItsSeqWhenAnotherSignalInterleaves(t *testing.T) {
 		}
 	}
 	t.Fatalf("the acknowledged PEER_FLOOD is not among the events a restart replays (stored without a sequence number?): %+v",
-		storedSignals(t, st, "alpha"))
+		fixture.StoredSignals(t, st, "alpha"))
 }
 
 // hookStore is the daemon's store with a hook run at the start of

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/api"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/dedup"
 	"github.com/tgsafety/tgsafety/monitor"
@@ -179,7 +180,7 @@ func (s *service) newHandler() http.Handler {
 	mux.Handle("/metrics", promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{
 		ErrorLog: zap.NewStdLog(s.log.Named("metrics")), Registry: s.opts.Registry,
 	}))
-	api := newAPI(apiDeps{
+	api := api.New(api.Deps{
 		Monitor: s.mon, Store: s.opts.Store, Writer: s.writer, Dedup: s.dedup,
 		Scheduler: s.scheduler, Token: s.opts.Token, Now: s.opts.Clock.Now, Retention: s.cfg.Store.Retention.D(),
 		Ready: s.readyErr, Hold: s.holdForIngest, NotMonitored: s.notMonitored, Version: s.opts.Version, Ingest: s.inst.Ingest,

@@ -15,9 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gotd/td/tgerr"
 	"golang.org/x/net/html"
 
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/fixture"
 	"github.com/tgsafety/tgsafety/dashboards"
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/signal"
@@ -53,8 +53,8 @@ type statusResult struct {
 	body   string
 }
 
-func newStatusFor(f *apiFixture, mutate func(*statusDeps)) *statusPage {
-	d := statusDeps{Monitor: f.mon, Store: f.st, Now: f.clk.Now, Version: "test-version"}
+func newStatusFor(f *fixture.World, mutate func(*statusDeps)) *statusPage {
+	d := statusDeps{Monitor: f.Monitor, Store: f.Store, Now: f.Clock.Now, Version: "test-version"}
 	if mutate != nil {
 		mutate(&d)
 	}
@@ -183,27 +183,25 @@ func text(n *html.Node) string {
 	return b.String()
 }
 
-func lookupAccount(t *testing.T, f *apiFixture, name string) *monitor.Account {
+func lookupAccount(t *testing.T, f *fixture.World, name string) *monitor.Account {
 	t.Helper()
-	a, err := f.mon.Account(name)
+	a, err := f.Monitor.Account(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return a
 }
 
-func classify(code int, msg string) signal.Signal { return signal.Classify(tgerr.New(code, msg)) }
-
 func TestStatusFleet(t *testing.T) {
-	f := newAPIFixture(t, nil) // alpha, bravo, charlie
+	f := fixture.NewWorld(t) // alpha, bravo, charlie
 	alpha := lookupAccount(t, f, "alpha")
-	alpha.ObserveSignal(apiEpoch, "messages.sendMessage", classify(400, "PEER_FLOOD"))
-	alpha.ObserveSignal(apiEpoch, "messages.sendMessage", classify(400, "PEER_FLOOD"))
-	lookupAccount(t, f, "bravo").ObserveSignal(apiEpoch, "messages.sendMessage", classify(420, "FLOOD_WAIT_30"))
-	lookupAccount(t, f, "delta").ObserveSpamBot(apiEpoch, spambot.Result{State: spambot.Free})
-	lookupAccount(t, f, "echo").ObserveSignal(apiEpoch, "users.getUsers", classify(401, "USER_DEACTIVATED_BAN"))
-	lookupAccount(t, f, "foxtrot").ObserveSignal(apiEpoch, "messages.sendMessage", classify(400, "PEER_FLOOD"))
-	f.clk.Advance(10 * time.Second)
+	alpha.ObserveSignal(fixture.Epoch, "messages.sendMessage", fixture.Classify(400, "PEER_FLOOD"))
+	alpha.ObserveSignal(fixture.Epoch, "messages.sendMessage", fixture.Classify(400, "PEER_FLOOD"))
+	lookupAccount(t, f, "bravo").ObserveSignal(fixture.Epoch, "messages.sendMessage", fixture.Classify(420, "FLOOD_WAIT_30"))
+	lookupAccount(t, f, "delta").ObserveSpamBot(fixture.Epoch, spambot.Result{State: spambot.Free})
+	lookupAccount(t, f, "echo").ObserveSignal(fixture.Epoch, "users.getUsers", fixture.Classify(401, "USER_DEACTIVATED_BAN"))
+	lookupAccount(t, f, "foxtrot").ObserveSignal(fixture.Epoch, "messages.sendMessage", fixture.Classify(400, "PEER_FLOOD"))
+	f.Clock.Advance(10 * time.Second)
 	p := newStatusFor(f, nil)
 
 	doc := statusGet(t, p, "/", http.StatusOK)
@@ -282,18 +280,18 @@ func svgStates(t *testing.T, doc *html.Node) []string {
 }
 
 func TestStatusAccountTimeline(t *testing.T) {
-	f := newAPIFixture(t, nil)
+	f := fixture.NewWorld(t)
 	alpha := lookupAccount(t, f, "alpha")
-	alpha.ObserveSpamBot(apiEpoch, spambot.Result{State: spambot.Free}) // unknown -> ok
-	f.clk.Advance(time.Hour)
-	alpha.ObserveSignal(f.clk.Now(), "messages.sendMessage", classify(420, "FLOOD_WAIT_60")) // -> throttled
-	f.clk.Advance(2 * time.Minute)
+	alpha.ObserveSpamBot(fixture.Epoch, spambot.Result{State: spambot.Free}) // unknown -> ok
+	f.Clock.Advance(time.Hour)
+	alpha.ObserveSignal(f.Clock.Now(), "messages.sendMessage", fixture.Classify(420, "FLOOD_WAIT_60")) // -> throttled
+	f.Clock.Advance(2 * time.Minute)
 	alpha.Refresh() // -> ok at +1h01m
-	f.clk.Advance(2 * time.Hour)
-	alpha.ObserveSignal(f.clk.Now(), "messages.sendMessage", classify(400, "PEER_FLOOD")) // -> limited
-	f.clk.Advance(3 * time.Hour)
+	f.Clock.Advance(2 * time.Hour)
+	alpha.ObserveSignal(f.Clock.Now(), "messages.sendMessage", fixture.Classify(400, "PEER_FLOOD")) // -> limited
+	f.Clock.Advance(3 * time.Hour)
 	// Everything the monitor recorded is in the store.
-	if err := f.w.Close(context.Background()); err != nil {
+	if err := f.Writer.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	p := newStatusFor(f, nil)
@@ -348,16 +346,16 @@ func TestStatusAccountTimeline(t *testing.T) {
 // TestStatusHistoryFromStore shows the page reads the store: the ring (256
 // events) no longer holds the throttled spell, the store does.
 func TestStatusHistoryFromStore(t *testing.T) {
-	f := newAPIFixture(t, nil)
+	f := fixture.NewWorld(t)
 	alpha := lookupAccount(t, f, "alpha")
-	alpha.ObserveSignal(f.clk.Now(), "messages.sendMessage", classify(420, "FLOOD_WAIT_60"))
-	f.clk.Advance(2 * time.Minute)
+	alpha.ObserveSignal(f.Clock.Now(), "messages.sendMessage", fixture.Classify(420, "FLOOD_WAIT_60"))
+	f.Clock.Advance(2 * time.Minute)
 	alpha.Refresh()
 	for range 300 {
-		f.clk.Advance(10 * time.Second)
-		alpha.ObserveSignal(f.clk.Now(), "messages.getHistory", classify(500, "RPC_CALL_FAIL")) // transient: no state change
+		f.Clock.Advance(10 * time.Second)
+		alpha.ObserveSignal(f.Clock.Now(), "messages.getHistory", fixture.Classify(500, "RPC_CALL_FAIL")) // transient: no state change
 	}
-	if err := f.w.Close(context.Background()); err != nil {
+	if err := f.Writer.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if evs := alpha.Events(); evs[0].Type != monitor.EventSignal || evs[0].Signal.Kind != signal.Transient {
@@ -382,7 +380,7 @@ func TestStatusHistoryFromStore(t *testing.T) {
 	if res.code != http.StatusOK || !strings.Contains(res.body, `class="missing"`) || !strings.Contains(res.body, "the window&#39;s first 5 events") {
 		t.Errorf("truncated history not marked: %d %s", res.code, res.body)
 	}
-	h := p.history(context.Background(), alpha, apiEpoch.Add(-time.Hour))
+	h := p.history(context.Background(), alpha, fixture.Epoch.Add(-time.Hour))
 	if ring := alpha.Events(); !h.MissingFrom.Before(h.MissingTo) || !h.MissingTo.Equal(ring[0].Time) || h.InWindow != 5+len(ring) {
 		t.Errorf("history %+v", h)
 	}
@@ -391,15 +389,15 @@ func TestStatusHistoryFromStore(t *testing.T) {
 // TestStatusHistoryCompletedFromRing shows events the writer has not
 // stored yet still reach the page: here the store holds none of them.
 func TestStatusHistoryCompletedFromRing(t *testing.T) {
-	f := newAPIFixture(t, nil)
+	f := fixture.NewWorld(t)
 	empty, err := store.OpenSQLite(filepath.Join(t.TempDir(), "empty.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = empty.Close() })
 	alpha := lookupAccount(t, f, "alpha")
-	alpha.ObserveSignal(apiEpoch, "messages.sendMessage", classify(400, "PEER_FLOOD"))
-	f.clk.Advance(time.Hour)
+	alpha.ObserveSignal(fixture.Epoch, "messages.sendMessage", fixture.Classify(400, "PEER_FLOOD"))
+	f.Clock.Advance(time.Hour)
 	p := newStatusFor(f, func(d *statusDeps) { d.Store = empty })
 	doc := statusGet(t, p, "/accounts/alpha", http.StatusOK)
 	if got := svgStates(t, doc); !slices.Equal(got, []string{"limited"}) {
@@ -418,11 +416,11 @@ func (failingStore) Events(context.Context, string, time.Time, int) ([]monitor.E
 }
 
 func TestStatusStoreErrorDegrades(t *testing.T) {
-	f := newAPIFixture(t, nil)
+	f := fixture.NewWorld(t)
 	alpha := lookupAccount(t, f, "alpha")
-	alpha.ObserveSignal(apiEpoch, "messages.sendMessage", classify(400, "PEER_FLOOD"))
-	f.clk.Advance(time.Hour)
-	p := newStatusFor(f, func(d *statusDeps) { d.Store = failingStore{f.st} })
+	alpha.ObserveSignal(fixture.Epoch, "messages.sendMessage", fixture.Classify(400, "PEER_FLOOD"))
+	f.Clock.Advance(time.Hour)
+	p := newStatusFor(f, func(d *statusDeps) { d.Store = failingStore{f.Store} })
 	doc := statusGet(t, p, "/accounts/alpha", http.StatusOK)
 	if got := svgStates(t, doc); !slices.Equal(got, []string{"limited"}) {
 		t.Errorf("band %v", got)
@@ -433,12 +431,12 @@ func TestStatusStoreErrorDegrades(t *testing.T) {
 }
 
 func TestStatusEscaping(t *testing.T) {
-	f := newAPIFixture(t, nil)
+	f := fixture.NewWorld(t)
 	const hostileMethod = `<script>alert("m")</script>`
-	lookupAccount(t, f, "alpha").ObserveSignal(apiEpoch, hostileMethod, classify(400, "PEER_FLOOD"))
-	lookupAccount(t, f, "bravo").ObserveFreeze(apiEpoch, monitor.FreezeStatus{Known: true, Frozen: true,
-		Since: apiEpoch, DeletionDate: apiEpoch.Add(14 * tlDay), AppealURL: `javascript:alert("a")`})
-	lookupAccount(t, f, "charlie").ObserveSpamBot(apiEpoch, spambot.Result{State: spambot.Unknown, Reason: `<img src=x onerror=alert(1)>" '`})
+	lookupAccount(t, f, "alpha").ObserveSignal(fixture.Epoch, hostileMethod, fixture.Classify(400, "PEER_FLOOD"))
+	lookupAccount(t, f, "bravo").ObserveFreeze(fixture.Epoch, monitor.FreezeStatus{Known: true, Frozen: true,
+		Since: fixture.Epoch, DeletionDate: fixture.Epoch.Add(14 * tlDay), AppealURL: `javascript:alert("a")`})
+	lookupAccount(t, f, "charlie").ObserveSpamBot(fixture.Epoch, spambot.Result{State: spambot.Unknown, Reason: `<img src=x onerror=alert(1)>" '`})
 	p := newStatusFor(f, nil)
 
 	for _, path := range []string{"/", "/accounts/alpha", "/accounts/bravo", "/accounts/charlie", "/accounts/%3Cscript%3E", "/%3Cb%3Ex"} {
@@ -463,7 +461,7 @@ func TestStatusEscaping(t *testing.T) {
 }
 
 func TestStatusErrors(t *testing.T) {
-	f := newAPIFixture(t, nil)
+	f := fixture.NewWorld(t)
 	p := newStatusFor(f, nil)
 	doc := statusGet(t, p, "/accounts/zulu", http.StatusNotFound)
 	if !strings.Contains(text(doc), `No account "zulu"`) {
@@ -502,7 +500,7 @@ func TestStatusNeedsClock(t *testing.T) {
 			t.Error("no panic without Now")
 		}
 	}()
-	newStatusPage(statusDeps{Monitor: newAPIFixture(t, nil).mon})
+	newStatusPage(statusDeps{Monitor: fixture.NewWorld(t).Monitor})
 }
 
 // manyAccounts adds n accounts to mon, a tenth of them limited and a
@@ -515,18 +513,18 @@ func manyAccounts(tb testing.TB, mon *monitor.Monitor, n int) {
 		}
 		switch i % 10 {
 		case 0:
-			a.ObserveSignal(apiEpoch, "messages.sendMessage", classify(400, "PEER_FLOOD"))
+			a.ObserveSignal(fixture.Epoch, "messages.sendMessage", fixture.Classify(400, "PEER_FLOOD"))
 		case 1:
-			a.ObserveSignal(apiEpoch, "messages.sendMessage", classify(420, "FLOOD_WAIT_600"))
+			a.ObserveSignal(fixture.Epoch, "messages.sendMessage", fixture.Classify(420, "FLOOD_WAIT_600"))
 		default:
-			a.ObserveSpamBot(apiEpoch, spambot.Result{State: spambot.Free})
+			a.ObserveSpamBot(fixture.Epoch, spambot.Result{State: spambot.Free})
 		}
 	}
 }
 
 func TestStatusFleetThousand(t *testing.T) {
-	f := newAPIFixture(t, nil)
-	manyAccounts(t, f.mon, 1000)
+	f := fixture.NewWorld(t)
+	manyAccounts(t, f.Monitor, 1000)
 	p := newStatusFor(f, nil)
 	doc := statusGet(t, p, "/", http.StatusOK)
 	rows := findAll(doc, byAttr("data-account"))
@@ -544,7 +542,7 @@ func TestStatusFleetThousand(t *testing.T) {
 
 // BenchmarkStatusFleet renders the fleet page of 1,000 accounts.
 func BenchmarkStatusFleet(b *testing.B) {
-	clk := vclock.New(apiEpoch)
+	clk := vclock.New(fixture.Epoch)
 	mon, err := monitor.New(monitor.Options{Clock: clk})
 	if err != nil {
 		b.Fatal(err)
@@ -567,20 +565,20 @@ func BenchmarkStatusFleet(b *testing.B) {
 // Frozen's "until" is labelled as the deletion date; a lost account shows
 // no risk bar; reasons show dates as people read them.
 func TestStatusAccountNextStepForEveryState(t *testing.T) {
-	f := newAPIFixture(t, nil)
-	now := f.clk.Now()
+	f := fixture.NewWorld(t)
+	now := f.Clock.Now()
 	signals := map[monitor.State]signal.Signal{
-		monitor.Banned:    classify(401, "USER_DEACTIVATED_BAN"),
-		monitor.Dead:      classify(401, "SESSION_REVOKED"),
-		monitor.Frozen:    classify(420, "FROZEN_METHOD_INVALID"),
-		monitor.Limited:   classify(400, "PEER_FLOOD"),
-		monitor.Throttled: classify(420, "FLOOD_WAIT_60"),
+		monitor.Banned:    fixture.Classify(401, "USER_DEACTIVATED_BAN"),
+		monitor.Dead:      fixture.Classify(401, "SESSION_REVOKED"),
+		monitor.Frozen:    fixture.Classify(420, "FROZEN_METHOD_INVALID"),
+		monitor.Limited:   fixture.Classify(400, "PEER_FLOOD"),
+		monitor.Throttled: fixture.Classify(420, "FLOOD_WAIT_60"),
 		monitor.Watch:     {Kind: signal.LoginFlood, Code: 420, Type: "PHONE_PASSWORD_FLOOD"},
 	}
 	p := newStatusFor(f, nil)
 	for _, st := range monitor.States() {
 		name := "next-" + st.String()
-		acct, err := f.mon.Account(name)
+		acct, err := f.Monitor.Account(name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -639,12 +637,12 @@ func TestStatusAccountNextStepForEveryState(t *testing.T) {
 // Repeated look-alike events are one row with a count, and ?type= shows
 // one kind of event only.
 func TestStatusEventsGroupedAndFiltered(t *testing.T) {
-	f := newAPIFixture(t, nil)
+	f := fixture.NewWorld(t)
 	alpha := lookupAccount(t, f, "alpha")
-	alpha.ObserveSignal(f.clk.Now(), "channels.joinChannel", classify(420, "FROZEN_METHOD_INVALID"))
+	alpha.ObserveSignal(f.Clock.Now(), "channels.joinChannel", fixture.Classify(420, "FROZEN_METHOD_INVALID"))
 	for range 30 {
-		f.clk.Advance(5 * time.Minute)
-		alpha.ObserveSignal(f.clk.Now(), "channels.joinChannel", classify(420, "FROZEN_METHOD_INVALID"))
+		f.Clock.Advance(5 * time.Minute)
+		alpha.ObserveSignal(f.Clock.Now(), "channels.joinChannel", fixture.Classify(420, "FROZEN_METHOD_INVALID"))
 	}
 	p := newStatusFor(f, nil)
 	doc := statusGet(t, p, "/accounts/alpha", http.StatusOK)

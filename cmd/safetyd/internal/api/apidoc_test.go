@@ -1,4 +1,4 @@
-package main
+package api
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/fixture"
 	"github.com/tgsafety/tgsafety/monitor/spambot"
 )
 
@@ -16,7 +17,7 @@ import (
 // docs/api.md that contains marker, decoded.
 func docExample(t *testing.T, marker string) any {
 	t.Helper()
-	b, err := os.ReadFile("../../docs/api.md")
+	b, err := os.ReadFile("../../../../docs/api.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,15 +59,15 @@ func TestAPIDocExamplesAreRealAnswers(t *testing.T) {
 	f := newAPIFixture(t, nil)
 	f.mon.Remove("charlie")
 	alpha, _ := f.mon.Lookup("alpha")
-	alpha.ObserveSpamBot(apiEpoch, spambot.Result{State: spambot.LimitedTemporary, Until: apiEpoch.Add(48 * time.Hour)})
+	alpha.ObserveSpamBot(fixture.Epoch, spambot.Result{State: spambot.LimitedTemporary, Until: fixture.Epoch.Add(48 * time.Hour)})
 	bravo, _ := f.mon.Lookup("bravo")
-	bravo.ObserveSignal(apiEpoch, "messages.sendMessage", classify(420, "FLOOD_WAIT_30"))
+	bravo.ObserveSignal(fixture.Epoch, "messages.sendMessage", fixture.Classify(420, "FLOOD_WAIT_30"))
 	res := f.get("/api/v1/accounts")
 	sameAsDoc(t, "    GET /api/v1/accounts\n", res.body)
 
 	g := newAPIFixture(t, nil)
 	ga, _ := g.mon.Lookup("alpha")
-	ga.ObserveSignal(apiEpoch, "messages.sendMessage", classify(400, "PEER_FLOOD"))
+	ga.ObserveSignal(fixture.Epoch, "messages.sendMessage", fixture.Classify(400, "PEER_FLOOD"))
 	if err := g.w.Close(context.Background()); err != nil { // everything recorded is stored
 		t.Fatal(err)
 	}

@@ -1,0 +1,108 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/view"
+	"github.com/tgsafety/tgsafety/monitor"
+)
+
+// Health.
+
+type Health struct {
+	Status  string `json:"status"`
+	Version string `json:"version,omitempty"`
+	Reason  string `json:"reason,omitempty"`
+	// NotMonitored are the configured accounts nobody watches (their
+	// client stopped for good), with why and what to do. The daemon is
+	// still ready: it serves the others.
+	NotMonitored map[string]string `json:"not_monitored,omitempty"`
+}
+
+func (a *handler) healthz(*http.Request) (int, any, error) {
+	return http.StatusOK, Health{Status: "ok", Version: a.d.Version}, nil
+}
+
+func (a *handler) readyz(*http.Request) (int, any, error) {
+	if a.d.Ready != nil {
+		if err := a.d.Ready(); err != nil {
+			return http.StatusServiceUnavailable, Health{Status: "not ready", Reason: err.Error()}, nil
+		}
+	}
+	resp := Health{Status: "ready"}
+	if a.d.NotMonitored != nil {
+		resp.NotMonitored = a.d.NotMonitored()
+	}
+	return http.StatusOK, resp, nil
+}
+
+// Accounts.
+
+type accountsResponse struct {
+	Accounts []view.Account `json:"accounts"`
+}
+
+func (a *handler) accounts(*http.Request) (int, any, error) {
+	accts := a.d.Monitor.Accounts() // sorted by name
+	out := accountsResponse{Accounts: make([]view.Account, 0, len(accts))}
+	for _, acct := range accts {
+		out.Accounts = append(out.Accounts, view.Of(acct.Snapshot()))
+	}
+	return http.StatusOK, out, nil
+}
+
+func (a *handler) account(r *http.Request) (int, any, error) {
+	acct, err := a.lookup(r.PathValue("name"), "")
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, view.DetailOf(acct.Snapshot()), nil
+}
+
+type eventsResponse struct {
+	Events []monitor.Event `json:"events"`
+}
+
+func (a *handler) events(r *http.Request) (int, any, error) {
+	acct, err := a.lookup(r.PathValue("name"), "")
+	if err != nil {
+		return 0, nil, err
+	}
+	q := r.URL.Query()
+	since := a.d.Now().Add(-defaultEventsWindow)
+	if v := q.Get("since"); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return 0, nil, badRequest("since: invalid time; use RFC 3339, e.g. 2026-01-02T15:04:05Z")
+		}
+		since = t
+	}
+	limit := defaultEventsLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxEventsLimit {
+			return 0, nil, badRequest("limit: must be an integer from 1 to %d", maxEventsLimit)
+		}
+		limit = n
+	}
+	var evs []monitor.Event
+	if a.d.Store != nil {
+		evs, err = a.d.Store.Events(r.Context(), acct.Name(), since, limit)
+		if err != nil {
+			return 0, nil, fmt.Errorf("read events: %w", err)
+		}
+	} else {
+		for _, e := range acct.Events() {
+			if !e.Time.Before(since) && len(evs) < limit {
+				evs = append(evs, e)
+			}
+		}
+	}
+	if evs == nil {
+		evs = []monitor.Event{}
+	}
+	return http.StatusOK, eventsResponse{Events: evs}, nil
+}
