@@ -21,6 +21,7 @@ import (
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/api"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/dedup"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/status"
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/daemon"
 	"github.com/tgsafety/tgsafety/monitor/probe"
@@ -188,7 +189,7 @@ func (s *service) newHandler() http.Handler {
 	mux.Handle("/api/", api)
 	mux.Handle("/healthz", api)
 	mux.Handle("/readyz", api)
-	mux.Handle("/", newStatusPage(statusDeps{Monitor: s.mon, Store: s.opts.Store, Now: s.opts.Clock.Now, Version: s.opts.Version,
+	mux.Handle("/", status.New(status.Deps{Monitor: s.mon, Store: s.opts.Store, Now: s.opts.Clock.Now, Version: s.opts.Version,
 		NotMonitored: s.notMonitored}))
 	return mux
 }
