@@ -10,6 +10,7 @@ import (
 	"github.com/gotd/td/tg"
 	"github.com/gotd/td/tgerr"
 
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/runner"
 	"github.com/tgsafety/tgsafety/testserver"
 )
 
@@ -91,7 +92,7 @@ func (e *driveEnv) every(ctx context.Context, period time.Duration, fn func(ctx 
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if stopsAccount(err) {
+		if runner.StopsAccount(err) {
 			// A real application would stop here too (or should).
 			return idle(ctx, e)
 		}

@@ -23,7 +23,7 @@ func TestProbeRequestForAccountWithoutSessionIs409(t *testing.T) {
 	svc.mu.Lock()
 	r := svc.runners["alpha"]
 	svc.mu.Unlock()
-	<-r.done // the runner gave up: no session
+	<-r.Done() // the runner gave up: no session
 	code, body := postProbe(t, base, "alpha")
 	if code != http.StatusConflict || !strings.Contains(body, "not running") {
 		t.Fatalf("probe for a stopped account: %d %s, want 409", code, body)

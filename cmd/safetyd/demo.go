@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/runner"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/sessionfile"
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/vclock"
@@ -199,10 +200,10 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 
 	return serve(ctx, daemonSetup{
 		Config: cfg, Log: log, Level: level, Token: o.Token,
-		Connect: func(a config.AccountConfig) (connection, error) {
+		Connect: func(a config.AccountConfig) (runner.Connection, error) {
 			opts := srv.ClientOptions()
 			opts.SessionStorage = sessionfile.File{Path: cfg.SessionPath(a.Name)}
-			return connection{APIID: demoAPIID, APIHash: "0123456789abcdef0123456789abcdef", Options: opts}, nil
+			return runner.Connection{APIID: demoAPIID, APIHash: "0123456789abcdef0123456789abcdef", Options: opts}, nil
 		},
 		Tune: func(so *serviceOptions) {
 			so.Clock = clk

@@ -20,6 +20,7 @@ import (
 	"github.com/gotd/td/telegram/dcs"
 	"github.com/gotd/td/tg"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/runner"
 	"golang.org/x/term"
 )
 
@@ -68,7 +69,7 @@ func login(args []string, stdout, stderr io.Writer) int {
 // loginJob is one `safetyd login` after its configuration is read.
 type loginJob struct {
 	Name, Phone, SessionPath string
-	Conn                     connection
+	Conn                     runner.Connection
 	Prompt                   prompt
 	Stdout, Stderr           io.Writer
 }
@@ -148,7 +149,7 @@ type prompt interface {
 // It fails when ctx ends or the client stops before the flow completed:
 // gotd's Run returns nil when its context is cancelled. progress, when
 // not nil, is told about the connection.
-func signIn(ctx context.Context, conn connection, phone string, p prompt, progress *loginProgress) error {
+func signIn(ctx context.Context, conn runner.Connection, phone string, p prompt, progress *loginProgress) error {
 	opts := conn.Options
 	opts.NoUpdates = true
 	opts.Logger = nil

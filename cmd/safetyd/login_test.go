@@ -16,6 +16,7 @@ import (
 	"github.com/gotd/td/telegram/dcs"
 	"github.com/gotd/td/tg"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/fixture"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/runner"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/sessionfile"
 )
 
@@ -42,7 +43,7 @@ func unreachableLogin(t *testing.T, stdout, stderr *syncBuffer) loginJob {
 	path := filepath.Join(t.TempDir(), "sessions", "alpha.session")
 	return loginJob{
 		Name: "alpha", Phone: fixture.PhoneA, SessionPath: path,
-		Conn: connection{APIID: 1, APIHash: fixture.Hash, Options: telegram.Options{
+		Conn: runner.Connection{APIID: 1, APIHash: fixture.Hash, Options: telegram.Options{
 			DCList:         dcs.List{Options: []tg.DCOption{{ID: 2, IPAddress: "127.0.0.1", Port: p}}},
 			SessionStorage: sessionfile.File{Path: path},
 		}},
@@ -129,7 +130,7 @@ func TestLoginSucceedsWithSessionOnDisk(t *testing.T) {
 	opts.SessionStorage = sessionfile.File{Path: path}
 	code := runLogin(context.Background(), loginJob{
 		Name: "alpha", Phone: fixture.PhoneA, SessionPath: path,
-		Conn:   connection{APIID: 1, APIHash: fixture.Hash, Options: opts},
+		Conn:   runner.Connection{APIID: 1, APIHash: fixture.Hash, Options: opts},
 		Prompt: noPrompt{t}, Stdout: &stdout, Stderr: &stderr,
 	})
 	if code != 0 || stdout.String() != "signed in; session stored in "+path+" (mode 0600)\n" {

@@ -421,7 +421,7 @@ func TestAccountsWithoutSessionAreShownAsNotMonitored(t *testing.T) {
 	svc.mu.Lock()
 	r := svc.runners["nosession"]
 	svc.mu.Unlock()
-	<-r.done // the runner gives up at once: there is nothing to connect with
+	<-r.Done() // the runner gives up at once: there is nothing to connect with
 
 	var ready api.Health
 	getJSON(t, base+"/readyz", &ready)

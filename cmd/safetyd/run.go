@@ -23,6 +23,7 @@ import (
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/httpserver"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/lockfile"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/runner"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/sessionfile"
 	"github.com/tgsafety/tgsafety/monitor/store"
 )
@@ -107,13 +108,13 @@ func newLogger(w io.Writer, level zap.AtomicLevel) *zap.Logger {
 
 // telegramConnect connects accounts to Telegram: the production DCs or
 // the test DCs as configured, with the account's session file.
-func telegramConnect(cfg *config.Config, sec *config.Secrets) func(config.AccountConfig) (connection, error) {
-	return func(a config.AccountConfig) (connection, error) {
+func telegramConnect(cfg *config.Config, sec *config.Secrets) func(config.AccountConfig) (runner.Connection, error) {
+	return func(a config.AccountConfig) (runner.Connection, error) {
 		list := dcs.Prod()
 		if a.DC == config.DCTest {
 			list = dcs.Test()
 		}
-		return connection{
+		return runner.Connection{
 			APIID: sec.APIID, APIHash: sec.APIHash.Reveal(),
 			Options: telegram.Options{DCList: list, SessionStorage: sessionfile.File{Path: cfg.SessionPath(a.Name)}},
 		}, nil
@@ -127,7 +128,7 @@ type daemonSetup struct {
 	Log        *zap.Logger
 	Level      zap.AtomicLevel
 	Token      string
-	Connect    func(config.AccountConfig) (connection, error)
+	Connect    func(config.AccountConfig) (runner.Connection, error)
 	// Tune, when set, adjusts the service options (the demo's clock and
 	// traffic).
 	Tune func(*serviceOptions)

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/gotd/td/clock"
-	"github.com/gotd/td/telegram"
 	"github.com/gotd/td/tg"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -21,6 +20,7 @@ import (
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/api"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/dedup"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/runner"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/status"
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/daemon"
@@ -51,17 +51,6 @@ const (
 	restoreEvents = 256
 )
 
-// connection says where one account's client connects to and as what
-// application.
-type connection struct {
-	APIID   int
-	APIHash string
-	// Options carry the DC, DC list or resolver, public keys and session
-	// storage. The service sets middlewares, hooks, update handling,
-	// connection-state callback and logger.
-	Options telegram.Options
-}
-
 // serviceOptions configure a service.
 type serviceOptions struct {
 	Config *config.Config
@@ -80,7 +69,7 @@ type serviceOptions struct {
 	Version  string
 	// Connect returns an account's connection; an error stops that account
 	// only (for example a missing session file).
-	Connect func(a config.AccountConfig) (connection, error)
+	Connect func(a config.AccountConfig) (runner.Connection, error)
 	// Drive, when set, runs while an account's client is connected, with
 	// the client's API (through the guard and monitor middlewares): the
 	// demo's simulated application. The daemon itself sends nothing but
@@ -118,10 +107,13 @@ type service struct {
 	// for writing while it removes accounts or adds and restores them.
 	restoring sync.RWMutex
 
+	// env is what every runner shares.
+	env *runner.Env
+
 	mu      sync.Mutex
 	ctx     context.Context // the service's; runners derive from it
 	cfg     *config.Config
-	runners map[string]*runner
+	runners map[string]*runner.Runner
 }
 
 func newService(opts serviceOptions) (*service, error) {
@@ -156,7 +148,7 @@ func newService(opts serviceOptions) (*service, error) {
 	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
 		return nil, fmt.Errorf("register process metrics: %w", err)
 	}
-	s := &service{opts: opts, log: opts.Logger, cfg: opts.Config, runners: map[string]*runner{}}
+	s := &service{opts: opts, log: opts.Logger, cfg: opts.Config, runners: map[string]*runner.Runner{}}
 	s.writer = store.NewWriter(opts.Store, store.WriterOptions{Logger: opts.Logger.Named("store"), Registerer: reg})
 	s.dedup = dedup.New(s.writer)
 	var err error
@@ -169,6 +161,11 @@ func newService(opts serviceOptions) (*service, error) {
 	}
 	if s.inst, err = daemon.Register(reg, opts.Version); err != nil {
 		return nil, err
+	}
+	s.env = &runner.Env{
+		Monitor: s.mon, Recorder: s.rec, Instruments: s.inst, Registry: reg, Logger: s.log,
+		Clock: opts.Clock, Wall: opts.Wall, Connect: opts.Connect, Drive: opts.Drive,
+		MinBackoff: opts.MinBackoff, MaxBackoff: opts.MaxBackoff,
 	}
 	s.handler = s.newHandler()
 	return s, nil
@@ -208,11 +205,11 @@ func (s *service) notMonitored() map[string]string {
 	defer s.mu.Unlock()
 	var out map[string]string
 	for name, r := range s.runners {
-		if why := r.stopped.Load(); why != nil {
+		if why, ok := r.StoppedWhy(); ok {
 			if out == nil {
 				out = map[string]string{}
 			}
-			out[name] = *why
+			out[name] = why
 		}
 	}
 	return out
@@ -261,12 +258,7 @@ func (s *service) scheduler(name string) *probe.Scheduler {
 	if !ok {
 		return nil
 	}
-	select {
-	case <-r.done:
-		return nil
-	default:
-		return r.sched
-	}
+	return r.Scheduler()
 }
 
 // Start restores state from the store, starts the writer, the monitor's
@@ -281,7 +273,7 @@ func (s *service) Start(ctx context.Context) error {
 	for _, sn := range snaps {
 		byName[sn.Account] = sn
 	}
-	last := map[string]probeTimes{}
+	last := map[string]runner.ProbeTimes{}
 	for _, a := range s.cfg.Accounts {
 		acct, err := s.mon.Account(a.Name)
 		if err != nil {
@@ -325,11 +317,11 @@ func (s *service) Start(ctx context.Context) error {
 // The signal events are not stored again; state changes they cause are
 // (they may repeat ones stored before the crash). It reads what restore
 // needs: the ring and the events after the snapshot, a page at a time.
-func (s *service) restoreAccount(ctx context.Context, acct *monitor.Account, sn monitor.Snapshot, ok bool) (probeTimes, error) {
+func (s *service) restoreAccount(ctx context.Context, acct *monitor.Account, sn monitor.Snapshot, ok bool) (runner.ProbeTimes, error) {
 	name := acct.Name()
 	ring, err := s.opts.Store.Latest(ctx, name, restoreEvents)
 	if err != nil {
-		return probeTimes{}, fmt.Errorf("load events of %s: %w", name, err)
+		return runner.ProbeTimes{}, fmt.Errorf("load events of %s: %w", name, err)
 	}
 	if !ok {
 		sn = monitor.Snapshot{}
@@ -341,7 +333,7 @@ func (s *service) restoreAccount(ctx context.Context, acct *monitor.Account, sn 
 		// time (rows stored since the upgrade have a Seq and follow).
 		old, err := s.opts.Store.Events(ctx, name, sn.At, store.MaxLimit)
 		if err != nil {
-			return probeTimes{}, fmt.Errorf("load events of %s: %w", name, err)
+			return runner.ProbeTimes{}, fmt.Errorf("load events of %s: %w", name, err)
 		}
 		for _, e := range old {
 			if e.Seq == 0 && e.Time.After(sn.At) {
@@ -353,7 +345,7 @@ func (s *service) restoreAccount(ctx context.Context, acct *monitor.Account, sn 
 	for seq := sn.Seq; ; {
 		page, err := s.opts.Store.After(ctx, name, seq, store.MaxLimit)
 		if err != nil {
-			return probeTimes{}, fmt.Errorf("load events of %s: %w", name, err)
+			return runner.ProbeTimes{}, fmt.Errorf("load events of %s: %w", name, err)
 		}
 		n += s.replay(acct, page)
 		after = append(after, probeEvents(page)...)
@@ -365,7 +357,7 @@ func (s *service) restoreAccount(ctx context.Context, acct *monitor.Account, sn 
 	if n > 0 {
 		s.log.Info("Replayed signals stored after the last snapshot", zap.String("account", name), zap.Int("signals", n))
 	}
-	return lastProbes(sn, after), nil
+	return runner.LastProbes(sn, after), nil
 }
 
 // replay applies the signal events of evs to the account and returns how
@@ -392,36 +384,6 @@ func probeEvents(evs []monitor.Event) []monitor.Event {
 		}
 	}
 	return out
-}
-
-// probeTimes are when each probe kind last ran (for its floor) and last
-// succeeded (for tgsafety_probe_last_success_timestamp_seconds), read back
-// after a restart.
-type probeTimes struct {
-	Ran, OK map[string]time.Time
-}
-
-// lastProbes returns the probe times of an account's snapshot
-// (Snapshot.Probes), so that probe floors and the last-success gauge
-// survive restarts. A probe event in evs later than the snapshot's run
-// (stored after the last snapshot, before a crash) still counts as a run
-// for the floor; whether it succeeded is known only from snapshots.
-func lastProbes(sn monitor.Snapshot, evs []monitor.Event) probeTimes {
-	pt := probeTimes{Ran: map[string]time.Time{}, OK: map[string]time.Time{}}
-	for kind, r := range sn.Probes {
-		if !r.LastRun.IsZero() {
-			pt.Ran[kind] = r.LastRun
-		}
-		if !r.LastOK.IsZero() {
-			pt.OK[kind] = r.LastOK
-		}
-	}
-	for _, e := range evs {
-		if e.Type == monitor.EventProbe && e.Probe != "" && e.Time.After(pt.Ran[e.Probe]) {
-			pt.Ran[e.Probe] = e.Time
-		}
-	}
-	return pt
 }
 
 func (s *service) goBackground(fn func()) {
@@ -485,14 +447,14 @@ func (s *service) prune(ctx context.Context) {
 }
 
 // startLocked starts an account's runner; s.mu is held.
-func (s *service) startLocked(a config.AccountConfig, last probeTimes) {
-	r, err := s.newRunner(a, last)
+func (s *service) startLocked(a config.AccountConfig, last runner.ProbeTimes) {
+	r, err := runner.New(s.env, s.cfg, a, last)
 	if err != nil {
 		s.log.Error("Cannot start account", zap.String("account", a.Name), zap.Error(err))
 		return
 	}
 	s.runners[a.Name] = r
-	r.start(s.ctx)
+	r.Start(s.ctx)
 }
 
 // stopLocked stops an account's runner and waits for it; s.mu is held.
@@ -501,7 +463,7 @@ func (s *service) stopLocked(name string) {
 	if !ok {
 		return
 	}
-	r.stop()
+	r.Stop()
 	delete(s.runners, name)
 }
 
@@ -522,9 +484,9 @@ func (s *service) Reload(next *config.Config) config.ReloadPlan {
 		s.removeLocked(name)
 	}
 	for _, name := range plan.Changed {
-		var last probeTimes
+		var last runner.ProbeTimes
 		if r, ok := s.runners[name]; ok {
-			last = r.lastProbes()
+			last = r.LastProbes()
 		}
 		s.stopLocked(name)
 		a, _ := s.cfg.Account(name)
@@ -565,13 +527,13 @@ func (s *service) removeLocked(name string) {
 // its restore: one applied in between would be acknowledged and then
 // overwritten. The stored snapshots are loaded into *snaps once per
 // reload. ok is false when the account cannot be created. s.mu is held.
-func (s *service) addLocked(name string, snaps *map[string]monitor.Snapshot) (last probeTimes, ok bool) {
+func (s *service) addLocked(name string, snaps *map[string]monitor.Snapshot) (last runner.ProbeTimes, ok bool) {
 	s.restoring.Lock()
 	defer s.restoring.Unlock()
 	acct, err := s.mon.Account(name)
 	if err != nil {
 		s.log.Error("Cannot add account", zap.String("account", name), zap.Error(err))
-		return probeTimes{}, false
+		return runner.ProbeTimes{}, false
 	}
 	if *snaps == nil {
 		*snaps = s.loadSnapshots(s.ctx)

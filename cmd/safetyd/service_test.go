@@ -23,6 +23,7 @@ import (
 
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/fixture"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/runner"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/sessionfile"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/view"
 	"github.com/tgsafety/tgsafety/monitor"
@@ -87,10 +88,10 @@ func (w *daemonWorld) start(t *testing.T) (base string, svc *service, stop func(
 	go func() {
 		done <- serve(ctx, daemonSetup{
 			Config: w.cfg, Log: zap.NewNop(), Level: zap.NewAtomicLevel(), Token: fixture.Token,
-			Connect: func(a config.AccountConfig) (connection, error) {
+			Connect: func(a config.AccountConfig) (runner.Connection, error) {
 				opts := w.srv.ClientOptions()
 				opts.SessionStorage = sessionfile.File{Path: w.cfg.SessionPath(a.Name)}
-				return connection{APIID: 1, APIHash: "0123456789abcdef0123456789abcdef", Options: opts}, nil
+				return runner.Connection{APIID: 1, APIHash: "0123456789abcdef0123456789abcdef", Options: opts}, nil
 			},
 			Tune: func(o *serviceOptions) {
 				o.Clock = w.srv.Clock()
@@ -457,7 +458,7 @@ func TestLastProbesSeparatesRunsFromSuccesses(t *testing.T) {
 	evs := append(acct.Events(),
 		monitor.Event{Time: t0.Add(4 * time.Hour), Type: monitor.EventProbe, Probe: monitor.ProbeSessions, Reason: "sessions probe failed: timeout"},
 		monitor.Event{Time: t0.Add(4 * time.Hour), Type: monitor.EventSignal, Method: "messages.sendMessage"})
-	pt := lastProbes(sn, evs)
+	pt := runner.LastProbes(sn, evs)
 	for kind, want := range map[string]time.Time{monitor.ProbeFreeze: t0.Add(90 * time.Minute), monitor.ProbeSpamBot: t0.Add(3 * time.Hour), monitor.ProbeSessions: t0.Add(4 * time.Hour)} {
 		if got := pt.Ran[kind]; !got.Equal(want) {
 			t.Errorf("last %s run %s, want %s", kind, got, want)
@@ -511,7 +512,7 @@ func TestStoredSessionUnregisteredAtFirstStartIsDead(t *testing.T) {
 	r := svc.runners["alpha"]
 	svc.mu.Unlock()
 	select {
-	case <-r.done: // stopped: Telegram answered a session error
+	case <-r.Done(): // stopped: Telegram answered a session error
 	case <-time.After(time.Minute): // a failure guard only
 		t.Fatal("the runner did not stop on AUTH_KEY_UNREGISTERED")
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/runner"
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/signal"
 	"github.com/tgsafety/tgsafety/monitor/store"
@@ -98,8 +99,8 @@ func BenchmarkStartup(b *testing.B) {
 		}
 		svc, err := newService(serviceOptions{
 			Config: cfg, Clock: vclock.New(end), Registry: prometheus.NewRegistry(), Store: st,
-			Connect: func(config.AccountConfig) (connection, error) {
-				return connection{}, errors.New("benchmark: not connecting")
+			Connect: func(config.AccountConfig) (runner.Connection, error) {
+				return runner.Connection{}, errors.New("benchmark: not connecting")
 			},
 		})
 		if err != nil {

@@ -93,7 +93,7 @@ type Deps struct {
 	Ingest *prometheus.CounterVec
 }
 
-// handler is the handler newAPI returns.
+// handler is the handler New returns.
 type handler struct {
 	d   Deps
 	mux *http.ServeMux

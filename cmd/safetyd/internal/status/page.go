@@ -59,7 +59,7 @@ type Deps struct {
 	Window time.Duration
 }
 
-// page is the handler newStatusPage returns.
+// page is the handler New returns.
 type page struct {
 	d   Deps
 	mux *http.ServeMux
@@ -85,7 +85,7 @@ var windows = []struct {
 func New(d Deps) http.Handler {
 	if d.Monitor == nil || d.Now == nil {
 		// A wiring mistake, not a runtime condition: fail at start-up.
-		panic("newStatusPage: Monitor and Now are required")
+		panic("status.New: Monitor and Now are required")
 	}
 	if d.Window <= 0 {
 		d.Window = defaultWindow

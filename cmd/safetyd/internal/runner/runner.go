@@ -1,4 +1,4 @@
-package main
+package runner
 
 import (
 	"context"
@@ -6,29 +6,33 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/gotd/log/logzap"
 	"github.com/gotd/td/bin"
+	"github.com/gotd/td/clock"
 	"github.com/gotd/td/telegram"
 	"github.com/gotd/td/tg"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/sessionfile"
 	"github.com/tgsafety/tgsafety/monitor"
+	"github.com/tgsafety/tgsafety/monitor/daemon"
 	"github.com/tgsafety/tgsafety/monitor/guard"
 	"github.com/tgsafety/tgsafety/monitor/probe"
 	"github.com/tgsafety/tgsafety/monitor/signal"
 	"github.com/tgsafety/tgsafety/monitor/spambot"
 )
 
-// runner keeps one account's client running: connect, probe on schedule,
+// Runner keeps one account's client running: connect, probe on schedule,
 // reconnect with backoff after failures, and stop for good when Telegram
 // says the account or its session is gone (401), because reconnecting a
 // banned account only adds failed logins to its record.
-type runner struct {
-	svc   *service
+type Runner struct {
+	env   *Env
 	cfg   config.AccountConfig
 	acct  *monitor.Account
 	guard *guard.Guard // nil when guard.mode is off
@@ -52,28 +56,53 @@ type errStopped struct{ why string }
 
 func (e *errStopped) Error() string { return e.why }
 
-func (s *service) newRunner(a config.AccountConfig, last probeTimes) (*runner, error) {
-	acct, err := s.mon.Account(a.Name)
+// Env is what every runner of a service shares: the monitor, the
+// metrics, the clocks and how to connect.
+type Env struct {
+	Monitor     *monitor.Monitor
+	Recorder    *probe.Recorder
+	Instruments *daemon.Instruments
+	Registry    prometheus.Registerer
+	Logger      *zap.Logger
+	// Clock is the monitor's, probes' and guards' clock; Wall times client
+	// restarts (backoff), which wait for real network conditions even when
+	// the monitor runs on virtual time.
+	Clock, Wall clock.Clock
+	// Connect returns an account's connection; an error stops that account
+	// only (for example a missing session file).
+	Connect func(a config.AccountConfig) (Connection, error)
+	// Drive, when set, runs while an account's client is connected (the
+	// demo's simulated application).
+	Drive func(ctx context.Context, account string, api *tg.Client) error
+	// MinBackoff and MaxBackoff bound the wait before restarting a failed
+	// client.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// New prepares the runner of account a (its guard, per cfg, and its probe
+// scheduler, with the floors of last); Start runs it.
+func New(env *Env, cfg *config.Config, a config.AccountConfig, last ProbeTimes) (*Runner, error) {
+	acct, err := env.Monitor.Account(a.Name)
 	if err != nil {
 		return nil, err
 	}
-	r := &runner{svc: s, cfg: a, acct: acct, api: &switchInvoker{}, log: s.log.With(zap.String("account", a.Name))}
-	if gopts, ok := s.cfg.GuardOptions(a); ok {
-		gopts.Registerer = s.opts.Registry
-		gopts.Logger = s.log.Named("guard")
+	r := &Runner{env: env, cfg: a, acct: acct, api: &switchInvoker{}, log: env.Logger.With(zap.String("account", a.Name))}
+	if gopts, ok := cfg.GuardOptions(a); ok {
+		gopts.Registerer = env.Registry
+		gopts.Logger = env.Logger.Named("guard")
 		if r.guard, err = guard.New(acct, gopts); err != nil {
 			return nil, fmt.Errorf("guard: %w", err)
 		}
 	}
-	r.sched = probe.NewScheduler(acct, probe.Options{Metrics: s.rec, Logger: s.log.Named("probe")})
+	r.sched = probe.NewScheduler(acct, probe.Options{Metrics: env.Recorder, Logger: env.Logger.Named("probe")})
 	api := tg.NewClient(r.api)
 	probes := []probe.Probe{
-		probe.NewSpamBot(acct, api, spambot.ProberOptions{Clock: s.opts.Clock}),
+		probe.NewSpamBot(acct, api, spambot.ProberOptions{Clock: env.Clock}),
 		&probe.Freeze{Account: acct, API: api},
 		&probe.Sessions{Account: acct, API: api},
 		&probe.Self{Account: acct, API: api},
 	}
-	schedules := s.cfg.Schedules()
+	schedules := cfg.Schedules()
 	kinds := make([]string, 0, len(probes))
 	for _, p := range probes {
 		if err := r.sched.Add(p, schedules[p.Kind()]); err != nil {
@@ -84,19 +113,21 @@ func (s *service) newRunner(a config.AccountConfig, last probeTimes) (*runner, e
 			_ = r.sched.SetLast(p.Kind(), t)
 		}
 	}
-	s.rec.Seed(a.Name, kinds...)
+	env.Recorder.Seed(a.Name, kinds...)
 	for kind, t := range last.OK {
-		s.rec.Restore(a.Name, kind, t)
+		env.Recorder.Restore(a.Name, kind, t)
 	}
-	s.inst.Connected.WithLabelValues(a.Name).Set(0)
-	s.inst.Restarts.WithLabelValues(a.Name)
+	env.Instruments.Connected.WithLabelValues(a.Name).Set(0)
+	env.Instruments.Restarts.WithLabelValues(a.Name)
 	return r, nil
 }
 
-func (r *runner) start(ctx context.Context) {
+// Start runs the account's client until ctx ends, Stop, or the account
+// stops for good.
+func (r *Runner) Start(ctx context.Context) {
 	ctx, r.cancel = context.WithCancel(ctx)
 	r.done = make(chan struct{})
-	unwatch := r.sched.Watch(r.svc.mon)
+	unwatch := r.sched.Watch(r.env.Monitor)
 	go func() {
 		defer close(r.done)
 		defer unwatch()
@@ -104,8 +135,8 @@ func (r *runner) start(ctx context.Context) {
 	}()
 }
 
-// stop ends the runner and waits for its client to close.
-func (r *runner) stop() {
+// Stop ends the runner and waits for its client to close.
+func (r *Runner) Stop() {
 	r.cancel()
 	<-r.done
 	if r.guard != nil {
@@ -113,18 +144,38 @@ func (r *runner) stop() {
 	}
 }
 
-// lastProbes returns the probe times of the running account, for a
+// Scheduler is the account's probe scheduler while the runner runs; nil
+// once it has stopped for good (banned, dead, no session), since nothing
+// runs its probes then.
+func (r *Runner) Scheduler() *probe.Scheduler {
+	select {
+	case <-r.done:
+		return nil
+	default:
+		return r.sched
+	}
+}
+
+// StoppedWhy says why the runner gave up for good, if it did.
+func (r *Runner) StoppedWhy() (string, bool) {
+	if why := r.stopped.Load(); why != nil {
+		return *why, true
+	}
+	return "", false
+}
+
+// LastProbes returns the probe times of the running account, for a
 // restarted runner.
-func (r *runner) lastProbes() probeTimes {
-	return lastProbes(r.acct.Snapshot(), r.acct.Events())
+func (r *Runner) LastProbes() ProbeTimes {
+	return LastProbes(r.acct.Snapshot(), r.acct.Events())
 }
 
 // loop runs the client until ctx ends or the account stops for good.
-func (r *runner) loop(ctx context.Context) {
-	wait := r.svc.opts.MinBackoff
+func (r *Runner) loop(ctx context.Context) {
+	wait := r.env.MinBackoff
 	for {
 		connected, err := r.runOnce(ctx)
-		r.svc.inst.Connected.WithLabelValues(r.cfg.Name).Set(0)
+		r.env.Instruments.Connected.WithLabelValues(r.cfg.Name).Set(0)
 		if ctx.Err() != nil {
 			return
 		}
@@ -135,25 +186,25 @@ func (r *runner) loop(ctx context.Context) {
 			return
 		}
 		if connected {
-			wait = r.svc.opts.MinBackoff
+			wait = r.env.MinBackoff
 		}
 		r.log.Info("Client stopped; restarting", zap.Error(err), zap.Duration("backoff", wait))
-		t := r.svc.opts.Wall.Timer(wait)
+		t := r.env.Wall.Timer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return
 		case <-t.C():
 		}
-		r.svc.inst.Restarts.WithLabelValues(r.cfg.Name).Inc()
-		wait = min(2*wait, r.svc.opts.MaxBackoff)
+		r.env.Instruments.Restarts.WithLabelValues(r.cfg.Name).Inc()
+		wait = min(2*wait, r.env.MaxBackoff)
 	}
 }
 
 // runOnce runs one client until it stops; connected says whether it got
 // as far as a working connection.
-func (r *runner) runOnce(ctx context.Context) (connected bool, err error) {
-	conn, err := r.svc.opts.Connect(r.cfg)
+func (r *Runner) runOnce(ctx context.Context) (connected bool, err error) {
+	conn, err := r.env.Connect(r.cfg)
 	if err != nil {
 		return false, &errStopped{why: err.Error()}
 	}
@@ -165,15 +216,15 @@ func (r *runner) runOnce(ctx context.Context) (connected bool, err error) {
 		}
 		r.acct.SignedIn() // `safetyd login` stores a session once signed in
 	}
-	onSelf, onSelfErr := probe.Hooks(r.acct, r.svc.rec)
+	onSelf, onSelfErr := probe.Hooks(r.acct, r.env.Recorder)
 	opts := conn.Options
 	opts.NoUpdates = false
 	opts.OnSelfSuccess = onSelf
 	opts.OnSelfError = func(ctx context.Context, err error) error {
 		_ = onSelfErr(ctx, err)
 		// A 401 here is a ban or a dead session: returning it makes gotd
-		// stop instead of reconnecting forever.
-		if stopsAccount(err) {
+		// Stop instead of reconnecting forever.
+		if StopsAccount(err) {
 			return err
 		}
 		return nil
@@ -183,7 +234,7 @@ func (r *runner) runOnce(ctx context.Context) (connected bool, err error) {
 		if st == telegram.ConnectionStateReady {
 			up = 1
 		}
-		r.svc.inst.Connected.WithLabelValues(r.cfg.Name).Set(up)
+		r.env.Instruments.Connected.WithLabelValues(r.cfg.Name).Set(up)
 	}
 	var handler telegram.UpdateHandler = telegram.UpdateHandlerFunc(func(context.Context, tg.UpdatesClass) error { return nil })
 	mws := []telegram.Middleware{r.acct.Middleware()}
@@ -195,7 +246,7 @@ func (r *runner) runOnce(ctx context.Context) (connected bool, err error) {
 	}
 	opts.UpdateHandler = handler
 	opts.Middlewares = append(mws, opts.Middlewares...)
-	gl := r.svc.log.Named("gotd").With(zap.String("account", r.cfg.Name))
+	gl := r.env.Logger.Named("gotd").With(zap.String("account", r.cfg.Name))
 	if gl.Core().Enabled(zapcore.InfoLevel) {
 		// gotd's info lines (every connect, every restart) would drown the
 		// daemon's own; its warnings and errors stay.
@@ -225,7 +276,7 @@ func (r *runner) runOnce(ctx context.Context) (connected bool, err error) {
 		}
 		// A banned or dead account stops its client whichever way it was
 		// found out (a probe, the self check, the application's calls).
-		unsub := r.svc.mon.Subscribe(func(e monitor.Event) {
+		unsub := r.env.Monitor.Subscribe(func(e monitor.Event) {
 			if e.Account == r.cfg.Name && e.Type == monitor.EventState && (e.State == monitor.Banned || e.State == monitor.Dead) {
 				finish(&errStopped{why: "account is " + e.State.String() + ": " + e.Reason})
 			}
@@ -236,7 +287,7 @@ func (r *runner) runOnce(ctx context.Context) (connected bool, err error) {
 			defer wg.Done()
 			finish(r.sched.Run(ctx))
 		}()
-		if drive := r.svc.opts.Drive; drive != nil {
+		if drive := r.env.Drive; drive != nil {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -250,16 +301,16 @@ func (r *runner) runOnce(ctx context.Context) (connected bool, err error) {
 	if errors.As(err, &stopped) {
 		return connected, stopped
 	}
-	if err != nil && stopsAccount(err) {
+	if err != nil && StopsAccount(err) {
 		s := signal.Classify(err)
 		return connected, &errStopped{why: fmt.Sprintf("Telegram answered %s (%s)", s.Type, s.Kind)}
 	}
 	return connected, err
 }
 
-// stopsAccount reports errors after which reconnecting is pointless or
+// StopsAccount reports errors after which reconnecting is pointless or
 // harmful: the account is banned or deleted, or its session is revoked.
-func stopsAccount(err error) bool {
+func StopsAccount(err error) bool {
 	switch signal.Classify(err).Kind {
 	case signal.Banned, signal.Deactivated, signal.SessionDead:
 		return true
@@ -293,3 +344,47 @@ func (s *switchInvoker) Invoke(ctx context.Context, input bin.Encoder, output bi
 	}
 	return c.Invoke(ctx, input, output)
 }
+
+// Connection says where one account's client connects to and as what
+// application.
+type Connection struct {
+	APIID   int
+	APIHash string
+	// Options carry the DC, DC list or resolver, public keys and session
+	// storage. The service sets middlewares, hooks, update handling,
+	// Connection-state callback and logger.
+	Options telegram.Options
+}
+
+// ProbeTimes are when each probe kind last ran (for its floor) and last
+// succeeded (for tgsafety_probe_last_success_timestamp_seconds), read back
+// after a restart.
+type ProbeTimes struct {
+	Ran, OK map[string]time.Time
+}
+
+// LastProbes returns the probe times of an account's snapshot
+// (Snapshot.Probes), so that probe floors and the last-success gauge
+// survive restarts. A probe event in evs later than the snapshot's run
+// (stored after the last snapshot, before a crash) still counts as a run
+// for the floor; whether it succeeded is known only from snapshots.
+func LastProbes(sn monitor.Snapshot, evs []monitor.Event) ProbeTimes {
+	pt := ProbeTimes{Ran: map[string]time.Time{}, OK: map[string]time.Time{}}
+	for kind, r := range sn.Probes {
+		if !r.LastRun.IsZero() {
+			pt.Ran[kind] = r.LastRun
+		}
+		if !r.LastOK.IsZero() {
+			pt.OK[kind] = r.LastOK
+		}
+	}
+	for _, e := range evs {
+		if e.Type == monitor.EventProbe && e.Probe != "" && e.Time.After(pt.Ran[e.Probe]) {
+			pt.Ran[e.Probe] = e.Time
+		}
+	}
+	return pt
+}
+
+// Done is closed when the runner has stopped, for good or by Stop.
+func (r *Runner) Done() <-chan struct{} { return r.done }
