@@ -9,9 +9,6 @@ import (
 	"testing"
 
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/fixture"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
-	"go.uber.org/zap/zaptest/observer"
 )
 
 func runCmd(args ...string) (code int, stdout, stderr string) {
@@ -174,15 +171,4 @@ func TestSecretPastedIntoEnvKeyIsNotShownByCommands(t *testing.T) {
 		t.Errorf("check-config: %d\n%s%s", code, out, errOut)
 	}
 	fixture.NoPastedSecret(t, "check-config", out+errOut)
-	core, logs := observer.New(zap.InfoLevel)
-	reload(daemonSetup{ConfigPath: cfg, Log: zap.New(core), Level: zap.NewAtomicLevel()}, nil)
-	entries := logs.All()
-	if len(entries) != 1 || entries[0].Message != "Reload refused; keeping the running configuration" {
-		t.Fatalf("reload logged %+v", entries)
-	}
-	var line bytes.Buffer
-	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
-	buf, _ := enc.EncodeEntry(entries[0].Entry, entries[0].Context)
-	line.Write(buf.Bytes())
-	fixture.NoPastedSecret(t, "reload log", line.String())
 }

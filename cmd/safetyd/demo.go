@@ -22,6 +22,7 @@ import (
 
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/runner"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/service"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/sessionfile"
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/vclock"
@@ -177,7 +178,7 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 
 	// The terminal shows state changes itself; the log keeps errors only.
 	level := zap.NewAtomicLevelAt(zapcore.ErrorLevel)
-	log := newLogger(stderr, level)
+	log := service.NewLogger(stderr, level)
 	out := &demoOutput{w: stdout, quiet: o.Quiet, start: start, accts: accts}
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -198,14 +199,14 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 		}
 	}
 
-	return serve(ctx, daemonSetup{
-		Config: cfg, Log: log, Level: level, Token: o.Token,
+	return service.Serve(ctx, service.Setup{
+		Config: cfg, Log: log, Level: level, Token: o.Token, Version: version,
 		Connect: func(a config.AccountConfig) (runner.Connection, error) {
 			opts := srv.ClientOptions()
 			opts.SessionStorage = sessionfile.File{Path: cfg.SessionPath(a.Name)}
 			return runner.Connection{APIID: demoAPIID, APIHash: "0123456789abcdef0123456789abcdef", Options: opts}, nil
 		},
-		Tune: func(so *serviceOptions) {
+		Tune: func(so *service.Options) {
 			so.Clock = clk
 			so.SnapshotEvery = 10 * time.Minute
 			if o.Traffic {
@@ -216,7 +217,7 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 			}
 		},
 		Listening: func(addr string) { out.banner(addr, o) },
-		Started: func(_ context.Context, svc *service) {
+		Started: func(_ context.Context, svc *service.Service) {
 			out.watch(svc.Monitor())
 			wg.Add(1)
 			go func() {

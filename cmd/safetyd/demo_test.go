@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -10,80 +9,10 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/fixture"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/view"
 	"github.com/tgsafety/tgsafety/monitor"
 )
-
-// getJSON fetches url into v.
-func getJSON(t *testing.T, url string, v any) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(resp.Body)
-		t.Fatalf("GET %s: %s %s", url, resp.Status, b)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		t.Fatalf("GET %s: %v", url, err)
-	}
-}
-
-// scrape returns the samples at url, keyed by metric name and the values
-// of the labels account and state (empty when absent).
-func scrape(t *testing.T, url string) map[[3]string]float64 {
-	t.Helper()
-	out := map[[3]string]float64{}
-	for _, s := range scrapeSamples(t, url) {
-		m := s.Metric
-		out[[3]string{string(m[model.MetricNameLabel]), string(m["account"]), string(m["state"])}] = float64(s.Value)
-	}
-	return out
-}
-
-// scrapeByLabel returns one metric's samples at url keyed by one label.
-func scrapeByLabel(t *testing.T, url, name, label string) map[string]float64 {
-	t.Helper()
-	out := map[string]float64{}
-	for _, s := range scrapeSamples(t, url) {
-		if string(s.Metric[model.MetricNameLabel]) == name {
-			out[string(s.Metric[model.LabelName(label)])] = float64(s.Value)
-		}
-	}
-	return out
-}
-
-// scrapeSamples reads every sample served at url.
-func scrapeSamples(t *testing.T, url string) model.Vector {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	dec := expfmt.NewDecoder(resp.Body, expfmt.ResponseFormat(resp.Header))
-	var fams []*dto.MetricFamily
-	for {
-		var mf dto.MetricFamily
-		if err := dec.Decode(&mf); err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		fams = append(fams, &mf)
-	}
-	vec, err := expfmt.ExtractSamples(&expfmt.DecodeOptions{Timestamp: model.Now()}, fams...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return vec
-}
 
 // The demo, in-process, through the daemon's own wiring: after a
 // simulated day and a bit, every account state of the demo set has been
@@ -112,11 +41,11 @@ func TestDemoReachesEveryStateAndAPIAgreesWithMetrics(t *testing.T) {
 		var list struct {
 			Accounts []view.Account `json:"accounts"`
 		}
-		getJSON(t, base+"/api/v1/accounts", &list)
+		fixture.GetJSON(t, base+"/api/v1/accounts", &list)
 		if len(list.Accounts) != 12 {
 			t.Errorf("API lists %d accounts, want 12", len(list.Accounts))
 		}
-		samples := scrape(t, base+"/metrics")
+		samples := fixture.Scrape(t, base+"/metrics")
 		for _, a := range list.Accounts {
 			if v, ok := samples[[3]string{"tgsafety_account_state", a.Name, a.State.String()}]; !ok || v != 1 {
 				t.Errorf("%s: API says %s, metrics have %v (present %v)", a.Name, a.State, v, ok)
@@ -127,7 +56,7 @@ func TestDemoReachesEveryStateAndAPIAgreesWithMetrics(t *testing.T) {
 			var evs struct {
 				Events []monitor.Event `json:"events"`
 			}
-			getJSON(t, base+"/api/v1/accounts/"+a.Name+"/events?since=2000-01-01T00:00:00Z&limit=1000", &evs)
+			fixture.GetJSON(t, base+"/api/v1/accounts/"+a.Name+"/events?since=2000-01-01T00:00:00Z&limit=1000", &evs)
 			visited[a.Name] = map[monitor.State]bool{}
 			for _, e := range evs.Events {
 				if e.Type != monitor.EventState {

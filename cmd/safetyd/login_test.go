@@ -16,6 +16,7 @@ import (
 	"github.com/gotd/td/telegram/dcs"
 	"github.com/gotd/td/tg"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/fixture"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/fixture/fleet"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/runner"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/sessionfile"
 )
@@ -38,7 +39,7 @@ func (p noPrompt) Password(context.Context) (string, error) {
 // 127.0.0.1: nothing answers, as with no network.
 func unreachableLogin(t *testing.T, stdout, stderr *syncBuffer) loginJob {
 	t.Helper()
-	_, port, _ := net.SplitHostPort(freePort(t))
+	_, port, _ := net.SplitHostPort(fixture.FreePort(t))
 	p, _ := strconv.Atoi(port)
 	path := filepath.Join(t.TempDir(), "sessions", "alpha.session")
 	return loginJob{
@@ -123,10 +124,10 @@ func TestLoginReportsConnectionProgress(t *testing.T) {
 // A login that completes (here: an account already signed in, against the
 // test server) exits 0 and names the session file it found on disk.
 func TestLoginSucceedsWithSessionOnDisk(t *testing.T) {
-	w := newDaemonWorld(t, "alpha")
+	w := fleet.NewAccounts(t, "alpha")
 	var stdout, stderr syncBuffer
-	path := w.cfg.SessionPath("alpha")
-	opts := w.srv.ClientOptions()
+	path := w.Cfg.SessionPath("alpha")
+	opts := w.Srv.ClientOptions()
 	opts.SessionStorage = sessionfile.File{Path: path}
 	code := runLogin(context.Background(), loginJob{
 		Name: "alpha", Phone: fixture.PhoneA, SessionPath: path,

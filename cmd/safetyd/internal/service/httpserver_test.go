@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"bufio"
@@ -32,7 +32,7 @@ func TestIdleConnectionsDoNotStopHealthz(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bin := testbin.Path(t, "safetyd")
-	addr := freePort(t)
+	addr := fixture.FreePort(t)
 	// The account has no session file: its runner stops at once and the
 	// daemon makes no connection to Telegram.
 	cfg := fixture.WriteFile(t, dir, "safetyd.yaml", fmt.Sprintf(`

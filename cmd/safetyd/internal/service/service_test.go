@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"bytes"
@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -17,12 +16,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gotd/td/session"
 	"github.com/gotd/td/tgerr"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/fixture"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/fixture/fleet"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/runner"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/sessionfile"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/view"
@@ -42,65 +43,39 @@ type daemonWorld struct {
 	srv *testserver.Server
 	cfg *config.Config
 	// tune, when set, changes the service's options after the world's own.
-	tune func(*serviceOptions)
+	tune func(*Options)
 }
 
 func newDaemonWorld(t *testing.T, names ...string) *daemonWorld {
 	t.Helper()
-	srv, err := testserver.New(testserver.Options{Users: 50})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	t.Cleanup(func() { _ = srv.Close() })
-	dir := t.TempDir()
-	cfg := config.DefaultConfig()
-	cfg.SessionsDir = filepath.Join(dir, "sessions")
-	cfg.Store.Path = filepath.Join(dir, "history.db")
-	cfg.HTTP.Listen = "127.0.0.1:0"
-	cfg.Profile = srv.Profile()
-	for i, n := range names {
-		phone := fmt.Sprintf("99977%05d", i+1)
-		if _, err := srv.CreateAccount(testserver.AccountSpec{Phone: phone, Age: 365 * 24 * time.Hour}); err != nil {
-			t.Fatal(err)
-		}
-		data, err := srv.Session(phone)
-		if err != nil {
-			t.Fatal(err)
-		}
-		l := session.Loader{Storage: sessionfile.File{Path: cfg.SessionPath(n)}}
-		if err := l.Save(context.Background(), data); err != nil {
-			t.Fatal(err)
-		}
-		cfg.Accounts = append(cfg.Accounts, config.AccountConfig{Name: n, Phone: config.NewSecret("+" + phone), DC: config.DCTest})
-	}
-	return &daemonWorld{srv: srv, cfg: cfg}
+	d := fleet.NewAccounts(t, names...)
+	return &daemonWorld{srv: d.Srv, cfg: d.Cfg}
 }
 
 // start runs serve until the returned stop is called; stop waits for the
 // ordered shutdown and fails the test if serve failed.
-func (w *daemonWorld) start(t *testing.T) (base string, svc *service, stop func()) {
+func (w *daemonWorld) start(t *testing.T) (base string, svc *Service, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	started := make(chan struct{})
 	done := make(chan error, 1)
 	var addr string
 	go func() {
-		done <- serve(ctx, daemonSetup{
+		done <- Serve(ctx, Setup{
 			Config: w.cfg, Log: zap.NewNop(), Level: zap.NewAtomicLevel(), Token: fixture.Token,
 			Connect: func(a config.AccountConfig) (runner.Connection, error) {
 				opts := w.srv.ClientOptions()
 				opts.SessionStorage = sessionfile.File{Path: w.cfg.SessionPath(a.Name)}
 				return runner.Connection{APIID: 1, APIHash: "0123456789abcdef0123456789abcdef", Options: opts}, nil
 			},
-			Tune: func(o *serviceOptions) {
+			Tune: func(o *Options) {
 				o.Clock = w.srv.Clock()
 				if w.tune != nil {
 					w.tune(o)
 				}
 			},
 			Listening: func(a string) { addr = a },
-			Started: func(_ context.Context, s *service) {
+			Started: func(_ context.Context, s *Service) {
 				svc = s
 				close(started)
 			},
@@ -170,7 +145,7 @@ func TestRestartRestoresStateFromStore(t *testing.T) {
 	var list struct {
 		Accounts []view.Account `json:"accounts"`
 	}
-	getJSON(t, base+"/api/v1/accounts", &list)
+	fixture.GetJSON(t, base+"/api/v1/accounts", &list)
 	for _, a := range list.Accounts {
 		before[a.Name] = a
 	}
@@ -181,7 +156,7 @@ func TestRestartRestoresStateFromStore(t *testing.T) {
 
 	base, svc, stop := w.start(t)
 	defer stop()
-	getJSON(t, base+"/api/v1/accounts", &list)
+	fixture.GetJSON(t, base+"/api/v1/accounts", &list)
 	for _, a := range list.Accounts {
 		b := before[a.Name]
 		if a.State != b.State || !a.Since.Equal(b.Since) || !a.Until.Equal(b.Until) || a.Risk != b.Risk {
@@ -198,7 +173,7 @@ func TestRestartRestoresStateFromStore(t *testing.T) {
 	var evs struct {
 		Events []monitor.Event `json:"events"`
 	}
-	getJSON(t, base+"/api/v1/accounts/alpha/events?since=2000-01-01T00:00:00Z", &evs)
+	fixture.GetJSON(t, base+"/api/v1/accounts/alpha/events?since=2000-01-01T00:00:00Z", &evs)
 	n := 0
 	for _, e := range evs.Events {
 		if e.Type == monitor.EventSignal && e.Signal.Kind == signal.PeerFlood {
@@ -219,7 +194,7 @@ func TestSIGKILLUnderIngestLosesNoAcknowledgedSignal(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bin := testbin.Path(t, "safetyd")
-	port := freePort(t)
+	port := fixture.FreePort(t)
 	dbPath := filepath.Join(dir, "history.db")
 	cmd := exec.Command(bin, "demo", "--listen", port, "--accounts", "2", "--traffic=false", "--quiet",
 		"--speed", "1", "--store", dbPath, "--token", fixture.Token)
@@ -368,17 +343,6 @@ func TestSIGKILLUnderIngestLosesNoAcknowledgedSignal(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
-
 // waitReady polls a real process's /readyz until it answers 200.
 func waitReady(t *testing.T, base string, stderr *bytes.Buffer) {
 	t.Helper()
@@ -411,14 +375,14 @@ func TestStartReplaysSignalsNewerThanTheSnapshot(t *testing.T) {
 	base, _, stop := w.start(t)
 	defer stop()
 	var a view.Account
-	getJSON(t, base+"/api/v1/accounts/alpha", &a)
+	fixture.GetJSON(t, base+"/api/v1/accounts/alpha", &a)
 	if a.State != monitor.Limited {
 		t.Fatalf("alpha is %s after start-up, want limited from the stored PEER_FLOOD", a.State)
 	}
 	var evs struct {
 		Events []monitor.Event `json:"events"`
 	}
-	getJSON(t, base+"/api/v1/accounts/alpha/events?since=2000-01-01T00:00:00Z", &evs)
+	fixture.GetJSON(t, base+"/api/v1/accounts/alpha/events?since=2000-01-01T00:00:00Z", &evs)
 	n := 0
 	for _, e := range evs.Events {
 		if e.Type == monitor.EventSignal {
@@ -490,7 +454,7 @@ func TestIngestCounterByResult(t *testing.T) {
 	if code, _, err := postSignals(base, bad); err != nil || code != http.StatusBadRequest {
 		t.Fatalf("bad signal: %d %v", code, err)
 	}
-	m := scrapeByLabel(t, base+"/metrics", "tgsafety_ingest_signals_total", "result")
+	m := fixture.ScrapeByLabel(t, base+"/metrics", "tgsafety_ingest_signals_total", "result")
 	if m["accepted"] != 2 || m["rejected"] != 1 || m["failed"] != 0 {
 		t.Fatalf("ingest counter %v, want accepted 2, rejected 1, failed 0", m)
 	}
@@ -520,4 +484,23 @@ func TestStoredSessionUnregisteredAtFirstStartIsDead(t *testing.T) {
 	if s := acct.Snapshot(); s.State != monitor.Dead {
 		t.Fatalf("state %s (%s), want dead", s.State, s.Reason)
 	}
+}
+
+// A SIGHUP reload of a file with a secret pasted into an *_env key is
+// refused without the secret in its log line (config's
+// TestSecretPastedIntoEnvKeyIsRefusedUnshown; check-config's side is in
+// safetyd's commands_test.go).
+func TestReloadDoesNotLogASecretPastedIntoEnvKey(t *testing.T) {
+	cfg := fixture.WriteFile(t, t.TempDir(), "safetyd.yaml", "telegram: {api_id: 1, api_hash_env: "+fixture.HexSecret+"}\n"+fixture.BaseAccounts, 0o644)
+	core, logs := observer.New(zap.InfoLevel)
+	reload(Setup{ConfigPath: cfg, Log: zap.New(core), Level: zap.NewAtomicLevel()}, nil)
+	entries := logs.All()
+	if len(entries) != 1 || entries[0].Message != "Reload refused; keeping the running configuration" {
+		t.Fatalf("reload logged %+v", entries)
+	}
+	var line bytes.Buffer
+	enc := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig())
+	buf, _ := enc.EncodeEntry(entries[0].Entry, entries[0].Context)
+	line.Write(buf.Bytes())
+	fixture.NoPastedSecret(t, "reload log", line.String())
 }

@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"context"
@@ -97,7 +97,7 @@ func BenchmarkStartup(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		svc, err := newService(serviceOptions{
+		svc, err := New(Options{
 			Config: cfg, Clock: vclock.New(end), Registry: prometheus.NewRegistry(), Store: st,
 			Connect: func(config.AccountConfig) (runner.Connection, error) {
 				return runner.Connection{}, errors.New("benchmark: not connecting")

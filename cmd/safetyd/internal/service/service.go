@@ -1,4 +1,4 @@
-package main
+package service
 
 import (
 	"context"
@@ -51,8 +51,8 @@ const (
 	restoreEvents = 256
 )
 
-// serviceOptions configure a service.
-type serviceOptions struct {
+// Options configure a service.
+type Options struct {
 	Config *config.Config
 	// Clock is the monitor's, probes' and guards' clock (the system clock;
 	// the demo's sped-up virtual clock).
@@ -83,9 +83,9 @@ type serviceOptions struct {
 	MinBackoff, MaxBackoff time.Duration
 }
 
-// service runs the monitored fleet; see the comment at the top of the file.
-type service struct {
-	opts    serviceOptions
+// Service runs the monitored fleet; see the comment at the top of the file.
+type Service struct {
+	opts    Options
 	log     *zap.Logger
 	mon     *monitor.Monitor
 	writer  *store.Writer
@@ -116,7 +116,7 @@ type service struct {
 	runners map[string]*runner.Runner
 }
 
-func newService(opts serviceOptions) (*service, error) {
+func New(opts Options) (*Service, error) {
 	if opts.Clock == nil {
 		opts.Clock = clock.System
 	}
@@ -148,7 +148,7 @@ func newService(opts serviceOptions) (*service, error) {
 	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
 		return nil, fmt.Errorf("register process metrics: %w", err)
 	}
-	s := &service{opts: opts, log: opts.Logger, cfg: opts.Config, runners: map[string]*runner.Runner{}}
+	s := &Service{opts: opts, log: opts.Logger, cfg: opts.Config, runners: map[string]*runner.Runner{}}
 	s.writer = store.NewWriter(opts.Store, store.WriterOptions{Logger: opts.Logger.Named("store"), Registerer: reg})
 	s.dedup = dedup.New(s.writer)
 	var err error
@@ -173,7 +173,7 @@ func newService(opts serviceOptions) (*service, error) {
 
 // newHandler mounts the HTTP interface: /metrics, the JSON API with
 // /healthz and /readyz, and the status page at /.
-func (s *service) newHandler() http.Handler {
+func (s *Service) newHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{
 		ErrorLog: zap.NewStdLog(s.log.Named("metrics")), Registry: s.opts.Registry,
@@ -192,15 +192,15 @@ func (s *service) newHandler() http.Handler {
 }
 
 // Handler is the service's HTTP interface.
-func (s *service) Handler() http.Handler { return s.handler }
+func (s *Service) Handler() http.Handler { return s.handler }
 
 // Monitor is the service's monitor.
-func (s *service) Monitor() *monitor.Monitor { return s.mon }
+func (s *Service) Monitor() *monitor.Monitor { return s.mon }
 
 // notMonitored returns, by account, why its client stopped for good (no
 // session, banned, dead, ...): the account is configured but nobody
 // watches it until an operator acts.
-func (s *service) notMonitored() map[string]string {
+func (s *Service) notMonitored() map[string]string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out map[string]string
@@ -216,7 +216,7 @@ func (s *service) notMonitored() map[string]string {
 }
 
 // restoringErr says why the accounts are not restored yet (nil: they are).
-func (s *service) restoringErr() error {
+func (s *Service) restoringErr() error {
 	if !s.ready.Load() {
 		return errors.New("starting: restoring state and connecting accounts")
 	}
@@ -226,7 +226,7 @@ func (s *service) restoringErr() error {
 // holdForIngest is the API's Hold: reports wait for no restore, they are
 // refused (503) while one is under way, and the release lets a reload
 // restore accounts once the reported signals are applied.
-func (s *service) holdForIngest() (func(), error) {
+func (s *Service) holdForIngest() (func(), error) {
 	if !s.restoring.TryRLock() {
 		return nil, errors.New("restoring accounts added by a reload")
 	}
@@ -237,7 +237,7 @@ func (s *service) holdForIngest() (func(), error) {
 	return s.restoring.RUnlock, nil
 }
 
-func (s *service) readyErr() error {
+func (s *Service) readyErr() error {
 	if err := s.restoringErr(); err != nil {
 		return err
 	}
@@ -251,7 +251,7 @@ func (s *service) readyErr() error {
 // scheduler is the account's probe scheduler while its runner runs; nil
 // once the runner has stopped for good (banned, dead, no session), since
 // nothing runs its probes then.
-func (s *service) scheduler(name string) *probe.Scheduler {
+func (s *Service) scheduler(name string) *probe.Scheduler {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r, ok := s.runners[name]
@@ -264,7 +264,7 @@ func (s *service) scheduler(name string) *probe.Scheduler {
 // Start restores state from the store, starts the writer, the monitor's
 // refresh loop, snapshots, retention and every configured account, and
 // returns. Shutdown stops them; so does ctx, except the writer.
-func (s *service) Start(ctx context.Context) error {
+func (s *Service) Start(ctx context.Context) error {
 	snaps, err := s.opts.Store.LoadSnapshots(ctx)
 	if err != nil {
 		return fmt.Errorf("load snapshots: %w", err)
@@ -308,85 +308,7 @@ func (s *service) Start(ctx context.Context) error {
 	return nil
 }
 
-// restoreAccount puts an account back as the store has it: its snapshot
-// (if any), its newest events into the ring, then every signal stored
-// after the snapshot replayed in the order it happened (Event.Seq): after
-// a crash the last snapshot can be up to SnapshotEvery older than the last
-// acknowledged signal, and an acknowledged PEER_FLOOD must not be
-// forgotten however many events came after it or however it was dated.
-// The signal events are not stored again; state changes they cause are
-// (they may repeat ones stored before the crash). It reads what restore
-// needs: the ring and the events after the snapshot, a page at a time.
-func (s *service) restoreAccount(ctx context.Context, acct *monitor.Account, sn monitor.Snapshot, ok bool) (runner.ProbeTimes, error) {
-	name := acct.Name()
-	ring, err := s.opts.Store.Latest(ctx, name, restoreEvents)
-	if err != nil {
-		return runner.ProbeTimes{}, fmt.Errorf("load events of %s: %w", name, err)
-	}
-	if !ok {
-		sn = monitor.Snapshot{}
-	}
-	acct.Restore(sn, ring)
-	var after []monitor.Event
-	if ok && sn.Seq == 0 {
-		// A snapshot from before Event.Seq: its events are told apart by
-		// time (rows stored since the upgrade have a Seq and follow).
-		old, err := s.opts.Store.Events(ctx, name, sn.At, store.MaxLimit)
-		if err != nil {
-			return runner.ProbeTimes{}, fmt.Errorf("load events of %s: %w", name, err)
-		}
-		for _, e := range old {
-			if e.Seq == 0 && e.Time.After(sn.At) {
-				after = append(after, e)
-			}
-		}
-	}
-	n := s.replay(acct, after)
-	for seq := sn.Seq; ; {
-		page, err := s.opts.Store.After(ctx, name, seq, store.MaxLimit)
-		if err != nil {
-			return runner.ProbeTimes{}, fmt.Errorf("load events of %s: %w", name, err)
-		}
-		n += s.replay(acct, page)
-		after = append(after, probeEvents(page)...)
-		if len(page) < store.MaxLimit {
-			break
-		}
-		seq = page[len(page)-1].Seq
-	}
-	if n > 0 {
-		s.log.Info("Replayed signals stored after the last snapshot", zap.String("account", name), zap.Int("signals", n))
-	}
-	return runner.LastProbes(sn, after), nil
-}
-
-// replay applies the signal events of evs to the account and returns how
-// many there were.
-func (s *service) replay(acct *monitor.Account, evs []monitor.Event) int {
-	n := 0
-	for _, e := range evs {
-		if e.Type != monitor.EventSignal {
-			continue
-		}
-		s.dedup.Expect(e.Account, e.Time, e.Method, e.Signal)
-		acct.ObserveSignal(e.Time, e.Method, e.Signal)
-		n++
-	}
-	return n
-}
-
-// probeEvents returns the probe events of evs.
-func probeEvents(evs []monitor.Event) []monitor.Event {
-	var out []monitor.Event
-	for _, e := range evs {
-		if e.Type == monitor.EventProbe {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-func (s *service) goBackground(fn func()) {
+func (s *Service) goBackground(fn func()) {
 	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
@@ -395,7 +317,7 @@ func (s *service) goBackground(fn func()) {
 }
 
 // every calls fn each period of the monitor's clock until ctx ends.
-func (s *service) every(ctx context.Context, period time.Duration, fn func(context.Context)) {
+func (s *Service) every(ctx context.Context, period time.Duration, fn func(context.Context)) {
 	t := s.opts.Clock.Ticker(period)
 	defer t.Stop()
 	for {
@@ -408,7 +330,7 @@ func (s *service) every(ctx context.Context, period time.Duration, fn func(conte
 	}
 }
 
-func (s *service) saveSnapshots(ctx context.Context) {
+func (s *Service) saveSnapshots(ctx context.Context) {
 	accts := s.mon.Accounts()
 	snaps := make([]monitor.Snapshot, 0, len(accts))
 	for _, a := range accts {
@@ -422,7 +344,7 @@ func (s *service) saveSnapshots(ctx context.Context) {
 // commitSnapshots saves snapshots and remembers whether that failed: the
 // daemon is not ready while snapshots cannot be saved (a full disk with no
 // events being written fails only these), until a save succeeds.
-func (s *service) commitSnapshots(ctx context.Context, snaps []monitor.Snapshot) error {
+func (s *Service) commitSnapshots(ctx context.Context, snaps []monitor.Snapshot) error {
 	err := s.opts.Store.SaveSnapshots(ctx, snaps)
 	if ctx.Err() == nil {
 		s.snapsFailing.Store(err != nil)
@@ -430,7 +352,7 @@ func (s *service) commitSnapshots(ctx context.Context, snaps []monitor.Snapshot)
 	return err
 }
 
-func (s *service) prune(ctx context.Context) {
+func (s *Service) prune(ctx context.Context) {
 	s.mu.Lock()
 	keep := s.cfg.Store.Retention.D()
 	s.mu.Unlock()
@@ -447,7 +369,7 @@ func (s *service) prune(ctx context.Context) {
 }
 
 // startLocked starts an account's runner; s.mu is held.
-func (s *service) startLocked(a config.AccountConfig, last runner.ProbeTimes) {
+func (s *Service) startLocked(a config.AccountConfig, last runner.ProbeTimes) {
 	r, err := runner.New(s.env, s.cfg, a, last)
 	if err != nil {
 		s.log.Error("Cannot start account", zap.String("account", a.Name), zap.Error(err))
@@ -458,7 +380,7 @@ func (s *service) startLocked(a config.AccountConfig, last runner.ProbeTimes) {
 }
 
 // stopLocked stops an account's runner and waits for it; s.mu is held.
-func (s *service) stopLocked(name string) {
+func (s *Service) stopLocked(name string) {
 	r, ok := s.runners[name]
 	if !ok {
 		return
@@ -467,104 +389,11 @@ func (s *service) stopLocked(name string) {
 	delete(s.runners, name)
 }
 
-// Reload applies a new configuration: added accounts start, removed ones
-// stop (and their metrics go), changed ones restart; the others are not
-// touched. Keys that need a restart keep their old values and are listed
-// in the plan.
-func (s *service) Reload(next *config.Config) config.ReloadPlan {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	plan := s.cfg.PlanReload(next)
-	// Keep what needs a restart; take the rest.
-	kept := *next
-	kept.Telegram, kept.SessionsDir, kept.Store, kept.HTTP = s.cfg.Telegram, s.cfg.SessionsDir, s.cfg.Store, s.cfg.HTTP
-	s.cfg = &kept
-	for _, name := range plan.Removed {
-		s.stopLocked(name)
-		s.removeLocked(name)
-	}
-	for _, name := range plan.Changed {
-		var last runner.ProbeTimes
-		if r, ok := s.runners[name]; ok {
-			last = r.LastProbes()
-		}
-		s.stopLocked(name)
-		a, _ := s.cfg.Account(name)
-		s.startLocked(a, last)
-	}
-	var snaps map[string]monitor.Snapshot
-	for _, name := range plan.Added {
-		a, _ := s.cfg.Account(name)
-		if last, ok := s.addLocked(name, &snaps); ok {
-			s.startLocked(a, last)
-		}
-	}
-	return plan
-}
-
-// removeLocked forgets an account a reload removed, after saving its final
-// snapshot: if the account comes back, it comes back as it left
-// (restoreAccount), not as a fresh account. Reports are held off
-// meanwhile, so that none applied to the account after its snapshot can
-// be numbered again by the account that replaces it. s.mu is held.
-func (s *service) removeLocked(name string) {
-	s.restoring.Lock()
-	defer s.restoring.Unlock()
-	if acct, ok := s.mon.Lookup(name); ok {
-		if err := s.commitSnapshots(s.ctx, []monitor.Snapshot{acct.Snapshot()}); err != nil {
-			s.log.Warn("Cannot save the snapshot of a removed account", zap.String("account", name), zap.Error(err))
-		}
-	}
-	s.mon.Remove(name)
-	s.rec.Forget(name)
-	s.inst.Forget(name)
-}
-
-// addLocked creates an account a reload added and restores it from the
-// store as start-up does: one that was here before (removed by an earlier
-// reload, or configured before a restart) resumes where it was. Reports
-// are refused (holdForIngest) from the account's creation to the end of
-// its restore: one applied in between would be acknowledged and then
-// overwritten. The stored snapshots are loaded into *snaps once per
-// reload. ok is false when the account cannot be created. s.mu is held.
-func (s *service) addLocked(name string, snaps *map[string]monitor.Snapshot) (last runner.ProbeTimes, ok bool) {
-	s.restoring.Lock()
-	defer s.restoring.Unlock()
-	acct, err := s.mon.Account(name)
-	if err != nil {
-		s.log.Error("Cannot add account", zap.String("account", name), zap.Error(err))
-		return runner.ProbeTimes{}, false
-	}
-	if *snaps == nil {
-		*snaps = s.loadSnapshots(s.ctx)
-	}
-	sn, found := (*snaps)[name]
-	last, err = s.restoreAccount(s.ctx, acct, sn, found)
-	if err != nil {
-		s.log.Error("Cannot restore account; starting it fresh", zap.String("account", name), zap.Error(err))
-	}
-	return last, true
-}
-
-// loadSnapshots returns the stored snapshots by account (none, logged, when
-// the store cannot be read).
-func (s *service) loadSnapshots(ctx context.Context) map[string]monitor.Snapshot {
-	snaps, err := s.opts.Store.LoadSnapshots(ctx)
-	if err != nil {
-		s.log.Error("Cannot load snapshots", zap.Error(err))
-	}
-	out := make(map[string]monitor.Snapshot, len(snaps))
-	for _, sn := range snaps {
-		out[sn.Account] = sn
-	}
-	return out
-}
-
 // Shutdown stops every account, saves final snapshots and flushes the
 // writer: everything observed before it is stored. Stop the HTTP server
 // first, so that no signal is acknowledged after the writer closes (a late
 // one gets 503, not a lost 202).
-func (s *service) Shutdown(ctx context.Context) error {
+func (s *Service) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
 	s.mu.Lock()
 	names := make([]string, 0, len(s.runners))

@@ -1,0 +1,122 @@
+package service
+
+import (
+	"errors"
+	"os"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/runner"
+	"github.com/tgsafety/tgsafety/monitor"
+)
+
+// Reload applies a new configuration: added accounts start, removed ones
+// stop (and their metrics go), changed ones restart; the others are not
+// touched. Keys that need a restart keep their old values and are listed
+// in the plan.
+func (s *Service) Reload(next *config.Config) config.ReloadPlan {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	plan := s.cfg.PlanReload(next)
+	// Keep what needs a restart; take the rest.
+	kept := *next
+	kept.Telegram, kept.SessionsDir, kept.Store, kept.HTTP = s.cfg.Telegram, s.cfg.SessionsDir, s.cfg.Store, s.cfg.HTTP
+	s.cfg = &kept
+	for _, name := range plan.Removed {
+		s.stopLocked(name)
+		s.removeLocked(name)
+	}
+	for _, name := range plan.Changed {
+		var last runner.ProbeTimes
+		if r, ok := s.runners[name]; ok {
+			last = r.LastProbes()
+		}
+		s.stopLocked(name)
+		a, _ := s.cfg.Account(name)
+		s.startLocked(a, last)
+	}
+	var snaps map[string]monitor.Snapshot
+	for _, name := range plan.Added {
+		a, _ := s.cfg.Account(name)
+		if last, ok := s.addLocked(name, &snaps); ok {
+			s.startLocked(a, last)
+		}
+	}
+	return plan
+}
+
+// removeLocked forgets an account a reload removed, after saving its final
+// snapshot: if the account comes back, it comes back as it left
+// (restoreAccount), not as a fresh account. Reports are held off
+// meanwhile, so that none applied to the account after its snapshot can
+// be numbered again by the account that replaces it. s.mu is held.
+func (s *Service) removeLocked(name string) {
+	s.restoring.Lock()
+	defer s.restoring.Unlock()
+	if acct, ok := s.mon.Lookup(name); ok {
+		if err := s.commitSnapshots(s.ctx, []monitor.Snapshot{acct.Snapshot()}); err != nil {
+			s.log.Warn("Cannot save the snapshot of a removed account", zap.String("account", name), zap.Error(err))
+		}
+	}
+	s.mon.Remove(name)
+	s.rec.Forget(name)
+	s.inst.Forget(name)
+}
+
+// addLocked creates an account a reload added and restores it from the
+// store as start-up does: one that was here before (removed by an earlier
+// reload, or configured before a restart) resumes where it was. Reports
+// are refused (holdForIngest) from the account's creation to the end of
+// its restore: one applied in between would be acknowledged and then
+// overwritten. The stored snapshots are loaded into *snaps once per
+// reload. ok is false when the account cannot be created. s.mu is held.
+func (s *Service) addLocked(name string, snaps *map[string]monitor.Snapshot) (last runner.ProbeTimes, ok bool) {
+	s.restoring.Lock()
+	defer s.restoring.Unlock()
+	acct, err := s.mon.Account(name)
+	if err != nil {
+		s.log.Error("Cannot add account", zap.String("account", name), zap.Error(err))
+		return runner.ProbeTimes{}, false
+	}
+	if *snaps == nil {
+		*snaps = s.loadSnapshots(s.ctx)
+	}
+	sn, found := (*snaps)[name]
+	last, err = s.restoreAccount(s.ctx, acct, sn, found)
+	if err != nil {
+		s.log.Error("Cannot restore account; starting it fresh", zap.String("account", name), zap.Error(err))
+	}
+	return last, true
+}
+
+// reload applies the configuration file again (SIGHUP). A file with
+// problems changes nothing: the daemon keeps running on the old one.
+func reload(d Setup, svc *Service) {
+	log := d.Log
+	next, err := config.LoadConfig(d.ConfigPath)
+	if err == nil {
+		_, err = next.Resolve(os.Getenv, false)
+	}
+	if err != nil {
+		var lines []string
+		var ce *config.ConfigError
+		if errors.As(err, &ce) {
+			lines = ce.Lines()
+		} else {
+			lines = []string{err.Error()}
+		}
+		log.Error("Reload refused; keeping the running configuration", zap.Strings("problems", lines))
+		return
+	}
+	if err := d.Level.UnmarshalText([]byte(next.Log.Level)); err != nil {
+		log.Warn("Bad log level on reload", zap.Error(err))
+	}
+	plan := svc.Reload(next)
+	log.Info("Configuration reloaded",
+		zap.Strings("added", plan.Added), zap.Strings("removed", plan.Removed), zap.Strings("restarted", plan.Changed))
+	if len(plan.Restart) > 0 {
+		log.Warn("Changes that need a restart were not applied", zap.String("keys", strings.Join(plan.Restart, ", ")))
+	}
+}
