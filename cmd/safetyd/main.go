@@ -68,9 +68,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "run":
 		return runDaemon(args[1:], stdout, stderr)
 	case "demo":
-		return demo(args[1:], stdout, stderr)
+		return demoCommand(args[1:], stdout, stderr)
 	case "login":
-		return login(args[1:], stdout, stderr)
+		return loginCommand(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

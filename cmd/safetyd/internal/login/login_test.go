@@ -1,4 +1,4 @@
-package main
+package login
 
 import (
 	"bytes"
@@ -37,12 +37,12 @@ func (p noPrompt) Password(context.Context) (string, error) {
 
 // unreachableLogin is a login job whose only DC is a closed port on
 // 127.0.0.1: nothing answers, as with no network.
-func unreachableLogin(t *testing.T, stdout, stderr *syncBuffer) loginJob {
+func unreachableLogin(t *testing.T, stdout, stderr *syncBuffer) Job {
 	t.Helper()
 	_, port, _ := net.SplitHostPort(fixture.FreePort(t))
 	p, _ := strconv.Atoi(port)
 	path := filepath.Join(t.TempDir(), "sessions", "alpha.session")
-	return loginJob{
+	return Job{
 		Name: "alpha", Phone: fixture.PhoneA, SessionPath: path,
 		Conn: runner.Connection{APIID: 1, APIHash: fixture.Hash, Options: telegram.Options{
 			DCList:         dcs.List{Options: []tg.DCOption{{ID: 2, IPAddress: "127.0.0.1", Port: p}}},
@@ -85,7 +85,7 @@ func TestLoginInterruptedBeforeConnectingFails(t *testing.T) {
 	j := unreachableLogin(t, &stdout, &stderr)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	code := runLogin(ctx, j)
+	code := Run(ctx, j)
 	if code == 0 || strings.Contains(stdout.String(), "signed in") || !strings.Contains(stderr.String(), "interrupted") {
 		t.Errorf("exit %d\nstdout: %s\nstderr: %s\nwant a non-zero exit saying it was interrupted", code, stdout.String(), stderr.String())
 	}
@@ -106,7 +106,7 @@ func TestLoginReportsConnectionProgress(t *testing.T) {
 			cancel() // the operator presses Ctrl-C after seeing it
 		}
 	}
-	code := runLogin(ctx, j)
+	code := Run(ctx, j)
 	out := stderr.String()
 	for _, want := range []string{"connecting to Telegram", "cannot connect to Telegram", "connection refused", "Ctrl-C", "interrupted"} {
 		if !strings.Contains(out, want) {
@@ -129,7 +129,7 @@ func TestLoginSucceedsWithSessionOnDisk(t *testing.T) {
 	path := w.Cfg.SessionPath("alpha")
 	opts := w.Srv.ClientOptions()
 	opts.SessionStorage = sessionfile.File{Path: path}
-	code := runLogin(context.Background(), loginJob{
+	code := Run(context.Background(), Job{
 		Name: "alpha", Phone: fixture.PhoneA, SessionPath: path,
 		Conn:   runner.Connection{APIID: 1, APIHash: fixture.Hash, Options: opts},
 		Prompt: noPrompt{t}, Stdout: &stdout, Stderr: &stderr,

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"context"
@@ -226,10 +226,10 @@ func importContacts(batch int, period time.Duration) func(ctx context.Context, e
 	}
 }
 
-// demoBehaviours are the twelve demo applications; account i runs
-// demoBehaviours[i%12]. Their order mixes outcomes so that a small
+// behaviours are the twelve demo applications; account i runs
+// behaviours[i%12]. Their order mixes outcomes so that a small
 // --accounts still shows several states.
-func demoBehaviours() []behaviour {
+func behaviours() []behaviour {
 	adult := 3 * 365 * 24 * time.Hour
 	return []behaviour{
 		{Name: "careful", What: "a few messages a day to its own contacts: stays ok",

@@ -1,4 +1,4 @@
-package main
+package demo
 
 import (
 	"context"
@@ -31,7 +31,7 @@ func TestDemoReachesEveryStateAndAPIAgreesWithMetrics(t *testing.T) {
 		// connected is when each account was first seen.
 		connected = map[string]time.Time{}
 	)
-	o := demoOptions{
+	o := Options{
 		Listen: "127.0.0.1:0", Accounts: 12, Speed: 20000, For: 25 * time.Hour, Traffic: true, Quiet: true, Seed: 1, stepped: true,
 		Store: filepath.Join(t.TempDir(), "history.db"),
 	}
@@ -81,7 +81,7 @@ func TestDemoReachesEveryStateAndAPIAgreesWithMetrics(t *testing.T) {
 			t.Errorf("status page: %s", resp.Status)
 		}
 	}
-	if err := runDemo(context.Background(), o, io.Discard, io.Discard); err != nil {
+	if err := Run(context.Background(), o, io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if !checked {
@@ -109,7 +109,7 @@ func TestDemoReachesEveryStateAndAPIAgreesWithMetrics(t *testing.T) {
 	}
 	// What the legend promises for the server-side events: the account is
 	// fine until Telegram acts, then in the promised state at once.
-	for _, b := range demoBehaviours() {
+	for _, b := range behaviours() {
 		if b.Server == nil {
 			continue
 		}
