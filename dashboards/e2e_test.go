@@ -31,7 +31,7 @@ func TestEndToEndWithPrometheus(t *testing.T) {
 		t.Skip("end-to-end test skipped in -short mode")
 	}
 	if _, err := os.Stat(filepath.Join("..", "cmd", "safetyd", "demo.go")); err != nil {
-		t.Skip("safetyd demo does not exist yet (cmd/safetyd/demo.go)")
+		t.Skip("safetyd demo does not exist yet (cmd/safetyd/internal/demo)")
 	}
 	promBin := requireBinary(t, "prometheus")
 	dir := t.TempDir()

@@ -12,6 +12,7 @@ import (
 
 // Health.
 
+// Health is the answer of /healthz and /readyz.
 type Health struct {
 	Status  string `json:"status"`
 	Version string `json:"version,omitempty"`

@@ -74,6 +74,7 @@ type account struct {
 	next  int
 }
 
+// Run runs the demo until ctx ends or o.For has passed.
 func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	dir, err := os.MkdirTemp("", "safetyd-demo-")
 	if err != nil {

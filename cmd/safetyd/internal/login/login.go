@@ -179,6 +179,7 @@ type TerminalPrompt struct {
 	FD  int
 }
 
+// Code asks for the login code on the terminal.
 func (t *TerminalPrompt) Code(context.Context) (string, error) {
 	fmt.Fprint(t.Out, "Login code (sent to your Telegram app or by SMS): ")
 	s, err := t.In.ReadString('\n')
@@ -188,6 +189,8 @@ func (t *TerminalPrompt) Code(context.Context) (string, error) {
 	return strings.TrimSpace(s), nil
 }
 
+// Password asks for the 2FA password on the terminal, without echo when
+// stdin is a terminal.
 func (t *TerminalPrompt) Password(context.Context) (string, error) {
 	fmt.Fprint(t.Out, "Two-step verification password: ")
 	if term.IsTerminal(t.FD) {

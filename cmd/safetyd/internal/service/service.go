@@ -116,6 +116,8 @@ type Service struct {
 	runners map[string]*runner.Runner
 }
 
+// New builds the service: its writer, monitor, probe recorder and HTTP
+// interface, registering every metric in opts.Registry. Start runs it.
 func New(opts Options) (*Service, error) {
 	if opts.Clock == nil {
 		opts.Clock = clock.System
