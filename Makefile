@@ -66,20 +66,21 @@ test-cold:
 	rm -rf $$tmp/src $$tmp/gocache $$tmp/gomod; exit $$rc
 
 ## deps: Debian packages the tests use (promtool from prometheus; python3-telethon, node and npm
-## for the conformance suite; one apt-get update) and the suite's npm clients, pinned by their
+## for the conformance suite; postgresql for the PostgreSQL store's tests; one apt-get update) and the suite's npm clients, pinned by their
 ## lockfile (docs/clients.md).
 deps:
 	@missing=""; \
 	command -v promtool >/dev/null 2>&1 || missing="$$missing prometheus"; \
 	/usr/bin/python3 -c 'import telethon' >/dev/null 2>&1 || missing="$$missing python3-telethon"; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ] && ! command -v apt-get >/dev/null 2>&1; then \
-		echo "make test needs:$$missing (promtool and prometheus 2.x, Telethon 1.25 for /usr/bin/python3, Node 20 with npm) and found no apt-get to install them:"; \
+		echo "make test needs:$$missing (promtool and prometheus 2.x, Telethon 1.25 for /usr/bin/python3, Node 20 with npm, PostgreSQL 13 or later: initdb and postgres) and found no apt-get to install them:"; \
 		echo "install them with your package manager, then run make test again."; \
 		exit 1; \
 	fi; \
 	if [ -n "$$missing" ]; then \
-		echo "installing Debian packages:$$missing (Debian's prometheus also enables a prometheus service, which the tests do not use)"; \
+		echo "installing Debian packages:$$missing (Debian's prometheus and postgresql also enable services, which the tests do not use: they start their own throwaway PostgreSQL)"; \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
@@ -100,7 +101,7 @@ unit:
 	@# The pure packages where an int-size bug lives build for 32 bits too
 	@# (make lint builds everything for 386; that takes gotd with it).
 	GOARCH=386 CGO_ENABLED=0 $(GO) build ./monitor/signal ./monitor/limits ./monitor/phone ./monitor/spambot
-	TGSAFETY_REQUIRE_PROMTOOL=1 TGSAFETY_REQUIRE_CLIENTS=1 TGSAFETY_BIN_DIR=$(TESTBINDIR) $(GO) test -race -count=1 -timeout $(TESTTIMEOUT) ./...
+	TGSAFETY_REQUIRE_PROMTOOL=1 TGSAFETY_REQUIRE_CLIENTS=1 TGSAFETY_REQUIRE_POSTGRES=1 TGSAFETY_BIN_DIR=$(TESTBINDIR) $(GO) test -race -count=1 -timeout $(TESTTIMEOUT) ./...
 
 ## fuzz: run each fuzz target on FUZZTIME inputs (a count); longer runs: make fuzz FUZZTIME=2000000x.
 fuzz:

@@ -53,6 +53,7 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	err = service.Serve(ctx, service.Setup{
 		Config: cfg, ConfigPath: *path, Log: log, Level: level, Token: sec.Token.Reveal(), Version: version,
+		StoreDSN: sec.StoreDSN.Reveal(), StorePassword: sec.StorePassword.Reveal(),
 		Connect: telegramConnect(cfg, sec),
 	})
 	if err != nil {

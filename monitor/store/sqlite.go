@@ -21,7 +21,7 @@ import (
 	"github.com/tgsafety/tgsafety/monitor"
 )
 
-// Options configures OpenSQLite.
+// Options configures OpenSQLite and OpenPostgres.
 type Options struct {
 	// Logger receives the store's log lines (opening, migrations); nil
 	// means none.
@@ -31,6 +31,9 @@ type Options struct {
 	// this store whose WriterOptions.Registerer is nil registers there.
 	// Nil means the metrics are not registered.
 	Registerer prometheus.Registerer
+	// Password is PostgreSQL's password when the DSN has none (the
+	// daemon reads it from a secret source); unused by SQLite.
+	Password string
 }
 
 // SQLite is the Store of one daemon: one SQLite database file in WAL mode.

@@ -40,12 +40,10 @@ func open(t testing.TB, path string) *SQLite {
 	return s
 }
 
-func count(t testing.TB, s *SQLite, where string, args ...any) int {
+func count(t testing.TB, s Store, where string) int {
 	t.Helper()
 	var n int
-	if err := s.db.QueryRow("SELECT COUNT(*) FROM events "+where, args...).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
+	queryRow(t, s, "SELECT COUNT(*) FROM events "+where, &n)
 	return n
 }
 
@@ -156,126 +154,136 @@ func TestRejectsQuestionMarkPath(t *testing.T) {
 }
 
 func TestAppendEventsRoundTrip(t *testing.T) {
-	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "h.db"))
-	want := allEventTypes()
-	other := want[0]
-	other.Account = "bob"
-	if err := s.Append(ctx, append(want, other)); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.Events(ctx, "alice", time.Time{}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("round trip differs:\n got %+v\nwant %+v", got, want)
-	}
-	all, err := s.Events(ctx, "", time.Time{}, 0)
-	if err != nil || len(all) != len(want)+1 {
-		t.Errorf("all accounts: %d events, %v", len(all), err)
-	}
-	var typ string
-	if err := s.db.QueryRow("SELECT type FROM events WHERE account = 'alice' ORDER BY id LIMIT 1").Scan(&typ); err != nil || typ != "signal" {
-		t.Errorf("type column %q, %v", typ, err)
-	}
+	forEachEngine(t, func(t *testing.T, eng engine) {
+		ctx := context.Background()
+		s := eng.open(t)
+		want := allEventTypes()
+		other := want[0]
+		other.Account = "bob"
+		if err := s.Append(ctx, append(want, other)); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Events(ctx, "alice", time.Time{}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("round trip differs:\n got %+v\nwant %+v", got, want)
+		}
+		all, err := s.Events(ctx, "", time.Time{}, 0)
+		if err != nil || len(all) != len(want)+1 {
+			t.Errorf("all accounts: %d events, %v", len(all), err)
+		}
+		var typ string
+		if queryRow(t, s, "SELECT type FROM events WHERE account = 'alice' ORDER BY id LIMIT 1", &typ); typ != "signal" {
+			t.Errorf("type column %q", typ)
+		}
+	})
 }
 
 // TestRoundTripZones checks that a time in another zone keeps its instant
 // and offset, and that the monotonic reading is not needed.
 func TestRoundTripZones(t *testing.T) {
-	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "h.db"))
-	zone := time.FixedZone("", 3*3600)
-	now := time.Now() // with a monotonic reading
-	e := monitor.Event{Time: now, Account: "z", Type: monitor.EventState, State: monitor.OK, Until: t0.In(zone)}
-	if err := s.Append(ctx, []monitor.Event{e}); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.Events(ctx, "z", time.Time{}, 0)
-	if err != nil || len(got) != 1 {
-		t.Fatal(got, err)
-	}
-	if !got[0].Time.Equal(now) || !got[0].Until.Equal(e.Until) {
-		t.Errorf("times changed: %v %v", got[0].Time, got[0].Until)
-	}
-	if _, off := got[0].Until.Zone(); off != 3*3600 {
-		t.Errorf("offset %d, want %d", off, 3*3600)
-	}
+	forEachEngine(t, func(t *testing.T, eng engine) {
+		ctx := context.Background()
+		s := eng.open(t)
+		zone := time.FixedZone("", 3*3600)
+		now := time.Now() // with a monotonic reading
+		e := monitor.Event{Time: now, Account: "z", Type: monitor.EventState, State: monitor.OK, Until: t0.In(zone)}
+		if err := s.Append(ctx, []monitor.Event{e}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Events(ctx, "z", time.Time{}, 0)
+		if err != nil || len(got) != 1 {
+			t.Fatal(got, err)
+		}
+		if !got[0].Time.Equal(now) || !got[0].Until.Equal(e.Until) {
+			t.Errorf("times changed: %v %v", got[0].Time, got[0].Until)
+		}
+		if _, off := got[0].Until.Zone(); off != 3*3600 {
+			t.Errorf("offset %d, want %d", off, 3*3600)
+		}
+	})
 }
 
 func TestAppendRejectsUnencodable(t *testing.T) {
-	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "h.db"))
-	good := allEventTypes()[0]
-	bad := []monitor.Event{
-		{Time: t0, Type: 0},
-		{Time: t0, Type: monitor.EventState, State: monitor.State(200)},
-		{Time: t0, Type: monitor.EventSignal, Signal: signal.Signal{Kind: signal.Kind(200)}},
-		{Time: t0, Type: monitor.EventState, Risk: math.NaN()},
-		{Time: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), Type: monitor.EventState},
-	}
-	for i, b := range bad {
-		if err := s.Append(ctx, []monitor.Event{good, b}); err == nil {
-			t.Errorf("bad event %d accepted", i)
+	forEachEngine(t, func(t *testing.T, eng engine) {
+		ctx := context.Background()
+		s := eng.open(t)
+		good := allEventTypes()[0]
+		bad := []monitor.Event{
+			{Time: t0, Type: 0},
+			{Time: t0, Type: monitor.EventState, State: monitor.State(200)},
+			{Time: t0, Type: monitor.EventSignal, Signal: signal.Signal{Kind: signal.Kind(200)}},
+			{Time: t0, Type: monitor.EventState, Risk: math.NaN()},
+			{Time: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), Type: monitor.EventState},
 		}
-	}
-	if n := count(t, s, ""); n != 0 {
-		t.Errorf("%d rows written by failed appends, want 0", n)
-	}
+		for i, b := range bad {
+			if err := s.Append(ctx, []monitor.Event{good, b}); err == nil {
+				t.Errorf("bad event %d accepted", i)
+			}
+		}
+		if n := count(t, s, ""); n != 0 {
+			t.Errorf("%d rows written by failed appends, want 0", n)
+		}
+	})
 }
 
 func TestEventsSinceLimitOrder(t *testing.T) {
-	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "h.db"))
-	// Appended out of order, and two events at the same instant.
-	var evs []monitor.Event
-	for _, sec := range []int{5, 1, 3, 3, 2, 4, 0} {
-		evs = append(evs, monitor.Event{
-			Time: t0.Add(time.Duration(sec) * time.Second), Account: "a", Type: monitor.EventState,
-			State: monitor.OK, Reason: fmt.Sprint(len(evs)),
-		})
-	}
-	if err := s.Append(ctx, evs); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.Events(ctx, "a", t0.Add(2*time.Second), 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var reasons []string
-	for _, e := range got {
-		reasons = append(reasons, e.Reason)
-	}
-	// Seconds 2, 3, 3 (ties in insertion order: indexes 2 then 3).
-	if want := []string{"4", "2", "3"}; !reflect.DeepEqual(reasons, want) {
-		t.Errorf("since 2s, limit 3: %v, want %v", reasons, want)
-	}
-	if got, _ := s.Events(ctx, "a", t0.Add(6*time.Second), 0); len(got) != 0 {
-		t.Errorf("since after the last event: %d events", len(got))
-	}
-	if got, _ := s.Events(ctx, "nobody", time.Time{}, 0); len(got) != 0 {
-		t.Errorf("unknown account: %d events", len(got))
-	}
-	if limit(0) != DefaultLimit || limit(-1) != DefaultLimit || limit(MaxLimit+1) != MaxLimit || limit(7) != 7 {
-		t.Error("limit bounds")
-	}
+	forEachEngine(t, func(t *testing.T, eng engine) {
+		ctx := context.Background()
+		s := eng.open(t)
+		// Appended out of order, and two events at the same instant.
+		var evs []monitor.Event
+		for _, sec := range []int{5, 1, 3, 3, 2, 4, 0} {
+			evs = append(evs, monitor.Event{
+				Time: t0.Add(time.Duration(sec) * time.Second), Account: "a", Type: monitor.EventState,
+				State: monitor.OK, Reason: fmt.Sprint(len(evs)),
+			})
+		}
+		if err := s.Append(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Events(ctx, "a", t0.Add(2*time.Second), 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var reasons []string
+		for _, e := range got {
+			reasons = append(reasons, e.Reason)
+		}
+		// Seconds 2, 3, 3 (ties in insertion order: indexes 2 then 3).
+		if want := []string{"4", "2", "3"}; !reflect.DeepEqual(reasons, want) {
+			t.Errorf("since 2s, limit 3: %v, want %v", reasons, want)
+		}
+		if got, _ := s.Events(ctx, "a", t0.Add(6*time.Second), 0); len(got) != 0 {
+			t.Errorf("since after the last event: %d events", len(got))
+		}
+		if got, _ := s.Events(ctx, "nobody", time.Time{}, 0); len(got) != 0 {
+			t.Errorf("unknown account: %d events", len(got))
+		}
+		if limit(0) != DefaultLimit || limit(-1) != DefaultLimit || limit(MaxLimit+1) != MaxLimit || limit(7) != 7 {
+			t.Error("limit bounds")
+		}
+	})
 }
 
 func TestDefaultLimit(t *testing.T) {
-	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "h.db"))
-	evs := make([]monitor.Event, DefaultLimit+10)
-	for i := range evs {
-		evs[i] = monitor.Event{Time: t0.Add(time.Duration(i)), Account: "a", Type: monitor.EventState}
-	}
-	if err := s.Append(ctx, evs); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.Events(ctx, "a", time.Time{}, 0)
-	if err != nil || len(got) != DefaultLimit || !got[0].Time.Equal(t0) {
-		t.Fatalf("%d events, %v", len(got), err)
-	}
+	forEachEngine(t, func(t *testing.T, eng engine) {
+		ctx := context.Background()
+		s := eng.open(t)
+		evs := make([]monitor.Event, DefaultLimit+10)
+		for i := range evs {
+			evs[i] = monitor.Event{Time: t0.Add(time.Duration(i)), Account: "a", Type: monitor.EventState}
+		}
+		if err := s.Append(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Events(ctx, "a", time.Time{}, 0)
+		if err != nil || len(got) != DefaultLimit || !got[0].Time.Equal(t0) {
+			t.Fatalf("%d events, %v", len(got), err)
+		}
+	})
 }
 
 func snapshot(account string, at time.Time, st monitor.State, risk float64) monitor.Snapshot {
@@ -296,165 +304,160 @@ func snapshot(account string, at time.Time, st monitor.State, risk float64) moni
 }
 
 func TestSnapshotsUpsertLoad(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "h.db")
-	s := open(t, path)
-	a1 := snapshot("alice", t0, monitor.Limited, 55.25)
-	b1 := snapshot("bob", t0, monitor.OK, 0)
-	b1.FloodWaits = []monitor.FloodWait{}
-	b1.LastSignal, b1.SpamBot = nil, nil
-	b1.Limit, b1.Freeze = monitor.Limit{}, monitor.Freeze{}
-	if err := s.SaveSnapshots(ctx, []monitor.Snapshot{a1, b1}); err != nil {
-		t.Fatal(err)
-	}
-	a2 := snapshot("alice", t0.Add(time.Minute), monitor.Throttled, 20)
-	stale := snapshot("bob", t0.Add(-time.Minute), monitor.Banned, 100)
-	if err := s.SaveSnapshots(ctx, []monitor.Snapshot{a2, stale}); err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	s = open(t, path)
-	got, err := s.LoadSnapshots(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := []monitor.Snapshot{a2, b1}; !reflect.DeepEqual(got, want) {
-		t.Errorf("snapshots:\n got %+v\nwant %+v", got, want)
-	}
+	forEachEngine(t, func(t *testing.T, eng engine) {
+		ctx := context.Background()
+		s := eng.open(t)
+		a1 := snapshot("alice", t0, monitor.Limited, 55.25)
+		b1 := snapshot("bob", t0, monitor.OK, 0)
+		b1.FloodWaits = []monitor.FloodWait{}
+		b1.LastSignal, b1.SpamBot = nil, nil
+		b1.Limit, b1.Freeze = monitor.Limit{}, monitor.Freeze{}
+		if err := s.SaveSnapshots(ctx, []monitor.Snapshot{a1, b1}); err != nil {
+			t.Fatal(err)
+		}
+		a2 := snapshot("alice", t0.Add(time.Minute), monitor.Throttled, 20)
+		stale := snapshot("bob", t0.Add(-time.Minute), monitor.Banned, 100)
+		if err := s.SaveSnapshots(ctx, []monitor.Snapshot{a2, stale}); err != nil {
+			t.Fatal(err)
+		}
+		s = eng.reopen(t, s)
+		got, err := s.LoadSnapshots(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []monitor.Snapshot{a2, b1}; !reflect.DeepEqual(got, want) {
+			t.Errorf("snapshots:\n got %+v\nwant %+v", got, want)
+		}
+	})
 }
 
 func TestPrune(t *testing.T) {
-	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "h.db"))
-	defer func(old int) { pruneChunk = old }(pruneChunk)
-	pruneChunk = 100
-	n := pruneChunk*2 + 500 // several chunks
-	evs := make([]monitor.Event, n)
-	for i := range evs {
-		evs[i] = monitor.Event{Time: t0.Add(time.Duration(i) * time.Second), Account: "a", Type: monitor.EventState}
-	}
-	if err := s.Append(ctx, evs); err != nil {
-		t.Fatal(err)
-	}
-	cut := n - 100
-	got, err := s.Prune(ctx, t0.Add(time.Duration(cut)*time.Second))
-	if err != nil || got != int64(cut) {
-		t.Fatalf("Prune = %d, %v; want %d", got, err, cut)
-	}
-	if left := count(t, s, ""); left != 100 {
-		t.Errorf("%d events left, want 100", left)
-	}
-	// Retention: everything older than 50s before the last event.
-	last := t0.Add(time.Duration(n-1) * time.Second)
-	got, err = s.PruneOlderThan(ctx, 50*time.Second, last)
-	if err != nil || got != 49 {
-		t.Errorf("PruneOlderThan = %d, %v; want 49", got, err)
-	}
-	// Default retention keeps everything from the last 90 days.
-	if got, err := s.PruneOlderThan(ctx, 0, last.Add(DefaultRetention-time.Hour)); err != nil || got != 0 {
-		t.Errorf("default retention pruned %d, %v", got, err)
-	}
+	forEachEngine(t, func(t *testing.T, eng engine) {
+		ctx := context.Background()
+		s := eng.open(t)
+		defer func(old int) { pruneChunk = old }(pruneChunk)
+		pruneChunk = 100
+		n := pruneChunk*2 + 500 // several chunks
+		evs := make([]monitor.Event, n)
+		for i := range evs {
+			evs[i] = monitor.Event{Time: t0.Add(time.Duration(i) * time.Second), Account: "a", Type: monitor.EventState}
+		}
+		if err := s.Append(ctx, evs); err != nil {
+			t.Fatal(err)
+		}
+		cut := n - 100
+		got, err := s.Prune(ctx, t0.Add(time.Duration(cut)*time.Second))
+		if err != nil || got != int64(cut) {
+			t.Fatalf("Prune = %d, %v; want %d", got, err, cut)
+		}
+		if left := count(t, s, ""); left != 100 {
+			t.Errorf("%d events left, want 100", left)
+		}
+		// Retention: everything older than 50s before the last event.
+		last := t0.Add(time.Duration(n-1) * time.Second)
+		got, err = s.PruneOlderThan(ctx, 50*time.Second, last)
+		if err != nil || got != 49 {
+			t.Errorf("PruneOlderThan = %d, %v; want 49", got, err)
+		}
+		// Default retention keeps everything from the last 90 days.
+		if got, err := s.PruneOlderThan(ctx, 0, last.Add(DefaultRetention-time.Hour)); err != nil || got != 0 {
+			t.Errorf("default retention pruned %d, %v", got, err)
+		}
+	})
 }
 
 func TestWriterConcurrentRecord(t *testing.T) {
-	s := open(t, filepath.Join(t.TempDir(), "h.db"))
-	reg := prometheus.NewRegistry()
-	w := NewWriter(s, WriterOptions{Registerer: reg})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	runDone := make(chan error, 1)
-	go func() { runDone <- w.Run(ctx) }()
-	const goroutines, per = 8, 5000
-	var wg sync.WaitGroup
-	for g := range goroutines {
-		wg.Go(func() {
-			for i := range per {
-				w.Record(monitor.Event{
-					Time: t0.Add(time.Duration(i) * time.Millisecond), Account: fmt.Sprintf("acc%d", g),
-					Type: monitor.EventSignal, Method: "m", Signal: signal.Signal{Kind: signal.FloodWait, Wait: time.Second},
-					State: monitor.Throttled, Reason: strconv.Itoa(i),
-				})
-			}
-		})
-	}
-	wg.Wait()
-	if err := w.Close(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-runDone; err != nil {
-		t.Errorf("Run after Close = %v", err)
-	}
-	if n := count(t, s, ""); n != goroutines*per {
-		t.Errorf("%d rows, want %d", n, goroutines*per)
-	}
-	// Each account's events are stored in the order they were recorded.
-	rows, err := s.db.Query("SELECT account, time_ns FROM events ORDER BY id")
-	if err != nil {
-		t.Fatal(err)
-	}
-	last := map[string]int64{}
-	for rows.Next() {
-		var (
-			acc string
-			ns  int64
-		)
-		if err := rows.Scan(&acc, &ns); err != nil {
+	forEachEngine(t, func(t *testing.T, eng engine) {
+		ctx := context.Background()
+		s := eng.open(t)
+		reg := prometheus.NewRegistry()
+		w := NewWriter(s, WriterOptions{Registerer: reg})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		runDone := make(chan error, 1)
+		go func() { runDone <- w.Run(ctx) }()
+		const goroutines, per = 8, 5000
+		var wg sync.WaitGroup
+		for g := range goroutines {
+			wg.Go(func() {
+				for i := range per {
+					w.Record(monitor.Event{
+						Time: t0.Add(time.Duration(i) * time.Millisecond), Account: fmt.Sprintf("acc%d", g),
+						Type: monitor.EventSignal, Method: "m", Signal: signal.Signal{Kind: signal.FloodWait, Wait: time.Second},
+						State: monitor.Throttled, Reason: strconv.Itoa(i),
+					})
+				}
+			})
+		}
+		wg.Wait()
+		if err := w.Close(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		if prev, ok := last[acc]; ok && ns < prev {
-			t.Fatalf("%s: events stored out of order", acc)
+		if err := <-runDone; err != nil {
+			t.Errorf("Run after Close = %v", err)
 		}
-		last[acc] = ns
-	}
-	rows.Close()
-	if got := testutil.ToFloat64(w.m.written); got != goroutines*per {
-		t.Errorf("written metric %v", got)
-	}
-	if got := testutil.ToFloat64(w.m.dropped); got != 0 {
-		t.Errorf("dropped metric %v", got)
-	}
-	if n, err := testutil.GatherAndCount(reg); err != nil || n != len(Metrics()) {
-		t.Errorf("%d metrics registered (%v), want %d", n, err, len(Metrics()))
-	}
+		if n := count(t, s, ""); n != goroutines*per {
+			t.Errorf("%d rows, want %d", n, goroutines*per)
+		}
+		// Each account's events are stored in the order they were recorded.
+		last := map[string]int64{}
+		for _, r := range queryPairs(t, s, "SELECT account, time_ns FROM events ORDER BY id") {
+			if prev, ok := last[r.account]; ok && r.ns < prev {
+				t.Fatalf("%s: events stored out of order", r.account)
+			}
+			last[r.account] = r.ns
+		}
+		if got := testutil.ToFloat64(w.m.written); got != goroutines*per {
+			t.Errorf("written metric %v", got)
+		}
+		if got := testutil.ToFloat64(w.m.dropped); got != 0 {
+			t.Errorf("dropped metric %v", got)
+		}
+		if n, err := testutil.GatherAndCount(reg); err != nil || n != len(Metrics()) {
+			t.Errorf("%d metrics registered (%v), want %d", n, err, len(Metrics()))
+		}
+	})
 }
 
 func TestWriterCommitVisible(t *testing.T) {
-	ctx := context.Background()
-	s := open(t, filepath.Join(t.TempDir(), "h.db"))
-	// A long MaxDelay: only Commit's urgency can make the writes prompt.
-	w := NewWriter(s, WriterOptions{MaxDelay: time.Hour})
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go w.Run(runCtx)
-	w.Record(monitor.Event{Time: t0, Account: "a", Type: monitor.EventState, Reason: "recorded"})
-	for i := range 50 {
-		e := monitor.Event{Time: t0.Add(time.Duration(i+1) * time.Second), Account: "a", Type: monitor.EventSignal,
-			Signal: signal.Signal{Kind: signal.PeerFlood}, Reason: strconv.Itoa(i)}
-		start := time.Now()
-		if err := w.Commit(ctx, []monitor.Event{e}); err != nil {
+	forEachEngine(t, func(t *testing.T, eng engine) {
+		ctx := context.Background()
+		s := eng.open(t)
+		// A long MaxDelay: only Commit's urgency can make the writes prompt.
+		w := NewWriter(s, WriterOptions{MaxDelay: time.Hour})
+		runCtx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go w.Run(runCtx)
+		w.Record(monitor.Event{Time: t0, Account: "a", Type: monitor.EventState, Reason: "recorded"})
+		for i := range 50 {
+			e := monitor.Event{Time: t0.Add(time.Duration(i+1) * time.Second), Account: "a", Type: monitor.EventSignal,
+				Signal: signal.Signal{Kind: signal.PeerFlood}, Reason: strconv.Itoa(i)}
+			start := time.Now()
+			if err := w.Commit(ctx, []monitor.Event{e}); err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(start); d > 10*time.Second {
+				t.Fatalf("Commit took %v", d)
+			}
+			got, err := s.Events(ctx, "a", e.Time, 0)
+			if err != nil || len(got) != 1 || got[0].Reason != e.Reason {
+				t.Fatalf("after Commit %d: %v, %v", i, got, err)
+			}
+		}
+		// The recorded event went out with the first Commit's batch.
+		if n := count(t, s, "WHERE account = 'a'"); n != 51 {
+			t.Errorf("%d rows, want 51", n)
+		}
+		if err := w.Close(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if d := time.Since(start); d > 10*time.Second {
-			t.Fatalf("Commit took %v", d)
+		if err := w.Commit(ctx, []monitor.Event{{Time: t0, Account: "a", Type: monitor.EventState}}); !errors.Is(err, ErrClosed) {
+			t.Errorf("Commit after Close = %v", err)
 		}
-		got, err := s.Events(ctx, "a", e.Time, 0)
-		if err != nil || len(got) != 1 || got[0].Reason != e.Reason {
-			t.Fatalf("after Commit %d: %v, %v", i, got, err)
+		if err := w.Commit(ctx, []monitor.Event{{Time: t0, Account: "a"}}); err == nil {
+			t.Error("Commit of an invalid event succeeded")
 		}
-	}
-	// The recorded event went out with the first Commit's batch.
-	if n := count(t, s, "WHERE account = 'a'"); n != 51 {
-		t.Errorf("%d rows, want 51", n)
-	}
-	if err := w.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Commit(ctx, []monitor.Event{{Time: t0, Account: "a", Type: monitor.EventState}}); !errors.Is(err, ErrClosed) {
-		t.Errorf("Commit after Close = %v", err)
-	}
-	if err := w.Commit(ctx, []monitor.Event{{Time: t0, Account: "a"}}); err == nil {
-		t.Error("Commit of an invalid event succeeded")
-	}
+	})
 }
 
 func TestWriterBufferFullDrops(t *testing.T) {
@@ -563,7 +566,7 @@ func TestWriterMaxDelay(t *testing.T) {
 	if n := <-s.appended; n != 1 {
 		t.Fatalf("wrote a batch of %d, want the 1 recorded", n)
 	}
-	if got := count(t, s.Store.(*SQLite), ""); got != 1 {
+	if got := count(t, s.Store, ""); got != 1 {
 		t.Fatalf("%d events stored, want 1", got)
 	}
 	w.Close(context.Background())

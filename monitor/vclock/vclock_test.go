@@ -1,6 +1,8 @@
 package vclock
 
 import (
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 )
@@ -87,5 +89,130 @@ func TestResetAndZeroTimer(t *testing.T) {
 	case <-tm.C():
 	default:
 		t.Fatal("reset timer did not fire")
+	}
+}
+
+// Stopping and resetting timers in the middle of the heap keeps the rest
+// in deadline order: walking the clock with Next visits exactly the
+// remaining deadlines, sorted, and each timer fires with its deadline.
+func TestStopAndResetKeepDeadlineOrder(t *testing.T) {
+	c := New(epoch)
+	const n = 300
+	timers := make([]clockTimer, n)
+	want := map[int]time.Duration{}
+	for i := range timers {
+		d := time.Duration((i*7919)%1000+1) * time.Second // a permutation-ish spread
+		timers[i] = c.Timer(d)
+		want[i] = d
+	}
+	for i := range timers {
+		switch i % 5 {
+		case 0:
+			if !timers[i].Stop() {
+				t.Fatalf("timer %d was not pending", i)
+			}
+			delete(want, i)
+		case 1:
+			d := time.Duration((i*104729)%1500+1) * time.Second
+			timers[i].Reset(d)
+			want[i] = d
+		}
+	}
+	if c.Pending() != len(want) {
+		t.Fatalf("pending %d, want %d", c.Pending(), len(want))
+	}
+	var prev time.Time
+	for {
+		next, ok := c.Next()
+		if !ok {
+			break
+		}
+		if next.Before(prev) {
+			t.Fatalf("Next went back from %v to %v", prev, next)
+		}
+		prev = next
+		c.AdvanceTo(next)
+	}
+	for i, tm := range timers {
+		d, pending := want[i]
+		select {
+		case got := <-tm.C():
+			if !pending {
+				t.Errorf("stopped timer %d fired", i)
+			} else if !got.Equal(epoch.Add(d)) {
+				t.Errorf("timer %d fired with %v, want %v", i, got, epoch.Add(d))
+			}
+		default:
+			if pending {
+				t.Errorf("timer %d did not fire", i)
+			}
+		}
+	}
+	if c.Pending() != 0 {
+		t.Errorf("%d still pending", c.Pending())
+	}
+}
+
+// clockTimer is what Clock.Timer returns.
+type clockTimer = interface {
+	C() <-chan time.Time
+	Stop() bool
+	Reset(time.Duration)
+}
+
+// Timers created, stopped and reset from many goroutines while another
+// advances the clock: the race detector checks the heap's locking, and
+// every timer still pending at the end is accounted for.
+func TestConcurrentTimersWhileAdvancing(t *testing.T) {
+	c := New(epoch)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 500; i++ {
+				tm := c.Timer(time.Duration(i%50+1) * time.Second)
+				switch i % 3 {
+				case 0:
+					tm.Stop()
+				case 1:
+					tm.Reset(time.Duration(g+1) * time.Second)
+				}
+				_ = c.Now()
+			}
+		}(g)
+	}
+	go func() {
+		defer close(done)
+		for i := 0; i < 2000; i++ {
+			c.Advance(time.Second)
+		}
+	}()
+	wg.Wait()
+	<-done
+	c.Advance(time.Hour)
+	if c.Pending() != 0 {
+		t.Errorf("%d timers pending after every deadline passed", c.Pending())
+	}
+}
+
+// BenchmarkFire is the cost of one fired timer with pending others
+// waiting far in the future (a fleet's pings, probes and guards): the
+// clock must not scan them.
+func BenchmarkFire(b *testing.B) {
+	for _, pending := range []int{100, 1000, 10000, 40000} {
+		b.Run(fmt.Sprintf("pending=%d", pending), func(b *testing.B) {
+			c := New(epoch)
+			for i := 0; i < pending; i++ {
+				c.Timer(time.Duration(i+1) * 24 * time.Hour)
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				tm := c.Timer(time.Millisecond)
+				c.Advance(time.Millisecond)
+				<-tm.C()
+			}
+		})
 	}
 }

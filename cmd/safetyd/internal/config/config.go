@@ -23,6 +23,9 @@ import (
 const (
 	// DefaultSessionsDir is sessions_dir.
 	DefaultSessionsDir = "/var/lib/tgsafety/sessions"
+	// DriverSQLite and DriverPostgres are store.driver's values.
+	DriverSQLite   = "sqlite"
+	DriverPostgres = "postgres"
 	// DefaultStorePath is store.path.
 	DefaultStorePath = "/var/lib/tgsafety/safetyd.db"
 	// DefaultRetention is store.retention.
@@ -134,8 +137,20 @@ type AccountConfig struct {
 
 // StoreConfig is the daemon's database.
 type StoreConfig struct {
-	// Path is the database file.
+	// Driver is the database engine: DriverSQLite (one daemon, a local
+	// file) or DriverPostgres (a database several replicas share).
+	Driver string `yaml:"driver"`
+	// Path is the SQLite database file.
 	Path string `yaml:"path"`
+	// DSN is the PostgreSQL connection string (postgres://user@host/db or
+	// key=value pairs) when it holds no password; DSNEnv or DSNFile hold a
+	// whole one that does. PasswordEnv or PasswordFile add the password to
+	// a DSN without one.
+	DSN          string `yaml:"dsn,omitempty"`
+	DSNEnv       string `yaml:"dsn_env,omitempty"`
+	DSNFile      string `yaml:"dsn_file,omitempty"`
+	PasswordEnv  string `yaml:"password_env,omitempty"`
+	PasswordFile string `yaml:"password_file,omitempty"`
 	// Retention is how long account history is kept, at least MinRetention.
 	Retention limits.Duration `yaml:"retention"`
 }
@@ -223,7 +238,7 @@ type LogConfig struct {
 func DefaultConfig() *Config {
 	c := &Config{
 		SessionsDir: DefaultSessionsDir,
-		Store:       StoreConfig{Path: DefaultStorePath, Retention: DefaultRetention},
+		Store:       StoreConfig{Driver: DriverSQLite, Path: DefaultStorePath, Retention: DefaultRetention},
 		HTTP:        HTTPConfig{Listen: DefaultListen, MaxConnections: DefaultMaxConnections},
 		Probes:      ProbeConfigs{},
 		Guard:       GuardConfig{Mode: DefaultGuardMode, Margin: guard.DefaultMargin},
@@ -340,7 +355,7 @@ func parseConfig(data []byte, name, dir string) (*Config, error) {
 func (c *Config) resolvePaths(dir string) {
 	for _, p := range []*string{
 		&c.Telegram.APIIDFile, &c.Telegram.APIHashFile, &c.SessionsDir,
-		&c.Store.Path, &c.HTTP.TokenFile, &c.LimitsProfile,
+		&c.Store.Path, &c.Store.DSNFile, &c.Store.PasswordFile, &c.HTTP.TokenFile, &c.LimitsProfile,
 	} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)

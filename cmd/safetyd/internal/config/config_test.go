@@ -445,11 +445,13 @@ func TestDocsNameEveryKey(t *testing.T) {
 	c.HTTP.TokenEnv, c.HTTP.TokenFile = "T", "t"
 	c.HTTP.AllowedHosts = []string{"monitor.internal"}
 	c.LimitsProfile = "p.yaml"
+	c.Store.DSN, c.Store.DSNEnv, c.Store.DSNFile, c.Store.PasswordEnv, c.Store.PasswordFile = "d", "D", "d", "P", "p"
 	var root yaml.Node
 	if err := yaml.Unmarshal([]byte(c.Redacted()), &root); err != nil {
 		t.Fatal(err)
 	}
-	notInExample := map[string]bool{"api_id_env": true, "api_id_file": true, "api_hash_file": true, "phone": true, "token_file": true}
+	notInExample := map[string]bool{"api_id_env": true, "api_id_file": true, "api_hash_file": true, "phone": true, "token_file": true,
+		"dsn": true, "dsn_env": true, "dsn_file": true, "password_env": true, "password_file": true}
 	var walk func(n *yaml.Node)
 	walk = func(n *yaml.Node) {
 		for i, k := range n.Content {

@@ -59,6 +59,8 @@ var refused = map[string]string{
 		"put it in an environment variable (api_hash_env) or a file readable only by the daemon's user (api_hash_file, mode 0600)",
 	"http.token": "an inline token is refused: configuration files end up in backups, tickets and version control; " +
 		"put it in an environment variable (token_env) or a file readable only by the daemon's user (token_file, mode 0600)",
+	"store.password": "an inline database password is refused: configuration files end up in backups, tickets and version control; " +
+		"put it in an environment variable (password_env) or a file readable only by the daemon's user (password_file, mode 0600)",
 }
 
 // set stores a value read by yamlnode in dst when it was good; a bad one
@@ -104,8 +106,14 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 	opt(m, "accounts", func(f yamlnode.Field) { d.accounts(f, c) })
 	opt(m, "sessions_dir", func(f yamlnode.Field) { set(&c.SessionsDir)(d.String(f)) })
 	if v, ok := m["store"]; ok {
-		s := d.Mapping(v.Value, v.Path, "path", "retention")
+		s := d.Mapping(v.Value, v.Path, "driver", "path", "retention", "dsn", "dsn_env", "dsn_file", "password_env", "password_file")
+		opt(s, "driver", func(f yamlnode.Field) { set(&c.Store.Driver)(d.String(f)) })
 		opt(s, "path", func(f yamlnode.Field) { set(&c.Store.Path)(d.String(f)) })
+		opt(s, "dsn", func(f yamlnode.Field) { set(&c.Store.DSN)(d.String(f)) })
+		opt(s, "dsn_env", func(f yamlnode.Field) { set(&c.Store.DSNEnv)(d.String(f)) })
+		opt(s, "dsn_file", func(f yamlnode.Field) { set(&c.Store.DSNFile)(d.String(f)) })
+		opt(s, "password_env", func(f yamlnode.Field) { set(&c.Store.PasswordEnv)(d.String(f)) })
+		opt(s, "password_file", func(f yamlnode.Field) { set(&c.Store.PasswordFile)(d.String(f)) })
 		opt(s, "retention", func(f yamlnode.Field) { set(&c.Store.Retention)(d.Duration(f)) })
 	}
 	if v, ok := m["http"]; ok {

@@ -50,6 +50,10 @@ type Secrets struct {
 	APIHash Secret
 	// Token is the HTTP API token; zero when none is configured.
 	Token Secret
+	// StoreDSN and StorePassword connect to the PostgreSQL store (zero for
+	// SQLite): the DSN from dsn, dsn_env or dsn_file, the password, if
+	// any, from password_env or password_file.
+	StoreDSN, StorePassword Secret
 	// Phones holds each account's phone number, by account name.
 	Phones map[string]Secret
 }
@@ -122,6 +126,15 @@ func (c *Config) Resolve(getenv func(string) string, phones bool) (*Secrets, err
 		}
 		s.Token = Secret{v}
 	}
+	if st := c.Store; st.Driver == DriverPostgres {
+		s.StoreDSN = Secret{st.DSN}
+		if v, _, ok := get("store.dsn", st.DSNEnv, st.DSNFile, true); ok {
+			s.StoreDSN = Secret{v}
+		}
+		if v, _, ok := get("store.password", st.PasswordEnv, st.PasswordFile, true); ok {
+			s.StorePassword = Secret{v}
+		}
+	}
 	seen := map[string]int{}
 	for i, a := range c.Accounts {
 		if !phones {
@@ -154,7 +167,7 @@ func (c *Config) Resolve(getenv func(string) string, phones bool) (*Secrets, err
 		s.Phones[a.Name] = Secret{v}
 	}
 	if len(probs) > 0 {
-		secrets := []string{s.APIHash.v, s.Token.v}
+		secrets := []string{s.APIHash.v, s.Token.v, s.StoreDSN.v, s.StorePassword.v}
 		for _, p := range s.Phones {
 			secrets = append(secrets, p.v)
 		}

@@ -288,3 +288,57 @@ func TestConfigErrorsDoNotEchoSecretShapedValues(t *testing.T) {
 		t.Errorf("listen: %v", ce)
 	}
 }
+
+// The PostgreSQL store: the driver is checked, a DSN is required, one
+// with a password is refused without showing it, and the DSN and
+// password come from their secret sources.
+func TestPostgresStoreConfig(t *testing.T) {
+	const pw = "Sup3rSecretDbPw"
+	for _, tc := range []struct{ store, path, want string }{
+		{"{driver: mysql}", "store.driver", "must be sqlite"},
+		{"{driver: postgres}", "store.dsn", "missing"},
+		{"{driver: postgres, dsn: x, dsn_env: Y}", "store.dsn", "only one of"},
+		{"{driver: postgres, dsn: 'postgres://u:" + pw + "@db/x'}", "store.dsn", "holds a password"},
+		{"{driver: postgres, dsn: 'host=db password=" + pw + "'}", "store.dsn", "holds a password"},
+		{"{driver: postgres, dsn: 'host=db', password: " + pw + "}", "store.password", "refused"},
+		{"{driver: sqlite, dsn: 'host=db'}", "store.driver", "takes store.path only"},
+		{"{driver: postgres, dsn: 'host=db', password_env: X, password_file: y}", "store.password", "only one of"},
+	} {
+		_, ce := parse(t, fixture.Base+"store: "+tc.store+"\n")
+		if ce == nil {
+			t.Errorf("%s: accepted", strings.ReplaceAll(tc.store, pw, "PW"))
+			continue
+		}
+		if strings.Contains(ce.Error(), pw) {
+			t.Errorf("%s: error shows the password:\n%s", tc.path, ce)
+		}
+		found := false
+		for _, p := range ce.Problems {
+			found = found || p.Path == tc.path && strings.Contains(p.Msg, tc.want)
+		}
+		if !found {
+			t.Errorf("%s: no %s problem saying %q:\n%s", strings.ReplaceAll(tc.store, pw, "PW"), tc.path, tc.want, ce)
+		}
+	}
+	c, ce := parse(t, fixture.Base+"store: {driver: postgres, dsn: 'host=db user=u dbname=d', password_env: DBPW}\n")
+	if ce != nil {
+		t.Fatal(ce)
+	}
+	s, err := c.ResolveSecrets(fixture.EnvFunc(map[string]string{"TGSAFETY_API_HASH": fixture.Hash, "DBPW": pw}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.StoreDSN.Reveal() != "host=db user=u dbname=d" || s.StorePassword.Reveal() != pw {
+		t.Errorf("dsn %q, password set %v", s.StoreDSN.Reveal(), s.StorePassword.Reveal() == pw)
+	}
+	if strings.Contains(c.Summary(), "host=db") || strings.Contains(fmt.Sprint(s), pw) {
+		t.Errorf("summary or secrets print the connection: %s / %v", c.Summary(), s)
+	}
+	c, ce = parse(t, fixture.Base+"store: {driver: postgres, dsn_env: DSN}\n")
+	if ce != nil {
+		t.Fatal(ce)
+	}
+	if _, err := c.ResolveSecrets(fixture.EnvFunc(map[string]string{"TGSAFETY_API_HASH": fixture.Hash})); err == nil || !strings.Contains(err.Error(), "store.dsn_env") {
+		t.Errorf("unset dsn_env: %v", err)
+	}
+}

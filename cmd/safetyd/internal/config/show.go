@@ -39,8 +39,12 @@ func (c *Config) Summary() string {
 	if c.LimitsProfile != "" {
 		profile = c.LimitsProfile
 	}
+	store := c.Store.Path
+	if c.Store.Driver == DriverPostgres {
+		store = "postgres (connection string not shown)"
+	}
 	return fmt.Sprintf("%d %s (%s), store %s (retention %s), http %s (%s, %s), guard %s, limits profile %s",
-		len(names), noun, strings.Join(names, ", "), c.Store.Path, c.Store.Retention,
+		len(names), noun, strings.Join(names, ", "), store, c.Store.Retention,
 		c.HTTP.Listen, where, token, g, profile)
 }
 

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -159,8 +160,32 @@ func (c *Config) problems() []Problem {
 	if c.SessionsDir == "" {
 		add("sessions_dir", "missing: the directory for session files (default %s)", DefaultSessionsDir)
 	}
-	if c.Store.Path == "" {
-		add("store.path", "missing: the database file (default %s)", DefaultStorePath)
+	st := c.Store
+	switch st.Driver {
+	case DriverSQLite:
+		if st.Path == "" {
+			add("store.path", "missing: the database file (default %s)", DefaultStorePath)
+		}
+		if st.DSN != "" || st.DSNEnv != "" || st.DSNFile != "" || st.PasswordEnv != "" || st.PasswordFile != "" {
+			add("store.driver", "is sqlite, which takes store.path only; set driver: postgres to use the dsn and password keys")
+		}
+	case DriverPostgres:
+		switch countSet(st.DSN != "", st.DSNEnv != "", st.DSNFile != "") {
+		case 0:
+			add("store.dsn", "missing: with driver postgres, give the connection string (dsn, without a password) or where it is (dsn_env, dsn_file)")
+		case 2, 3:
+			add("store.dsn", "set only one of dsn, dsn_env and dsn_file")
+		}
+		if st.DSN != "" && dsnHasPassword(st.DSN) {
+			add("store.dsn", "holds a password: it would be in this file and in every copy of it; put the password in password_env or password_file (or the whole DSN in dsn_env or dsn_file). The value is not shown")
+		}
+		if st.PasswordEnv != "" && st.PasswordFile != "" {
+			add("store.password", "set only one of password_env and password_file")
+		}
+		checkEnv("store.dsn_env", st.DSNEnv)
+		checkEnv("store.password_env", st.PasswordEnv)
+	default:
+		add("store.driver", "must be %s (one daemon, a local file) or %s (replicas sharing a database)", DriverSQLite, DriverPostgres)
 	}
 	if c.Store.Retention < MinRetention {
 		add("store.retention", "%s is less than %s: limits and freezes last days, and a shorter history would hide them from the API and status page", c.Store.Retention, MinRetention)
@@ -319,3 +344,17 @@ func countSet(bs ...bool) int {
 	}
 	return n
 }
+
+// dsnHasPassword reports whether a PostgreSQL connection string carries a
+// password (a URL's user:password@ or a password= pair).
+func dsnHasPassword(dsn string) bool {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			return true
+		}
+	}
+	return dsnPassword.MatchString(dsn)
+}
+
+// dsnPassword finds a password= pair in a key=value DSN or URL query.
+var dsnPassword = regexp.MustCompile(`(?i)(^|[\s&?])password\s*=`)

@@ -74,6 +74,9 @@ type Env struct {
 	// Drive, when set, runs while an account's client is connected (the
 	// demo's simulated application).
 	Drive func(ctx context.Context, account string, api *tg.Client) error
+	// Gate, when set, is asked before every call: false refuses it
+	// locally with ErrNotLeader (see service.Options.Gate).
+	Gate func() bool
 	// MinBackoff and MaxBackoff bound the wait before restarting a failed
 	// client.
 	MinBackoff, MaxBackoff time.Duration
@@ -244,6 +247,11 @@ func (r *Runner) runOnce(ctx context.Context) (connected bool, err error) {
 		// enforce mode never reaches Telegram and is not a signal.
 		mws = []telegram.Middleware{r.guard.Middleware(), r.acct.Middleware()}
 	}
+	if gate := r.env.Gate; gate != nil {
+		// Outermost: a refused call reaches neither the guard nor the
+		// monitor (it is not a signal) nor Telegram.
+		mws = append([]telegram.Middleware{gateMiddleware(gate)}, mws...)
+	}
 	opts.UpdateHandler = handler
 	opts.Middlewares = append(mws, opts.Middlewares...)
 	gl := r.env.Logger.Named("gotd").With(zap.String("account", r.cfg.Name))
@@ -388,3 +396,19 @@ func LastProbes(sn monitor.Snapshot, evs []monitor.Event) ProbeTimes {
 
 // Done is closed when the runner has stopped, for good or by Stop.
 func (r *Runner) Done() <-chan struct{} { return r.done }
+
+// ErrNotLeader refuses a call of a replica that is not sure it still leads
+// the fleet.
+var ErrNotLeader = errors.New("this replica does not lead the fleet now; call refused")
+
+// gateMiddleware refuses every call while gate is false.
+func gateMiddleware(gate func() bool) telegram.Middleware {
+	return telegram.MiddlewareFunc(func(next tg.Invoker) telegram.InvokeFunc {
+		return func(ctx context.Context, input bin.Encoder, output bin.Decoder) error {
+			if !gate() {
+				return ErrNotLeader
+			}
+			return next.Invoke(ctx, input, output)
+		}
+	})
+}

@@ -20,7 +20,6 @@ import (
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/httpserver"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/lockfile"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/runner"
-	"github.com/tgsafety/tgsafety/monitor/store"
 )
 
 // NewLogger logs JSON lines to w (journald and log shippers parse them).
@@ -39,7 +38,10 @@ type Setup struct {
 	Token      string
 	// Version is the daemon's, for /healthz, build_info and the log.
 	Version string
-	Connect func(config.AccountConfig) (runner.Connection, error)
+	// StoreDSN and StorePassword connect to a PostgreSQL store
+	// (config.Secrets); unused with SQLite.
+	StoreDSN, StorePassword string
+	Connect                 func(config.AccountConfig) (runner.Connection, error)
 	// Tune, when set, adjusts the service options (the demo's clock and
 	// traffic).
 	Tune func(*Options)
@@ -55,11 +57,6 @@ type Setup struct {
 func Serve(ctx context.Context, d Setup) error {
 	cfg, log := d.Config, d.Log
 	reg := prometheus.NewRegistry()
-	storeLock, err := lockfile.Take(cfg.Store.Path+".lock", "store")
-	if err != nil {
-		return err
-	}
-	defer storeLock.Release()
 	if err := os.MkdirAll(cfg.SessionsDir, 0o700); err != nil {
 		return fmt.Errorf("sessions_dir %s: %w", cfg.SessionsDir, err)
 	}
@@ -68,17 +65,22 @@ func Serve(ctx context.Context, d Setup) error {
 		return err
 	}
 	defer sessionsLock.Release()
-	st, err := store.OpenSQLite(cfg.Store.Path, store.Options{Logger: log.Named("store"), Registerer: reg})
+	st, lead, closeStore, err := openStore(ctx, d, reg)
 	if err != nil {
-		return fmt.Errorf("open store: %w", err)
-	}
-	defer func() {
-		if err := st.Close(); err != nil {
-			log.Warn("Cannot close store", zap.Error(err))
+		if ctx.Err() != nil {
+			log.Info("Stopped while standing by")
+			return nil
 		}
-	}()
+		return err
+	}
+	defer closeStore()
 	opts := Options{
 		Config: cfg, Logger: log, Registry: reg, Store: st, Token: d.Token, Version: d.Version, Connect: d.Connect,
+	}
+	var lost <-chan struct{} // nil (never ready) unless leading a PostgreSQL fleet
+	if lead != nil {
+		opts.Gate = lead.Trusted
+		lost = lead.Lost()
 	}
 	if d.Tune != nil {
 		d.Tune(&opts)
@@ -127,6 +129,13 @@ loop:
 			break loop
 		case <-hup:
 			reload(d, svc)
+		case <-lost:
+			// Stop the clients before anything else: another replica
+			// may lead now, and a session on two connections is
+			// destroyed by Telegram.
+			svc.StopAccounts()
+			runErr = fmt.Errorf("leadership of the fleet lost (%s); accounts stopped", lead.Reason())
+			break loop
 		}
 	}
 

@@ -75,6 +75,11 @@ type Options struct {
 	// demo's simulated application. The daemon itself sends nothing but
 	// probes.
 	Drive func(ctx context.Context, account string, api *tg.Client) error
+	// Gate, when set, is asked before every call of every client: false
+	// refuses the call locally. A replica of a PostgreSQL fleet sets it to
+	// its leadership's Trusted, so that a leader whose term may have ended
+	// sends nothing.
+	Gate func() bool
 	// SnapshotEvery and PruneEvery default to defaultSnapshotEvery and
 	// defaultPruneEvery.
 	SnapshotEvery, PruneEvery time.Duration
@@ -166,7 +171,7 @@ func New(opts Options) (*Service, error) {
 	}
 	s.env = &runner.Env{
 		Monitor: s.mon, Recorder: s.rec, Instruments: s.inst, Registry: reg, Logger: s.log,
-		Clock: opts.Clock, Wall: opts.Wall, Connect: opts.Connect, Drive: opts.Drive,
+		Clock: opts.Clock, Wall: opts.Wall, Connect: opts.Connect, Drive: opts.Drive, Gate: opts.Gate,
 		MinBackoff: opts.MinBackoff, MaxBackoff: opts.MaxBackoff,
 	}
 	s.handler = s.newHandler()
@@ -391,13 +396,14 @@ func (s *Service) stopLocked(name string) {
 	delete(s.runners, name)
 }
 
-// Shutdown stops every account, saves final snapshots and flushes the
-// writer: everything observed before it is stored. Stop the HTTP server
-// first, so that no signal is acknowledged after the writer closes (a late
-// one gets 503, not a lost 202).
-func (s *Service) Shutdown(ctx context.Context) error {
+// StopAccounts stops every account's client and waits for them: what a
+// replica does the moment its leadership ends, before anything else, so
+// that no session stays connected from two replicas. The service is not
+// ready afterwards; Shutdown still saves and flushes.
+func (s *Service) StopAccounts() {
 	s.ready.Store(false)
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	names := make([]string, 0, len(s.runners))
 	for n := range s.runners {
 		names = append(names, n)
@@ -406,7 +412,14 @@ func (s *Service) Shutdown(ctx context.Context) error {
 	for _, n := range names {
 		s.stopLocked(n)
 	}
-	s.mu.Unlock()
+}
+
+// Shutdown stops every account, saves final snapshots and flushes the
+// writer: everything observed before it is stored. Stop the HTTP server
+// first, so that no signal is acknowledged after the writer closes (a late
+// one gets 503, not a lost 202).
+func (s *Service) Shutdown(ctx context.Context) error {
+	s.StopAccounts()
 	if s.cancel != nil {
 		s.cancel()
 	}
