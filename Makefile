@@ -96,12 +96,15 @@ $(CLIENTS)/node_modules/.installed: $(CLIENTS)/package.json $(CLIENTS)/package-l
 	@touch $@
 
 # The tests that run the programs as processes take them from bin/race
-# (monitor/testbin), so nothing is compiled inside a test.
+# (monitor/testbin), so nothing is compiled inside a test. -ldflags=-w
+# leaves DWARF out of the 31 test binaries (stack traces keep their
+# symbols): most of them link gotd's large tg package, and on a cold
+# 2-core machine linking them is minutes.
 unit:
 	@# The pure packages where an int-size bug lives build for 32 bits too
 	@# (make lint builds everything for 386; that takes gotd with it).
 	GOARCH=386 CGO_ENABLED=0 $(GO) build ./monitor/signal ./monitor/limits ./monitor/phone ./monitor/spambot
-	TGSAFETY_REQUIRE_PROMTOOL=1 TGSAFETY_REQUIRE_CLIENTS=1 TGSAFETY_REQUIRE_POSTGRES=1 TGSAFETY_BIN_DIR=$(TESTBINDIR) $(GO) test -race -count=1 -timeout $(TESTTIMEOUT) ./...
+	TGSAFETY_REQUIRE_PROMTOOL=1 TGSAFETY_REQUIRE_CLIENTS=1 TGSAFETY_REQUIRE_POSTGRES=1 TGSAFETY_BIN_DIR=$(TESTBINDIR) $(GO) test -race -count=1 -timeout $(TESTTIMEOUT) -ldflags=-w ./...
 
 ## fuzz: run each fuzz target on FUZZTIME inputs (a count); longer runs: make fuzz FUZZTIME=2000000x.
 fuzz:

@@ -26,24 +26,26 @@ func benchEvent(i int) monitor.Event {
 // BenchmarkAppend measures Append with one transaction (and one fsync,
 // synchronous=FULL) per batch.
 func BenchmarkAppend(b *testing.B) {
-	for _, size := range []int{1, 100, 1000} {
-		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
-			s := open(b, filepath.Join(b.TempDir(), "bench.db"))
-			batch := make([]monitor.Event, size)
-			for i := range batch {
-				batch[i] = benchEvent(i)
-			}
-			ctx := context.Background()
-			events := 0
-			b.ReportAllocs()
-			for b.Loop() {
-				if err := s.Append(ctx, batch); err != nil {
-					b.Fatal(err)
+	for _, eng := range engines() {
+		for _, size := range []int{1, 100, 1000} {
+			b.Run(fmt.Sprintf("%s/batch=%d", eng.name, size), func(b *testing.B) {
+				s := eng.open(b)
+				batch := make([]monitor.Event, size)
+				for i := range batch {
+					batch[i] = benchEvent(i)
 				}
-				events += size
-			}
-			b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
-		})
+				ctx := context.Background()
+				events := 0
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := s.Append(ctx, batch); err != nil {
+						b.Fatal(err)
+					}
+					events += size
+				}
+				b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+			})
+		}
 	}
 }
 
@@ -106,7 +108,12 @@ func BenchmarkWriterNoDrops(b *testing.B) {
 // BenchmarkCommit measures acknowledged writes: concurrent Commit calls of
 // one event each, as the API makes them, grouped into shared transactions.
 func BenchmarkCommit(b *testing.B) {
-	s := open(b, filepath.Join(b.TempDir(), "bench.db"))
+	for _, eng := range engines() {
+		b.Run(eng.name, func(b *testing.B) { benchmarkCommit(b, eng.open(b)) })
+	}
+}
+
+func benchmarkCommit(b *testing.B, s Store) {
 	w := NewWriter(s, WriterOptions{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
