@@ -113,34 +113,32 @@ type accountNS struct {
 // queryPairs runs a query returning (text, bigint) rows on either engine.
 func queryPairs(t testing.TB, s Store, q string) []accountNS {
 	t.Helper()
-	var out []accountNS
+	var rows rowScanner
 	switch s := s.(type) {
 	case *SQLite:
-		rows, err := s.db.Query(q)
+		r, err := s.db.Query(q)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var r accountNS
-			if err := rows.Scan(&r.account, &r.ns); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, r)
-		}
+		defer r.Close()
+		rows = r
 	case *Postgres:
-		rows, err := s.pool.Query(context.Background(), q)
+		r, err := s.pool.Query(context.Background(), q)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var r accountNS
-			if err := rows.Scan(&r.account, &r.ns); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, r)
+		defer r.Close()
+		rows = r
+	default:
+		t.Fatalf("queryPairs: %T is not an engine", s)
+	}
+	var out []accountNS
+	for rows.Next() {
+		var r accountNS
+		if err := rows.Scan(&r.account, &r.ns); err != nil {
+			t.Fatal(err)
 		}
+		out = append(out, r)
 	}
 	return out
 }

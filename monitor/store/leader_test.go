@@ -36,6 +36,18 @@ func leadAsync(ctx context.Context, p *Postgres, o LeaderOptions) chan leadResul
 	return ch
 }
 
+// twoReplicas opens two stores on one new database, the first leading.
+func twoReplicas(t *testing.T) (a, b *Postgres, la *Leadership) {
+	t.Helper()
+	dsn := pgtest.NewDatabase(t)
+	a, b = openPG(t, dsn), openPG(t, dsn)
+	la, err := a.Lead(context.Background(), quick("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, b, la
+}
+
 func wait[T any](t *testing.T, ch <-chan T, what string) T {
 	t.Helper()
 	select {
@@ -50,13 +62,8 @@ func wait[T any](t *testing.T, ch <-chan T, what string) T {
 // One leader at a time: a second replica waits while the first leads and
 // takes over, with the next epoch, as soon as the first releases.
 func TestLeadershipHandsOverOnRelease(t *testing.T) {
-	dsn := pgtest.NewDatabase(t)
-	a, b := openPG(t, dsn), openPG(t, dsn)
+	_, b, la := twoReplicas(t)
 	ctx := context.Background()
-	la, err := a.Lead(ctx, quick("a"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	if !la.Trusted() {
 		t.Fatal("new leader not trusted")
 	}
@@ -88,13 +95,8 @@ func TestLeadershipHandsOverOnRelease(t *testing.T) {
 // A leader whose term ended cannot write: its Append and SaveSnapshots
 // fail with ErrFenced and write nothing, while the new leader's succeed.
 func TestFencedWritesRefusedAfterTakeover(t *testing.T) {
-	dsn := pgtest.NewDatabase(t)
-	a, b := openPG(t, dsn), openPG(t, dsn)
+	a, b, la := twoReplicas(t)
 	ctx := context.Background()
-	la, err := a.Lead(ctx, quick("a"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	a.Fence(la.Epoch())
 	ev := []monitor.Event{{Time: t0, Account: "x", Type: monitor.EventState, State: monitor.OK, Seq: 1}}
 	if err := a.Append(ctx, ev); err != nil {
@@ -124,13 +126,8 @@ func TestFencedWritesRefusedAfterTakeover(t *testing.T) {
 // A leader that cannot reach its lock session loses its term at once
 // (Lost, not trusted), and the server frees the lock for the standby.
 func TestLeadershipLostWhenTheSessionEnds(t *testing.T) {
-	dsn := pgtest.NewDatabase(t)
-	a, b := openPG(t, dsn), openPG(t, dsn)
+	_, b, la := twoReplicas(t)
 	ctx := context.Background()
-	la, err := a.Lead(ctx, quick("a"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer la.Release()
 	bCh := leadAsync(ctx, b, quick("b"))
 	// The network drops the leader's session (what a partition or the

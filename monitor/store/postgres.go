@@ -342,25 +342,7 @@ func (p *Postgres) query(ctx context.Context, what string, n int, q string, args
 		return nil, fmt.Errorf("store: %s: %w", what, err)
 	}
 	defer rows.Close()
-	out := make([]monitor.Event, 0, min(n, 256))
-	for rows.Next() {
-		var (
-			id   int64
-			body string
-		)
-		if err := rows.Scan(&id, &body); err != nil {
-			return nil, fmt.Errorf("store: %s: %w", what, err)
-		}
-		var e monitor.Event
-		if err := json.Unmarshal([]byte(body), &e); err != nil {
-			return nil, fmt.Errorf("store: %s: row %d: %w", what, id, err)
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: %s: %w", what, err)
-	}
-	return out, nil
+	return scanEvents(rows, what, n)
 }
 
 // SaveSnapshots implements Store, in one transaction; a snapshot older
@@ -399,22 +381,7 @@ func (p *Postgres) LoadSnapshots(ctx context.Context) ([]monitor.Snapshot, error
 		return nil, fmt.Errorf("store: load snapshots: %w", err)
 	}
 	defer rows.Close()
-	var out []monitor.Snapshot
-	for rows.Next() {
-		var account, body string
-		if err := rows.Scan(&account, &body); err != nil {
-			return nil, fmt.Errorf("store: load snapshots: %w", err)
-		}
-		var sn monitor.Snapshot
-		if err := json.Unmarshal([]byte(body), &sn); err != nil {
-			return nil, fmt.Errorf("store: load snapshots: %s: %w", account, err)
-		}
-		out = append(out, sn)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: load snapshots: %w", err)
-	}
-	return out, nil
+	return scanSnapshots(rows)
 }
 
 // Prune implements Store, in chunks of pruneChunk events as SQLite does,
@@ -442,14 +409,7 @@ func (p *Postgres) Prune(ctx context.Context, before time.Time) (int64, error) {
 // PruneOlderThan enforces a retention period as SQLite.PruneOlderThan
 // does.
 func (p *Postgres) PruneOlderThan(ctx context.Context, retention time.Duration, now time.Time) (int64, error) {
-	if retention <= 0 {
-		retention = DefaultRetention
-	}
-	n, err := p.Prune(ctx, now.Add(-retention))
-	if n > 0 {
-		p.log.Info("Store pruned", zap.Int64("events", n), zap.Duration("retention", retention))
-	}
-	return n, err
+	return pruneOlderThan(ctx, p.Prune, p.log, retention, now)
 }
 
 // Close implements Store: it closes the connection pool, waiting for the

@@ -374,25 +374,7 @@ func (s *SQLite) query(ctx context.Context, what string, n int, q string, args .
 		return nil, fmt.Errorf("store: %s: %w", what, err)
 	}
 	defer rows.Close()
-	out := make([]monitor.Event, 0, min(n, 256))
-	for rows.Next() {
-		var (
-			id   int64
-			body []byte
-		)
-		if err := rows.Scan(&id, &body); err != nil {
-			return nil, fmt.Errorf("store: %s: %w", what, err)
-		}
-		var e monitor.Event
-		if err := json.Unmarshal(body, &e); err != nil {
-			return nil, fmt.Errorf("store: %s: row %d: %w", what, id, err)
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: %s: %w", what, err)
-	}
-	return out, nil
+	return scanEvents(rows, what, n)
 }
 
 // SaveSnapshots implements Store, in one transaction.
@@ -434,25 +416,7 @@ func (s *SQLite) LoadSnapshots(ctx context.Context) ([]monitor.Snapshot, error) 
 		return nil, fmt.Errorf("store: load snapshots: %w", err)
 	}
 	defer rows.Close()
-	var out []monitor.Snapshot
-	for rows.Next() {
-		var (
-			account string
-			body    []byte
-		)
-		if err := rows.Scan(&account, &body); err != nil {
-			return nil, fmt.Errorf("store: load snapshots: %w", err)
-		}
-		var sn monitor.Snapshot
-		if err := json.Unmarshal(body, &sn); err != nil {
-			return nil, fmt.Errorf("store: load snapshots: %s: %w", account, err)
-		}
-		out = append(out, sn)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: load snapshots: %w", err)
-	}
-	return out, nil
+	return scanSnapshots(rows)
 }
 
 // Prune implements Store. It deletes in chunks of pruneChunk events, each
@@ -491,14 +455,7 @@ func (s *SQLite) pruneChunk(ctx context.Context, cutoff int64) (int64, error) {
 // retention before now (DefaultRetention when retention <= 0). now is a
 // parameter so that the daemon's clock, not the wall clock, decides.
 func (s *SQLite) PruneOlderThan(ctx context.Context, retention time.Duration, now time.Time) (int64, error) {
-	if retention <= 0 {
-		retention = DefaultRetention
-	}
-	n, err := s.Prune(ctx, now.Add(-retention))
-	if n > 0 {
-		s.log.Info("Store pruned", zap.Int64("events", n), zap.Duration("retention", retention))
-	}
-	return n, err
+	return pruneOlderThan(ctx, s.Prune, s.log, retention, now)
 }
 
 // Close implements Store. It lets SQLite update its query statistics

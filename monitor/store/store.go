@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tgsafety/tgsafety/monitor"
+	"go.uber.org/zap"
 )
 
 // Store is the daemon's history. It is an interface so that the daemon does
@@ -155,4 +156,72 @@ func unixNano(t time.Time) int64 {
 		return math.MaxInt64
 	}
 	return t.UnixNano()
+}
+
+// rowScanner is what both engines' query results offer (database/sql's
+// Rows for SQLite, pgx's for PostgreSQL), so that one decoder serves both.
+type rowScanner interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// scanEvents decodes (id, body) rows into events; what names the query in
+// errors.
+func scanEvents(rows rowScanner, what string, n int) ([]monitor.Event, error) {
+	out := make([]monitor.Event, 0, min(n, 256))
+	for rows.Next() {
+		var (
+			id   int64
+			body []byte
+		)
+		if err := rows.Scan(&id, &body); err != nil {
+			return nil, fmt.Errorf("store: %s: %w", what, err)
+		}
+		var e monitor.Event
+		if err := json.Unmarshal(body, &e); err != nil {
+			return nil, fmt.Errorf("store: %s: row %d: %w", what, id, err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: %s: %w", what, err)
+	}
+	return out, nil
+}
+
+// scanSnapshots decodes (account, body) rows into snapshots.
+func scanSnapshots(rows rowScanner) ([]monitor.Snapshot, error) {
+	var out []monitor.Snapshot
+	for rows.Next() {
+		var (
+			account string
+			body    []byte
+		)
+		if err := rows.Scan(&account, &body); err != nil {
+			return nil, fmt.Errorf("store: load snapshots: %w", err)
+		}
+		var sn monitor.Snapshot
+		if err := json.Unmarshal(body, &sn); err != nil {
+			return nil, fmt.Errorf("store: load snapshots: %s: %w", account, err)
+		}
+		out = append(out, sn)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: load snapshots: %w", err)
+	}
+	return out, nil
+}
+
+// pruneOlderThan is both engines' PruneOlderThan: retention before now
+// (DefaultRetention when retention <= 0), logged when anything went.
+func pruneOlderThan(ctx context.Context, prune func(context.Context, time.Time) (int64, error), log *zap.Logger, retention time.Duration, now time.Time) (int64, error) {
+	if retention <= 0 {
+		retention = DefaultRetention
+	}
+	n, err := prune(ctx, now.Add(-retention))
+	if n > 0 {
+		log.Info("Store pruned", zap.Int64("events", n), zap.Duration("retention", retention))
+	}
+	return n, err
 }
