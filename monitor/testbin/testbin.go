@@ -120,7 +120,11 @@ func buildOnce(pkg, name string) (string, error) {
 	out := filepath.Join(dir, name)
 	ctx, cancel := context.WithTimeout(context.Background(), BuildTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+	args := []string{"build", "-o", out}
+	if raceBuild {
+		args = append(args, "-race")
+	}
+	cmd := exec.CommandContext(ctx, "go", append(args, pkg)...)
 	cmd.Dir = root
 	start := time.Now()
 	if msg, err := cmd.CombinedOutput(); err != nil {
