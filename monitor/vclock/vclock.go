@@ -24,7 +24,7 @@ type Clock struct {
 	now    time.Time // written under mu; published to readers through nowNS
 	nowNS  atomic.Int64
 	loc    *time.Location // start's, which Now keeps
-	seq    uint64 // orders waiters with equal deadlines by creation
+	seq    uint64         // orders waiters with equal deadlines by creation
 	timers timerHeap
 	added  *sync.Cond // broadcast whenever a waiter is scheduled
 }
