@@ -75,7 +75,7 @@ deps:
 	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ] && ! command -v apt-get >/dev/null 2>&1; then \
-		echo "make test needs:$$missing (promtool and prometheus 2.x, Telethon 1.25 for /usr/bin/python3, Node 20 with npm, PostgreSQL 13 or later: initdb and postgres) and found no apt-get to install them:"; \
+		echo "make test needs:$$missing (promtool and prometheus 2.x, Telethon 1.25 for /usr/bin/python3, Node 20 with npm, PostgreSQL 14 or later: initdb and postgres) and found no apt-get to install them:"; \
 		echo "install them with your package manager, then run make test again."; \
 		exit 1; \
 	fi; \

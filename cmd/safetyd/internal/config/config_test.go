@@ -519,3 +519,20 @@ func TestLimitsProfileErrorsDoNotQuoteTheFile(t *testing.T) {
 		}
 	}
 }
+
+// With the PostgreSQL store, store.path is unused, so its directory is
+// not required.
+func TestPathProblemsIgnoreStorePathWithPostgres(t *testing.T) {
+	c := DefaultConfig()
+	c.SessionsDir = t.TempDir()
+	c.Store.Path = "/nonexistent-tgsafety-dir/safetyd.db"
+	if errs, _ := c.PathProblems(); len(errs) == 0 {
+		t.Fatal("sqlite: a missing store directory is not reported")
+	}
+	c.Store.Driver = DriverPostgres
+	for _, p := range func() []Problem { errs, _ := c.PathProblems(); return errs }() {
+		if p.Path == "store.path" {
+			t.Errorf("postgres: %v", p)
+		}
+	}
+}

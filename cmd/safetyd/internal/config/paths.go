@@ -14,7 +14,7 @@ import (
 // leave an account unmonitored (no session file). Errors are what stops
 // a start; warnings what a start survives.
 func (c *Config) PathProblems() (errs, warnings []Problem) {
-	if dir := filepath.Dir(c.Store.Path); !isWritableDir(dir) {
+	if dir := filepath.Dir(c.Store.Path); c.Store.Driver != DriverPostgres && !isWritableDir(dir) {
 		errs = append(errs, Problem{Path: "store.path", Msg: fmt.Sprintf(
 			"directory %s does not exist or is not writable by this user: create it (install -d -o tgsafety -m 0700 %s)", showPath(dir), showPath(dir))})
 	}
