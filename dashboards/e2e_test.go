@@ -42,9 +42,16 @@ func TestEndToEndWithPrometheus(t *testing.T) {
 	demoAddr := freeAddr(t)
 	// At 3000 virtual seconds per second the demo's accounts are limited,
 	// frozen, banned and dead within about 20 s (a simulated day takes 29 s).
-	demo := startProcess(t, filepath.Join(dir, "demo.log"), demoBin, "demo",
+	notify, ready := testbin.NotifySocket(t)
+	demo := startProcess(t, filepath.Join(dir, "demo.log"), []string{notify}, demoBin, "demo",
 		"--listen", demoAddr, "--speed", "3000", "--accounts", "12", "--quiet")
-	waitHTTP(t, "http://"+demoAddr+"/readyz", 5*time.Minute, demo)
+	select { // the daemon says when it serves (sd_notify READY=1)
+	case <-ready:
+	case <-demo.done:
+		t.Fatalf("the demo exited before it was ready: %s", tail(filepath.Join(dir, "demo.log")))
+	case <-time.After(5 * time.Minute): // a failure guard, not a budget
+		t.Fatalf("the demo not ready within 5 minutes: %s", tail(filepath.Join(dir, "demo.log")))
+	}
 	t.Logf("demo ready after %v", time.Since(start).Round(time.Millisecond))
 
 	// Prometheus scraping it every second, with the committed rule file.
@@ -67,7 +74,7 @@ scrape_configs:
 		t.Fatal(err)
 	}
 	promAddr := freeAddr(t)
-	prom := startProcess(t, filepath.Join(dir, "prometheus.log"), promBin,
+	prom := startProcess(t, filepath.Join(dir, "prometheus.log"), nil, promBin,
 		"--config.file="+cfgPath, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
 		"--web.listen-address="+promAddr, "--log.level=warn")
 	api := "http://" + promAddr
@@ -148,15 +155,17 @@ type process struct {
 	done chan struct{}
 }
 
-// startProcess starts a command with its output in logPath and stops it
-// (SIGINT, then SIGKILL after 5 s) when the test ends.
-func startProcess(t *testing.T, logPath, bin string, args ...string) process {
+// startProcess starts a command, with env added to the test's
+// environment and its output in logPath, and stops it (SIGINT, then
+// SIGKILL after 5 s) when the test ends.
+func startProcess(t *testing.T, logPath string, env []string, bin string, args ...string) process {
 	t.Helper()
 	log, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", bin, err)

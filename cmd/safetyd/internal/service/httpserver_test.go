@@ -47,7 +47,8 @@ http: {listen: "%s", token_env: TGSAFETY_API_TOKEN, max_connections: 64}
 	// 96 descriptors: enough for the cap and the daemon's own files, not
 	// for 100 idle connections.
 	cmd := exec.Command("sh", "-c", `ulimit -n `+strconv.Itoa(fdLimit)+` && exec "$0" "$@"`, bin, "run", "--config", cfg)
-	cmd.Env = append(os.Environ(), "TGSAFETY_API_HASH="+fixture.Hash, "TGSAFETY_API_TOKEN="+fixture.Token)
+	notify, ready := testbin.NotifySocket(t)
+	cmd.Env = append(os.Environ(), "TGSAFETY_API_HASH="+fixture.Hash, "TGSAFETY_API_TOKEN="+fixture.Token, notify)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -58,7 +59,7 @@ http: {listen: "%s", token_env: TGSAFETY_API_TOKEN, max_connections: 64}
 		_ = cmd.Wait()
 	}()
 	base := "http://" + addr
-	waitReady(t, base, &stderr)
+	waitReady(t, ready, &stderr)
 
 	var conns []net.Conn
 	defer func() {

@@ -82,6 +82,8 @@ func startDemo(t *testing.T, db string) (base string, stop func(sig os.Signal) e
 	port := fixture.FreePort(t)
 	cmd := exec.Command(testbin.Path(t, "safetyd"), "demo", "--listen", port, "--accounts", "2", "--traffic=false", "--quiet",
 		"--speed", "1", "--store", db, "--token", fixture.Token)
+	notify, ready := testbin.NotifySocket(t)
+	cmd.Env = append(os.Environ(), notify)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -100,7 +102,7 @@ func startDemo(t *testing.T, db string) (base string, stop func(sig os.Signal) e
 	}
 	t.Cleanup(func() { _ = stop(syscall.SIGKILL) })
 	base = "http://" + port
-	waitReady(t, base, &stderr)
+	waitReady(t, ready, &stderr)
 	return base, stop
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/httpserver"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/lockfile"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/runner"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/sdnotify"
 )
 
 // NewLogger logs JSON lines to w (journald and log shippers parse them).
@@ -112,6 +113,9 @@ func Serve(ctx context.Context, d Setup) error {
 	if d.Started != nil {
 		d.Started(ctx, svc)
 	}
+	if err := sdnotify.Notify("READY=1"); err != nil {
+		log.Warn("Cannot tell the service manager the daemon is ready", zap.Error(err))
+	}
 
 	hup := make(chan os.Signal, 1)
 	if d.ConfigPath != "" {
@@ -139,6 +143,7 @@ loop:
 		}
 	}
 
+	_ = sdnotify.Notify("STOPPING=1")
 	log.Info("Shutting down")
 	hctx, hcancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
 	defer hcancel()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -198,6 +199,8 @@ func TestSIGKILLUnderIngestLosesNoAcknowledgedSignal(t *testing.T) {
 	dbPath := filepath.Join(dir, "history.db")
 	cmd := exec.Command(bin, "demo", "--listen", port, "--accounts", "2", "--traffic=false", "--quiet",
 		"--speed", "1", "--store", dbPath, "--token", fixture.Token)
+	notify, ready := testbin.NotifySocket(t)
+	cmd.Env = append(os.Environ(), notify)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -211,7 +214,7 @@ func TestSIGKILLUnderIngestLosesNoAcknowledgedSignal(t *testing.T) {
 		}
 	}()
 	base := "http://" + port
-	waitReady(t, base, &stderr)
+	waitReady(t, ready, &stderr)
 
 	// Workers post batches of 50; each signal carries a unique wait so
 	// that rows can be matched to acknowledgements.
@@ -222,6 +225,9 @@ func TestSIGKILLUnderIngestLosesNoAcknowledgedSignal(t *testing.T) {
 		acked = map[int64]bool{}
 		wg    sync.WaitGroup
 		stopC = make(chan struct{})
+		// reached closes when minAcked signals are acknowledged.
+		reached     = make(chan struct{})
+		reachedOnce sync.Once
 	)
 	for range workers {
 		wg.Add(1)
@@ -248,23 +254,24 @@ func TestSIGKILLUnderIngestLosesNoAcknowledgedSignal(t *testing.T) {
 					for _, id := range ids {
 						acked[id] = true
 					}
+					if len(acked) >= minAcked {
+						reachedOnce.Do(func() { close(reached) })
+					}
 					mu.Unlock()
 				}
 			}
 		}()
 	}
 	loadStart := time.Now()
-	for {
-		mu.Lock()
-		n := len(acked)
-		mu.Unlock()
-		if n >= minAcked {
-			break
-		}
-		if cmd.ProcessState != nil {
-			t.Fatalf("daemon exited early: %s", stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond) // polling a real process's progress, not synchronising goroutines
+	workersGone := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(workersGone)
+	}()
+	select {
+	case <-reached:
+	case <-workersGone: // every worker saw the daemon gone
+		t.Fatalf("daemon stopped answering before %d signals were acknowledged: %s", minAcked, stderr.String())
 	}
 	loadTime := time.Since(loadStart)
 	// Kill while the workers are still posting.
@@ -343,22 +350,17 @@ func TestSIGKILLUnderIngestLosesNoAcknowledgedSignal(t *testing.T) {
 	}
 }
 
-// waitReady polls a real process's /readyz until it answers 200.
-func waitReady(t *testing.T, base string, stderr *bytes.Buffer) {
+// waitReady waits for a daemon process's READY=1 (testbin.NotifySocket):
+// it has restored every account and serves. The 5 minutes are a failure
+// guard for a daemon that died, not a budget: a loaded machine may take
+// long.
+func waitReady(t *testing.T, ready <-chan struct{}, stderr *bytes.Buffer) {
 	t.Helper()
-	// A failure guard, not a budget: a loaded machine may take long.
-	deadline := time.Now().Add(5 * time.Minute)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond) // polling a real process
+	select {
+	case <-ready:
+	case <-time.After(5 * time.Minute):
+		t.Fatalf("daemon not ready within 5 minutes: %s", stderr.String())
 	}
-	t.Fatalf("daemon not ready within 5 minutes: %s", stderr.String())
 }
 
 // After a crash, the store can hold acknowledged signals newer than the

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/lockfile"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/sdnotify"
 	"github.com/tgsafety/tgsafety/monitor/store"
 )
 
@@ -46,6 +47,7 @@ func openStore(ctx context.Context, d Setup, reg prometheus.Registerer) (st stor
 	host, _ := os.Hostname()
 	holder := fmt.Sprintf("%s pid %d", host, os.Getpid())
 	log.Info("Waiting to lead the fleet (standby until the leader goes)", zap.String("store", p.Name()), zap.String("holder", holder))
+	_ = sdnotify.Notify("STATUS=standby: waiting to lead the fleet")
 	lead, err = p.Lead(ctx, store.LeaderOptions{Holder: holder, Logger: log.Named("leadership")})
 	if err != nil {
 		p.Close()
