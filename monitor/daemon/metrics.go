@@ -45,11 +45,15 @@ var (
 		Help:   "Signals reported to POST /api/v1/signals: accepted (committed, then acknowledged), rejected (bad input, 4xx) or failed (not committed, 5xx).",
 		Labels: []string{LabelResult},
 	}
+	MetricReplicaLeases = monitor.MetricDef{
+		Name: "tgsafety_replica_leases", Type: monitor.Gauge,
+		Help: "Accounts this daemon runs: with a PostgreSQL fleet, those whose lease it holds (summed over replicas, the fleet); with SQLite, every configured account.",
+	}
 )
 
 // Metrics returns the daemon's metric definitions.
 func Metrics() []monitor.MetricDef {
-	return []monitor.MetricDef{MetricBuildInfo, MetricClientConnected, MetricClientRestarts, MetricIngestSignals}
+	return []monitor.MetricDef{MetricBuildInfo, MetricClientConnected, MetricClientRestarts, MetricIngestSignals, MetricReplicaLeases}
 }
 
 // Instruments are the registered daemon metrics.
@@ -57,6 +61,8 @@ type Instruments struct {
 	Connected *prometheus.GaugeVec
 	Restarts  *prometheus.CounterVec
 	Ingest    *prometheus.CounterVec
+	// Leases is tgsafety_replica_leases.
+	Leases prometheus.Gauge
 }
 
 // Register creates the daemon metrics on reg and sets tgsafety_build_info
@@ -68,6 +74,7 @@ func Register(reg prometheus.Registerer, version string) (*Instruments, error) {
 		Connected: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricClientConnected.Name, Help: MetricClientConnected.Help}, MetricClientConnected.Labels),
 		Restarts:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricClientRestarts.Name, Help: MetricClientRestarts.Help}, MetricClientRestarts.Labels),
 		Ingest:    prometheus.NewCounterVec(prometheus.CounterOpts{Name: MetricIngestSignals.Name, Help: MetricIngestSignals.Help}, MetricIngestSignals.Labels),
+		Leases:    prometheus.NewGauge(prometheus.GaugeOpts{Name: MetricReplicaLeases.Name, Help: MetricReplicaLeases.Help}),
 	}
 	for _, r := range []string{IngestAccepted, IngestRejected, IngestFailed} {
 		in.Ingest.WithLabelValues(r)
@@ -76,7 +83,7 @@ func Register(reg prometheus.Registerer, version string) (*Instruments, error) {
 		return in, nil
 	}
 	var errs []error
-	for _, c := range []prometheus.Collector{build, in.Connected, in.Restarts, in.Ingest} {
+	for _, c := range []prometheus.Collector{build, in.Connected, in.Restarts, in.Ingest, in.Leases} {
 		if err := reg.Register(c); err != nil {
 			errs = append(errs, err)
 		}

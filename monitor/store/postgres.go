@@ -38,8 +38,8 @@ type Postgres struct {
 
 	closeOnce    sync.Once
 	schemaLoaded int
-	// fence is the leadership epoch writes must match (0: not fenced).
-	fence atomic.Int64
+	// fence, when set, holds the leases whose epochs writes must match.
+	fence atomic.Pointer[Leases]
 }
 
 var _ Store = (*Postgres)(nil)
@@ -69,14 +69,43 @@ var pgMigrations = []string{
 		saved_ns BIGINT NOT NULL,
 		body     TEXT   NOT NULL
 	);`,
-	// 2: the fleet's leadership term (leader.go): one row, its epoch only
-	// grows.
+	// 2: a fleet-wide leadership term (replaced by 3).
 	`CREATE TABLE leadership (
 		id       INTEGER PRIMARY KEY CHECK (id = 1),
 		epoch    BIGINT  NOT NULL,
 		holder   TEXT    NOT NULL,
 		since_ns BIGINT  NOT NULL
 	);`,
+	// 3: account leases (lease.go): a row per account, its epoch only
+	// grows; the live replicas; every term taken; reports waiting for
+	// their account's holder.
+	`DROP TABLE leadership;
+	CREATE TABLE leases (
+		account    TEXT   PRIMARY KEY,
+		holder     TEXT   NOT NULL DEFAULT '',
+		epoch      BIGINT NOT NULL DEFAULT 0,
+		expires_ns BIGINT NOT NULL DEFAULT 0
+	);
+	CREATE TABLE replicas (
+		replica    TEXT   PRIMARY KEY,
+		expires_ns BIGINT NOT NULL
+	);
+	CREATE TABLE lease_history (
+		account         TEXT   NOT NULL,
+		epoch           BIGINT NOT NULL,
+		holder          TEXT   NOT NULL,
+		taken_ns        BIGINT NOT NULL,
+		prev_holder     TEXT   NOT NULL,
+		prev_expires_ns BIGINT NOT NULL,
+		PRIMARY KEY (account, epoch)
+	);
+	CREATE TABLE inbox (
+		id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+		account     TEXT   NOT NULL,
+		received_ns BIGINT NOT NULL,
+		body        TEXT   NOT NULL
+	);
+	CREATE INDEX inbox_account ON inbox (account, id);`,
 }
 
 // pgMigrationLock is the advisory lock key migrations hold, so that
@@ -249,7 +278,9 @@ func (p *Postgres) SchemaVersion() int { return p.schemaLoaded }
 func (p *Postgres) metricsRegisterer() prometheus.Registerer { return p.reg }
 
 // Append implements Store: all events in one transaction (COPY for a
-// large batch), acknowledged once committed.
+// large batch), acknowledged once committed. With a fence (FenceWith),
+// the events of accounts whose lease this replica no longer holds are not
+// written, the others are, and the error is a *FencedError naming them.
 func (p *Postgres) Append(ctx context.Context, events []monitor.Event) error {
 	if len(events) == 0 {
 		return nil
@@ -266,46 +297,127 @@ func (p *Postgres) Append(ctx context.Context, events []monitor.Event) error {
 		}
 		rows[i] = []any{e.Account, unixNano(e.Time), e.Type.String(), seq, string(b)}
 	}
+	var fenced []string
 	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
-		if err := p.checkFence(ctx, tx); err != nil {
+		accounts := make([]string, len(events))
+		for i, e := range events {
+			accounts[i] = e.Account
+		}
+		refused, err := p.checkFence(ctx, tx, accounts)
+		if err != nil {
 			return err
 		}
-		if len(rows) >= pgCopyFrom {
-			_, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, []string{"account", "time_ns", "type", "seq", "body"}, pgx.CopyFromRows(rows))
-			return err
+		fenced = sortedKeys(refused)
+		write := rows
+		if len(refused) > 0 {
+			write = nil
+			for i, e := range events {
+				if !refused[e.Account] {
+					write = append(write, rows[i])
+				}
+			}
 		}
-		b := &pgx.Batch{}
-		for _, r := range rows {
-			b.Queue("INSERT INTO events (account, time_ns, type, seq, body) VALUES ($1, $2, $3, $4, $5)", r...)
-		}
-		return tx.SendBatch(ctx, b).Close()
+		return insertEvents(ctx, tx, write)
 	})
 	if err != nil {
 		return fmt.Errorf("store: append: %w", err)
 	}
+	if len(fenced) > 0 {
+		return &FencedError{Accounts: fenced}
+	}
 	return nil
 }
 
-// Fence makes every later Append and SaveSnapshots check, inside its
-// transaction, that epoch is still the fleet's leadership epoch (Lead),
-// and fail with ErrFenced, writing nothing, once a successor has taken
-// over. The check takes a share lock on the leadership row, so a new term
-// begins only after the writes in flight of the old one have committed.
-func (p *Postgres) Fence(epoch int64) { p.fence.Store(epoch) }
+// insertEvents writes encoded event rows in tx.
+func insertEvents(ctx context.Context, tx pgx.Tx, rows [][]any) error {
+	if len(rows) >= pgCopyFrom {
+		_, err := tx.CopyFrom(ctx, pgx.Identifier{"events"}, []string{"account", "time_ns", "type", "seq", "body"}, pgx.CopyFromRows(rows))
+		return err
+	}
+	b := &pgx.Batch{}
+	for _, r := range rows {
+		b.Queue("INSERT INTO events (account, time_ns, type, seq, body) VALUES ($1, $2, $3, $4, $5)", r...)
+	}
+	return tx.SendBatch(ctx, b).Close()
+}
 
-func (p *Postgres) checkFence(ctx context.Context, tx pgx.Tx) error {
-	want := p.fence.Load()
-	if want == 0 {
+// FenceWith makes every later Append and SaveSnapshots write an account's
+// rows only while l holds its lease with the epoch the database has:
+// checked inside the write's transaction under a share lock on the lease
+// row, so that a new term begins only after the old term's writes in
+// flight have committed, and a replica that lost a lease (paused,
+// partitioned) cannot write over its successor.
+func (p *Postgres) FenceWith(l *Leases) { p.fence.Store(l) }
+
+// FencedError is returned by a write some of whose accounts this replica
+// no longer holds: their rows were not written (the others were).
+type FencedError struct {
+	Accounts []string
+}
+
+// Error names the accounts.
+func (e *FencedError) Error() string {
+	return fmt.Sprintf("store: the leases of %d account(s) moved to another replica; their writes were refused: %s",
+		len(e.Accounts), strings.Join(e.Accounts, ", "))
+}
+
+// Is makes errors.Is(err, ErrFenced) true.
+func (e *FencedError) Is(target error) bool { return target == ErrFenced }
+
+// ErrFenced matches every *FencedError (errors.Is).
+var ErrFenced = errors.New("store: write refused: the account's lease moved to another replica")
+
+// checkFence returns the accounts (of those given; "" is never fenced)
+// whose lease this replica does not hold at the epoch it believes.
+func (p *Postgres) checkFence(ctx context.Context, tx pgx.Tx, accounts []string) (map[string]bool, error) {
+	l := p.fence.Load()
+	if l == nil {
+		return nil, nil
+	}
+	want := map[string]bool{}
+	for _, a := range accounts {
+		if a != "" {
+			want[a] = true
+		}
+	}
+	if len(want) == 0 {
+		return nil, nil
+	}
+	names := sortedKeys(want)
+	// In account order, as every lease lock is taken, so that writes and
+	// renewals never deadlock.
+	rows, err := tx.Query(ctx, `SELECT account, epoch FROM leases WHERE account = ANY($1) AND holder = $2
+		ORDER BY account FOR SHARE`, names, l.Replica())
+	if err != nil {
+		return nil, fmt.Errorf("lease epochs: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var a string
+		var epoch int64
+		if err := rows.Scan(&a, &epoch); err != nil {
+			return nil, fmt.Errorf("lease epochs: %w", err)
+		}
+		if mine, ok := l.Epoch(a); ok && mine == epoch {
+			delete(want, a)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("lease epochs: %w", err)
+	}
+	return want, nil
+}
+
+func sortedKeys(m map[string]bool) []string {
+	if len(m) == 0 {
 		return nil
 	}
-	var cur int64
-	if err := tx.QueryRow(ctx, "SELECT epoch FROM leadership WHERE id = 1 FOR SHARE").Scan(&cur); err != nil {
-		return fmt.Errorf("leadership epoch: %w", err)
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
 	}
-	if cur != want {
-		return ErrFenced
-	}
-	return nil
+	slices.Sort(out)
+	return out
 }
 
 // Events implements Store.
@@ -347,29 +459,44 @@ func (p *Postgres) query(ctx context.Context, what string, n int, q string, args
 
 // SaveSnapshots implements Store, in one transaction; a snapshot older
 // than the stored one is ignored (the upsert's WHERE), so that a slow or
-// stale replica cannot roll an account back.
+// stale replica cannot roll an account back. With a fence, snapshots of
+// accounts this replica no longer holds are not saved (*FencedError).
 func (p *Postgres) SaveSnapshots(ctx context.Context, snaps []monitor.Snapshot) error {
 	if len(snaps) == 0 {
 		return nil
 	}
-	b := &pgx.Batch{}
-	for _, sn := range snaps {
+	bodies := make([]string, len(snaps))
+	accounts := make([]string, len(snaps))
+	for i, sn := range snaps {
 		body, err := json.Marshal(sn)
 		if err != nil {
 			return fmt.Errorf("store: snapshot of %s: %w", sn.Account, err)
 		}
-		b.Queue(`INSERT INTO snapshots (account, saved_ns, body) VALUES ($1, $2, $3)
-			ON CONFLICT (account) DO UPDATE SET saved_ns = excluded.saved_ns, body = excluded.body
-			WHERE excluded.saved_ns >= snapshots.saved_ns`, sn.Account, unixNano(sn.At), string(body))
+		bodies[i], accounts[i] = string(body), sn.Account
 	}
+	var fenced []string
 	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
-		if err := p.checkFence(ctx, tx); err != nil {
+		refused, err := p.checkFence(ctx, tx, accounts)
+		if err != nil {
 			return err
+		}
+		fenced = sortedKeys(refused)
+		b := &pgx.Batch{}
+		for i, sn := range snaps {
+			if refused[sn.Account] {
+				continue
+			}
+			b.Queue(`INSERT INTO snapshots (account, saved_ns, body) VALUES ($1, $2, $3)
+				ON CONFLICT (account) DO UPDATE SET saved_ns = excluded.saved_ns, body = excluded.body
+				WHERE excluded.saved_ns >= snapshots.saved_ns`, sn.Account, unixNano(sn.At), bodies[i])
 		}
 		return tx.SendBatch(ctx, b).Close()
 	})
 	if err != nil {
 		return fmt.Errorf("store: save snapshots: %w", err)
+	}
+	if len(fenced) > 0 {
+		return &FencedError{Accounts: fenced}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -302,6 +303,11 @@ func (w *Writer) Close(ctx context.Context) error {
 	return w.flush(ctx)
 }
 
+// Flush writes everything queued now and returns the first write error: a
+// replica giving an account back calls it before it releases the lease,
+// so that nothing observed while it held the account is left unwritten.
+func (w *Writer) Flush(ctx context.Context) error { return w.flush(ctx) }
+
 // flush writes everything queued when it starts, in batches of at most
 // MaxBatch events (one Commit is never split), and returns the first
 // error. Every Commit in a batch gets the batch's result.
@@ -338,16 +344,45 @@ func (w *Writer) flush(ctx context.Context) error {
 			}
 		}
 		err := w.write(ctx, batch)
-		for k := i; k < j; k++ {
-			if entries[k].done != nil {
-				entries[k].done <- err
+		var fenced *FencedError
+		if errors.As(err, &fenced) {
+			// The other accounts' events were written: only the Commits
+			// and records of the fenced accounts failed.
+			refused := make(map[string]bool, len(fenced.Accounts))
+			for _, a := range fenced.Accounts {
+				refused[a] = true
 			}
-		}
-		if err != nil {
-			if first == nil {
-				first = err
+			dropped := 0
+			for k := i; k < j; k++ {
+				e := &entries[k]
+				if e.done == nil {
+					if refused[e.ev.Account] {
+						dropped++
+					}
+					continue
+				}
+				var cerr error
+				for _, ev := range e.evs {
+					if refused[ev.Account] {
+						cerr = err
+						break
+					}
+				}
+				e.done <- cerr
 			}
-			w.drop(records, "write failed", err)
+			w.drop(dropped, "the account's lease moved to another replica", nil)
+		} else {
+			for k := i; k < j; k++ {
+				if entries[k].done != nil {
+					entries[k].done <- err
+				}
+			}
+			if err != nil {
+				if first == nil {
+					first = err
+				}
+				w.drop(records, "write failed", err)
+			}
 		}
 		w.mu.Lock()
 		w.unfinished -= len(batch)
@@ -368,6 +403,11 @@ func (w *Writer) write(ctx context.Context, batch []monitor.Event) error {
 	start := time.Now()
 	err := w.st.Append(ctx, batch)
 	w.m.batch.Observe(time.Since(start).Seconds())
+	if errors.Is(err, ErrFenced) {
+		// The store works; some accounts are another replica's now.
+		w.failing.Store(false)
+		return err
+	}
 	w.failing.Store(err != nil)
 	if err != nil {
 		w.m.errors.Inc()

@@ -1,9 +1,12 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/view"
@@ -46,17 +49,50 @@ type accountsResponse struct {
 	Accounts []view.Account `json:"accounts"`
 }
 
-func (a *handler) accounts(*http.Request) (int, any, error) {
+func (a *handler) accounts(r *http.Request) (int, any, error) {
 	accts := a.d.Monitor.Accounts() // sorted by name
 	out := accountsResponse{Accounts: make([]view.Account, 0, len(accts))}
 	for _, acct := range accts {
 		out.Accounts = append(out.Accounts, view.Of(acct.Snapshot()))
 	}
+	if a.d.Fleet != nil {
+		remote, err := a.d.Fleet.Remote(r.Context())
+		if err != nil {
+			return 0, nil, fmt.Errorf("read the accounts of other replicas: %w", err)
+		}
+		for _, rm := range remote {
+			out.Accounts = append(out.Accounts, remoteView(rm).Account)
+		}
+		slices.SortFunc(out.Accounts, func(x, y view.Account) int { return strings.Compare(x.Name, y.Name) })
+	}
 	return http.StatusOK, out, nil
 }
 
+// remoteView is the view of an account another replica runs.
+func remoteView(rm Remote) view.Detail {
+	d := view.DetailOf(rm.Snapshot)
+	d.Replica, d.AsOf = rm.Replica, rm.Snapshot.At
+	if d.Replica == "" {
+		d.Replica = "none"
+	}
+	return d
+}
+
 func (a *handler) account(r *http.Request) (int, any, error) {
-	acct, err := a.lookup(r.PathValue("name"), "")
+	name := r.PathValue("name")
+	acct, err := a.lookup(name, "")
+	if errors.Is(err, errRemote) {
+		remote, err := a.d.Fleet.Remote(r.Context())
+		if err != nil {
+			return 0, nil, fmt.Errorf("read the accounts of other replicas: %w", err)
+		}
+		for _, rm := range remote {
+			if rm.Snapshot.Account == name {
+				return http.StatusOK, remoteView(rm), nil
+			}
+		}
+		return 0, nil, errorf(http.StatusNotFound, "no account %q", name)
+	}
 	if err != nil {
 		return 0, nil, err
 	}
@@ -68,8 +104,9 @@ type eventsResponse struct {
 }
 
 func (a *handler) events(r *http.Request) (int, any, error) {
-	acct, err := a.lookup(r.PathValue("name"), "")
-	if err != nil {
+	name := r.PathValue("name")
+	acct, err := a.lookup(name, "")
+	if err != nil && !(errors.Is(err, errRemote) && a.d.Store != nil) {
 		return 0, nil, err
 	}
 	q := r.URL.Query()
@@ -91,7 +128,7 @@ func (a *handler) events(r *http.Request) (int, any, error) {
 	}
 	var evs []monitor.Event
 	if a.d.Store != nil {
-		evs, err = a.d.Store.Events(r.Context(), acct.Name(), since, limit)
+		evs, err = a.d.Store.Events(r.Context(), name, since, limit)
 		if err != nil {
 			return 0, nil, fmt.Errorf("read events: %w", err)
 		}

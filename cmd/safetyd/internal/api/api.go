@@ -88,9 +88,32 @@ type Deps struct {
 	// and with the Writer as the monitor's Sink, reported signals are
 	// stored twice.
 	Dedup *dedup.Sink
+	// Fleet, on a PostgreSQL fleet, answers for the configured accounts
+	// other replicas run (nil: every account is in Monitor).
+	Fleet Fleet
 	// Ingest counts reported signals by result
 	// (tgsafety_ingest_signals_total); nil counts nothing.
 	Ingest *prometheus.CounterVec
+}
+
+// Fleet is what a replica of a PostgreSQL fleet knows of the accounts
+// it does not run.
+type Fleet interface {
+	// Configured reports whether name is one of the fleet's accounts.
+	Configured(name string) bool
+	// Remote returns the stored state of the configured accounts this
+	// replica does not run, sorted by name, each with its holder.
+	Remote(ctx context.Context) ([]Remote, error)
+	// Enqueue stores reported signal events for the replica that runs
+	// their account; it returns once they are durable.
+	Enqueue(ctx context.Context, events []monitor.Event) error
+}
+
+// Remote is an account another replica runs, as the store has it.
+type Remote struct {
+	Snapshot monitor.Snapshot
+	// Replica holds the account's lease ("" while nobody does).
+	Replica string
 }
 
 // handler is the handler New returns.
@@ -229,6 +252,9 @@ func decodeBody(r *http.Request, v any, emptyOK bool) error {
 	return err
 }
 
+// errRemote is lookup's answer for an account another replica runs.
+var errRemote = errors.New("the account is run by another replica")
+
 // lookup finds a monitored account. A name that is not a valid account
 // name is refused without repeating it (it may be a phone number); a valid
 // one is not secret and is named in the 404.
@@ -240,6 +266,9 @@ func (a *handler) lookup(name, field string) (*monitor.Account, error) {
 		return nil, badRequest("%s: invalid account name (letters, digits, '.', '_', '-', '@', at most %d bytes, not a phone number)", field, monitor.MaxNameLength)
 	}
 	acct, ok := a.d.Monitor.Lookup(name)
+	if !ok && a.d.Fleet != nil && a.d.Fleet.Configured(name) {
+		return nil, errRemote
+	}
 	if !ok {
 		if field == "" {
 			return nil, errorf(http.StatusNotFound, "no account %q", name)

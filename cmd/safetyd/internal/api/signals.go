@@ -48,7 +48,9 @@ var tlMethod = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*\.[A-Za-z][A-Za-z0-9_]*
 
 // validSignal is a checked signal, ready to apply.
 type validSignal struct {
+	// acct is nil for an account another replica runs (name).
 	acct   *monitor.Account
+	name   string
 	t      time.Time
 	method string
 	sig    signal.Signal
@@ -66,7 +68,7 @@ func (a *handler) checkSignal(in signalInput, field string, now time.Time) (vali
 		return v, badRequest("%s: required", at("account"))
 	}
 	acct, err := a.lookup(in.Account, at("account"))
-	if err != nil {
+	if err != nil && !errors.Is(err, errRemote) {
 		return v, err
 	}
 	switch {
@@ -100,7 +102,7 @@ func (a *handler) checkSignal(in signalInput, field string, now time.Time) (vali
 	if s.Kind == signal.None {
 		return v, badRequest("%s: not an RPC error", at("message"))
 	}
-	return validSignal{acct: acct, t: t, method: in.Method, sig: s}, nil
+	return validSignal{acct: acct, name: in.Account, t: t, method: in.Method, sig: s}, nil
 }
 
 // retention is Retention with its default.
@@ -194,7 +196,12 @@ func (a *handler) ingest(r *http.Request) (status int, body any, n int, err erro
 	}
 
 	evs := make([]monitor.Event, 0, len(valid))
+	var remote []monitor.Event // for the replicas that run their accounts
 	for _, v := range valid {
+		if v.acct == nil {
+			remote = append(remote, v.report())
+			continue
+		}
 		if a.d.Dedup != nil && a.d.Writer != nil {
 			a.d.Dedup.Expect(v.acct.Name(), v.t, v.method, v.sig)
 		}
@@ -204,10 +211,37 @@ func (a *handler) ingest(r *http.Request) (status int, body any, n int, err erro
 		evs = append(evs, ev)
 	}
 	release() // applied: a restore may follow; the commit need not hold it off
-	if a.d.Writer != nil {
-		if err := a.d.Writer.Commit(r.Context(), evs); err != nil {
-			return 0, nil, len(evs), fmt.Errorf("store signals: %w", err)
+	if a.d.Writer != nil && len(evs) > 0 {
+		err := a.d.Writer.Commit(r.Context(), evs)
+		var fenced *store.FencedError
+		if errors.As(err, &fenced) && a.d.Fleet != nil {
+			// The lease of some accounts moved while this replica applied
+			// their reports: their new holder applies them instead.
+			moved := map[string]bool{}
+			for _, name := range fenced.Accounts {
+				moved[name] = true
+			}
+			for _, v := range valid {
+				if v.acct != nil && moved[v.name] {
+					remote = append(remote, v.report())
+				}
+			}
+			err = nil
+		}
+		if err != nil {
+			return 0, nil, len(valid), fmt.Errorf("store signals: %w", err)
 		}
 	}
-	return http.StatusAccepted, signalsResponse{Accepted: len(evs)}, len(evs), nil
+	if len(remote) > 0 {
+		if err := a.d.Fleet.Enqueue(r.Context(), remote); err != nil {
+			return 0, nil, len(valid), fmt.Errorf("store signals for other replicas: %w", err)
+		}
+	}
+	return http.StatusAccepted, signalsResponse{Accepted: len(valid)}, len(valid), nil
+}
+
+// report is the signal as the inbox carries it to the account's holder,
+// which applies it.
+func (v validSignal) report() monitor.Event {
+	return monitor.Event{Account: v.name, Type: monitor.EventSignal, Time: v.t, Method: v.method, Signal: v.sig}
 }

@@ -38,6 +38,12 @@ const (
 	DefaultLogLevel = "info"
 )
 
+// Bounds of store.lease_ttl.
+const (
+	MinLeaseTTL = limits.Duration(time.Second)
+	MaxLeaseTTL = limits.Duration(10 * time.Minute)
+)
+
 // MinRetention is the shortest store.retention accepted: limits and
 // freezes last days, and a shorter history would hide them.
 const MinRetention = limits.Duration(24 * time.Hour)
@@ -153,6 +159,12 @@ type StoreConfig struct {
 	PasswordFile string `yaml:"password_file,omitempty"`
 	// Retention is how long account history is kept, at least MinRetention.
 	Retention limits.Duration `yaml:"retention"`
+	// LeaseTTL and LeaseMargin (PostgreSQL) are how long an account's
+	// lease lasts after its holder's last renewal, and how much longer
+	// another replica waits before taking it (store.LeaseOptions); zero
+	// takes the defaults, 30 s and 5 s.
+	LeaseTTL    limits.Duration `yaml:"lease_ttl,omitempty"`
+	LeaseMargin limits.Duration `yaml:"lease_margin,omitempty"`
 }
 
 // HTTPConfig is the API, metrics and status page listener.

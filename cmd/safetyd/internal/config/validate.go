@@ -169,6 +169,9 @@ func (c *Config) problems() []Problem {
 		if st.DSN != "" || st.DSNEnv != "" || st.DSNFile != "" || st.PasswordEnv != "" || st.PasswordFile != "" {
 			add("store.driver", "is sqlite, which takes store.path only; set driver: postgres to use the dsn and password keys")
 		}
+		if st.LeaseTTL != 0 || st.LeaseMargin != 0 {
+			add("store.lease_ttl", "leases are for replicas sharing a PostgreSQL store (driver: postgres)")
+		}
 	case DriverPostgres:
 		switch countSet(st.DSN != "", st.DSNEnv != "", st.DSNFile != "") {
 		case 0:
@@ -184,6 +187,12 @@ func (c *Config) problems() []Problem {
 		}
 		checkEnv("store.dsn_env", st.DSNEnv)
 		checkEnv("store.password_env", st.PasswordEnv)
+		if st.LeaseTTL != 0 && (st.LeaseTTL < MinLeaseTTL || st.LeaseTTL > MaxLeaseTTL) {
+			add("store.lease_ttl", "%s is outside %s-%s: shorter renews too often to survive a slow database, longer leaves a dead replica's accounts unwatched for long", st.LeaseTTL, MinLeaseTTL, MaxLeaseTTL)
+		}
+		if st.LeaseMargin < 0 || st.LeaseMargin > st.LeaseTTL && st.LeaseTTL != 0 {
+			add("store.lease_margin", "%s must be between 0 and store.lease_ttl", st.LeaseMargin)
+		}
 	default:
 		add("store.driver", "must be %s (one daemon, a local file) or %s (replicas sharing a database)", DriverSQLite, DriverPostgres)
 	}

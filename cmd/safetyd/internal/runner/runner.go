@@ -12,7 +12,9 @@ import (
 	"github.com/gotd/td/bin"
 	"github.com/gotd/td/clock"
 	"github.com/gotd/td/telegram"
+	"github.com/gotd/td/telegram/dcs"
 	"github.com/gotd/td/tg"
+	"github.com/gotd/td/transport"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -74,9 +76,11 @@ type Env struct {
 	// Drive, when set, runs while an account's client is connected (the
 	// demo's simulated application).
 	Drive func(ctx context.Context, account string, api *tg.Client) error
-	// Gate, when set, is asked before every call: false refuses it
-	// locally with ErrNotLeader (see service.Options.Gate).
-	Gate func() bool
+	// Gate, when set, is asked with the account's name before every call
+	// and before every byte sent to Telegram: false refuses the call
+	// locally with ErrNotHolder and closes the connection (see
+	// service.Options.Gate).
+	Gate func(account string) bool
 	// MinBackoff and MaxBackoff bound the wait before restarting a failed
 	// client.
 	MinBackoff, MaxBackoff time.Duration
@@ -248,9 +252,15 @@ func (r *Runner) runOnce(ctx context.Context) (connected bool, err error) {
 		mws = []telegram.Middleware{r.guard.Middleware(), r.acct.Middleware()}
 	}
 	if gate := r.env.Gate; gate != nil {
+		name := r.cfg.Name
+		held := func() bool { return gate(name) }
 		// Outermost: a refused call reaches neither the guard nor the
 		// monitor (it is not a signal) nor Telegram.
-		mws = append([]telegram.Middleware{gateMiddleware(gate)}, mws...)
+		mws = append([]telegram.Middleware{gateMiddleware(held)}, mws...)
+		// And below the client: pings and acknowledgements, which no
+		// middleware sees, stop too, so that a replica resumed after a
+		// pause sends nothing on a connection its successor now owns.
+		opts.Resolver = gatedResolver{next: opts.Resolver, held: held}
 	}
 	opts.UpdateHandler = handler
 	opts.Middlewares = append(mws, opts.Middlewares...)
@@ -397,18 +407,70 @@ func LastProbes(sn monitor.Snapshot, evs []monitor.Event) ProbeTimes {
 // Done is closed when the runner has stopped, for good or by Stop.
 func (r *Runner) Done() <-chan struct{} { return r.done }
 
-// ErrNotLeader refuses a call of a replica that is not sure it still leads
+// ErrNotHolder refuses a call of a replica that is not sure it still holds
 // the fleet.
-var ErrNotLeader = errors.New("this replica does not lead the fleet now; call refused")
+var ErrNotHolder = errors.New("this replica does not hold the account's lease now; call refused")
 
 // gateMiddleware refuses every call while gate is false.
 func gateMiddleware(gate func() bool) telegram.Middleware {
 	return telegram.MiddlewareFunc(func(next tg.Invoker) telegram.InvokeFunc {
 		return func(ctx context.Context, input bin.Encoder, output bin.Decoder) error {
 			if !gate() {
-				return ErrNotLeader
+				return ErrNotHolder
 			}
 			return next.Invoke(ctx, input, output)
 		}
 	})
+}
+
+// gatedResolver dials as next does (gotd's default when nil) and gates
+// every connection it makes.
+type gatedResolver struct {
+	next dcs.Resolver
+	held func() bool
+}
+
+func (g gatedResolver) inner() dcs.Resolver {
+	if g.next == nil {
+		return dcs.DefaultResolver()
+	}
+	return g.next
+}
+
+func (g gatedResolver) gated(c transport.Conn, err error) (transport.Conn, error) {
+	if err != nil {
+		return nil, err
+	}
+	if !g.held() {
+		_ = c.Close()
+		return nil, ErrNotHolder
+	}
+	return &gatedConn{Conn: c, held: g.held}, nil
+}
+
+func (g gatedResolver) Primary(ctx context.Context, dc int, list dcs.List) (transport.Conn, error) {
+	return g.gated(g.inner().Primary(ctx, dc, list))
+}
+
+func (g gatedResolver) MediaOnly(ctx context.Context, dc int, list dcs.List) (transport.Conn, error) {
+	return g.gated(g.inner().MediaOnly(ctx, dc, list))
+}
+
+func (g gatedResolver) CDN(ctx context.Context, dc int, list dcs.List) (transport.Conn, error) {
+	return g.gated(g.inner().CDN(ctx, dc, list))
+}
+
+// gatedConn closes itself instead of sending once the lease is not
+// trusted.
+type gatedConn struct {
+	transport.Conn
+	held func() bool
+}
+
+func (c *gatedConn) Send(ctx context.Context, b *bin.Buffer) error {
+	if !c.held() {
+		_ = c.Conn.Close()
+		return ErrNotHolder
+	}
+	return c.Conn.Send(ctx, b)
 }

@@ -24,10 +24,32 @@ func (s *Service) Reload(next *config.Config) config.ReloadPlan {
 	kept := *next
 	kept.Telegram, kept.SessionsDir, kept.Store, kept.HTTP = s.cfg.Telegram, s.cfg.SessionsDir, s.cfg.Store, s.cfg.HTTP
 	s.cfg = &kept
+	if l := s.opts.Leases; l != nil {
+		// The leases follow the accounts: added ones get a lease row and
+		// are taken by whichever replica has room, removed ones are given
+		// back (stopped, saved) by their holder.
+		names := make([]string, len(s.cfg.Accounts))
+		for i, a := range s.cfg.Accounts {
+			names[i] = a.Name
+		}
+		if err := l.SetAccounts(s.ctx, names); err != nil {
+			s.log.Error("Cannot update the fleet's accounts; the lease rows keep the old list", zap.Error(err))
+		}
+		for _, name := range plan.Changed {
+			if r, ok := s.runners[name]; ok {
+				last := r.LastProbes()
+				s.stopLocked(name)
+				a, _ := s.cfg.Account(name)
+				s.startLocked(a, last)
+			}
+		}
+		return plan
+	}
 	for _, name := range plan.Removed {
 		s.stopLocked(name)
-		s.removeLocked(name)
+		s.removeLocked(name, true)
 	}
+	s.inst.Leases.Set(float64(len(s.cfg.Accounts)))
 	for _, name := range plan.Changed {
 		var last runner.ProbeTimes
 		if r, ok := s.runners[name]; ok {
@@ -47,15 +69,17 @@ func (s *Service) Reload(next *config.Config) config.ReloadPlan {
 	return plan
 }
 
-// removeLocked forgets an account a reload removed, after saving its final
-// snapshot: if the account comes back, it comes back as it left
-// (restoreAccount), not as a fresh account. Reports are held off
-// meanwhile, so that none applied to the account after its snapshot can
-// be numbered again by the account that replaces it. s.mu is held.
-func (s *Service) removeLocked(name string) {
+// removeLocked forgets an account a reload removed (or whose lease went),
+// after saving its final snapshot when save: if the account comes back,
+// it comes back as it left (restoreAccount), not as a fresh account.
+// Reports are held off meanwhile, so that none applied to the account
+// after its snapshot can be numbered again by the account that replaces
+// it. A lost lease saves nothing: the account's new holder writes its
+// state. s.mu is held.
+func (s *Service) removeLocked(name string, save bool) {
 	s.restoring.Lock()
 	defer s.restoring.Unlock()
-	if acct, ok := s.mon.Lookup(name); ok {
+	if acct, ok := s.mon.Lookup(name); ok && save {
 		if err := s.commitSnapshots(s.ctx, []monitor.Snapshot{acct.Snapshot()}); err != nil {
 			s.log.Warn("Cannot save the snapshot of a removed account", zap.String("account", name), zap.Error(err))
 		}

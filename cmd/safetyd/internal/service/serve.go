@@ -66,22 +66,16 @@ func Serve(ctx context.Context, d Setup) error {
 		return err
 	}
 	defer sessionsLock.Release()
-	st, lead, closeStore, err := openStore(ctx, d, reg)
+	st, pg, leases, closeStore, err := openStore(ctx, d, reg)
 	if err != nil {
-		if ctx.Err() != nil {
-			log.Info("Stopped while standing by")
-			return nil
-		}
 		return err
 	}
 	defer closeStore()
 	opts := Options{
 		Config: cfg, Logger: log, Registry: reg, Store: st, Token: d.Token, Version: d.Version, Connect: d.Connect,
 	}
-	var lost <-chan struct{} // nil (never ready) unless leading a PostgreSQL fleet
-	if lead != nil {
-		opts.Gate = lead.Trusted
-		lost = lead.Lost()
+	if leases != nil {
+		opts.Leases, opts.Inbox = leases, pg
 	}
 	if d.Tune != nil {
 		d.Tune(&opts)
@@ -133,13 +127,6 @@ loop:
 			break loop
 		case <-hup:
 			reload(d, svc)
-		case <-lost:
-			// Stop the clients before anything else: another replica
-			// may lead now, and a session on two connections is
-			// destroyed by Telegram.
-			svc.StopAccounts()
-			runErr = fmt.Errorf("leadership of the fleet lost (%s); accounts stopped", lead.Reason())
-			break loop
 		}
 	}
 

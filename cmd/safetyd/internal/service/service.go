@@ -75,11 +75,18 @@ type Options struct {
 	// demo's simulated application. The daemon itself sends nothing but
 	// probes.
 	Drive func(ctx context.Context, account string, api *tg.Client) error
-	// Gate, when set, is asked before every call of every client: false
-	// refuses the call locally. A replica of a PostgreSQL fleet sets it to
-	// its leadership's Trusted, so that a leader whose term may have ended
-	// sends nothing.
-	Gate func() bool
+	// Leases, on a PostgreSQL fleet, decide which accounts this replica
+	// runs: it starts an account when it takes its lease and stops it
+	// when the lease goes, and every call of its client is refused (and
+	// its connection closed) while the lease is not trusted. Nil (SQLite):
+	// every configured account runs here.
+	Leases *store.Leases
+	// Inbox carries reports between replicas; required with Leases.
+	Inbox Inbox
+	// LeaseApplied, when set, is called after each lease event has been
+	// acted on (the account started, stopped or its reports applied):
+	// what tests of a fleet wait for.
+	LeaseApplied func(store.LeaseEvent)
 	// SnapshotEvery and PruneEvery default to defaultSnapshotEvery and
 	// defaultPruneEvery.
 	SnapshotEvery, PruneEvery time.Duration
@@ -148,6 +155,9 @@ func New(opts Options) (*Service, error) {
 	if opts.Config == nil || opts.Store == nil || opts.Registry == nil || opts.Connect == nil {
 		return nil, errors.New("service: Config, Store, Registry and Connect are required")
 	}
+	if opts.Leases != nil && opts.Inbox == nil {
+		return nil, errors.New("service: Leases need an Inbox")
+	}
 	reg := opts.Registry
 	if err := reg.Register(collectors.NewGoCollector()); err != nil {
 		return nil, fmt.Errorf("register Go metrics: %w", err)
@@ -171,8 +181,11 @@ func New(opts Options) (*Service, error) {
 	}
 	s.env = &runner.Env{
 		Monitor: s.mon, Recorder: s.rec, Instruments: s.inst, Registry: reg, Logger: s.log,
-		Clock: opts.Clock, Wall: opts.Wall, Connect: opts.Connect, Drive: opts.Drive, Gate: opts.Gate,
+		Clock: opts.Clock, Wall: opts.Wall, Connect: opts.Connect, Drive: opts.Drive,
 		MinBackoff: opts.MinBackoff, MaxBackoff: opts.MaxBackoff,
+	}
+	if opts.Leases != nil {
+		s.env.Gate = s.gate
 	}
 	s.handler = s.newHandler()
 	return s, nil
@@ -185,8 +198,12 @@ func (s *Service) newHandler() http.Handler {
 	mux.Handle("/metrics", promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{
 		ErrorLog: zap.NewStdLog(s.log.Named("metrics")), Registry: s.opts.Registry,
 	}))
+	var fleet api.Fleet
+	if s.opts.Leases != nil {
+		fleet = replicaFleet{s}
+	}
 	api := api.New(api.Deps{
-		Monitor: s.mon, Store: s.opts.Store, Writer: s.writer, Dedup: s.dedup,
+		Monitor: s.mon, Store: s.opts.Store, Writer: s.writer, Dedup: s.dedup, Fleet: fleet,
 		Scheduler: s.scheduler, Token: s.opts.Token, Now: s.opts.Clock.Now, Retention: s.cfg.Store.Retention.D(),
 		Ready: s.readyErr, Hold: s.holdForIngest, NotMonitored: s.notMonitored, Version: s.opts.Version, Ingest: s.inst.Ingest,
 	})
@@ -272,27 +289,13 @@ func (s *Service) scheduler(name string) *probe.Scheduler {
 // refresh loop, snapshots, retention and every configured account, and
 // returns. Shutdown stops them; so does ctx, except the writer.
 func (s *Service) Start(ctx context.Context) error {
-	snaps, err := s.opts.Store.LoadSnapshots(ctx)
-	if err != nil {
-		return fmt.Errorf("load snapshots: %w", err)
-	}
-	byName := make(map[string]monitor.Snapshot, len(snaps))
-	for _, sn := range snaps {
-		byName[sn.Account] = sn
-	}
-	last := map[string]runner.ProbeTimes{}
-	for _, a := range s.cfg.Accounts {
-		acct, err := s.mon.Account(a.Name)
-		if err != nil {
-			return err
-		}
-		sn, ok := byName[a.Name]
-		if last[a.Name], err = s.restoreAccount(ctx, acct, sn, ok); err != nil {
+	var last map[string]runner.ProbeTimes
+	if s.opts.Leases == nil {
+		var err error
+		if last, err = s.restoreAll(ctx); err != nil {
 			return err
 		}
 	}
-	s.log.Info("State restored", zap.Int("snapshots", len(snaps)), zap.Int("accounts", len(s.cfg.Accounts)))
-
 	ctx, s.cancel = context.WithCancel(ctx)
 	s.mu.Lock()
 	s.ctx = ctx
@@ -306,13 +309,45 @@ func (s *Service) Start(ctx context.Context) error {
 	s.goBackground(func() { s.every(ctx, s.opts.PruneEvery, s.prune) })
 	s.prune(ctx)
 
-	s.mu.Lock()
-	for _, a := range s.cfg.Accounts {
-		s.startLocked(a, last[a.Name])
+	if s.opts.Leases != nil {
+		// Accounts start as their leases are taken.
+		s.goBackground(func() { s.followLeases(ctx) })
+	} else {
+		s.mu.Lock()
+		for _, a := range s.cfg.Accounts {
+			s.startLocked(a, last[a.Name])
+		}
+		s.inst.Leases.Set(float64(len(s.cfg.Accounts)))
+		s.mu.Unlock()
 	}
-	s.mu.Unlock()
 	s.ready.Store(true)
 	return nil
+}
+
+// restoreAll creates and restores every configured account (one daemon
+// runs them all).
+func (s *Service) restoreAll(ctx context.Context) (map[string]runner.ProbeTimes, error) {
+	snaps, err := s.opts.Store.LoadSnapshots(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load snapshots: %w", err)
+	}
+	byName := make(map[string]monitor.Snapshot, len(snaps))
+	for _, sn := range snaps {
+		byName[sn.Account] = sn
+	}
+	last := map[string]runner.ProbeTimes{}
+	for _, a := range s.cfg.Accounts {
+		acct, err := s.mon.Account(a.Name)
+		if err != nil {
+			return nil, err
+		}
+		sn, ok := byName[a.Name]
+		if last[a.Name], err = s.restoreAccount(ctx, acct, sn, ok); err != nil {
+			return nil, err
+		}
+	}
+	s.log.Info("State restored", zap.Int("snapshots", len(snaps)), zap.Int("accounts", len(s.cfg.Accounts)))
+	return last, nil
 }
 
 func (s *Service) goBackground(fn func()) {
@@ -354,7 +389,8 @@ func (s *Service) saveSnapshots(ctx context.Context) {
 func (s *Service) commitSnapshots(ctx context.Context, snaps []monitor.Snapshot) error {
 	err := s.opts.Store.SaveSnapshots(ctx, snaps)
 	if ctx.Err() == nil {
-		s.snapsFailing.Store(err != nil)
+		// A fenced account is another replica's now: not a store failure.
+		s.snapsFailing.Store(err != nil && !errors.Is(err, store.ErrFenced))
 	}
 	return err
 }
@@ -396,10 +432,10 @@ func (s *Service) stopLocked(name string) {
 	delete(s.runners, name)
 }
 
-// StopAccounts stops every account's client and waits for them: what a
-// replica does the moment its leadership ends, before anything else, so
-// that no session stays connected from two replicas. The service is not
-// ready afterwards; Shutdown still saves and flushes.
+// StopAccounts stops every account's client and waits for them: the
+// first step of a shutdown, so that no session stays connected while
+// another replica takes it over. The service is not ready afterwards;
+// Shutdown still saves and flushes.
 func (s *Service) StopAccounts() {
 	s.ready.Store(false)
 	s.mu.Lock()

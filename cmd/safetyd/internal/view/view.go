@@ -19,6 +19,11 @@ type Account struct {
 	Limit      monitor.Limit          `json:"limit"`
 	Freeze     monitor.Freeze         `json:"freeze"`
 	SpamBot    *monitor.SpamBotStatus `json:"spambot"`
+	// Replica, on a PostgreSQL fleet, names the replica that runs the
+	// account when it is not the one answering; the state is then the
+	// one stored, as of AsOf (its last snapshot).
+	Replica string    `json:"replica,omitempty"`
+	AsOf    time.Time `json:"as_of,omitzero"`
 }
 
 // Detail is one account: the list view plus the last signal, the

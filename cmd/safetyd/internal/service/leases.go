@@ -1,0 +1,232 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/api"
+	"github.com/tgsafety/tgsafety/monitor"
+	"github.com/tgsafety/tgsafety/monitor/store"
+)
+
+// A replica of a PostgreSQL fleet runs only the accounts whose lease it
+// holds (store.Leases): it restores and starts an account when it takes
+// its lease, stops it, saves its snapshot and flushes its events before
+// giving it back, and stops it at once when the lease is lost. Reports
+// for accounts it does not hold go to the store's inbox, and reports in
+// the inbox for accounts it holds are applied here.
+
+// Inbox is what a replica needs of the shared store for reports: the
+// PostgreSQL store (store.Postgres).
+type Inbox interface {
+	Enqueue(ctx context.Context, events []monitor.Event) error
+	Inbox(ctx context.Context, account string, n int) ([]store.InboxItem, error)
+	Deliver(ctx context.Context, ids []int64, events []monitor.Event) error
+	LeaseHolders(ctx context.Context) (map[string]store.LeaseHolder, error)
+}
+
+// undelivered are inbox reports applied to their account whose delivery
+// to the store failed (not fenced): they are retried as they are, never
+// applied twice.
+type undelivered struct {
+	ids    []int64
+	events []monitor.Event
+}
+
+// followLeases starts and stops accounts as this replica's leases come
+// and go, until ctx ends.
+func (s *Service) followLeases(ctx context.Context) {
+	l := s.opts.Leases
+	pending := map[string]undelivered{}
+	retry := s.opts.Wall.Ticker(5 * time.Second)
+	defer retry.Stop()
+	events := make(chan []store.LeaseEvent)
+	go func() {
+		defer close(events)
+		for {
+			evs, err := l.Events(ctx)
+			if err != nil {
+				return
+			}
+			select {
+			case events <- evs:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		var evs []store.LeaseEvent
+		select {
+		case <-ctx.Done():
+			return
+		case evs = <-events:
+		case <-retry.C():
+			for name := range pending {
+				s.drainInbox(ctx, name, pending)
+			}
+			continue
+		}
+		s.applyLeaseEvents(ctx, evs, pending)
+		s.inst.Leases.Set(float64(len(l.Held())))
+	}
+}
+
+func (s *Service) applyLeaseEvents(ctx context.Context, evs []store.LeaseEvent, pending map[string]undelivered) {
+	var snaps map[string]monitor.Snapshot
+	for _, e := range evs {
+		log := s.log.With(zap.String("account", e.Account), zap.Int64("epoch", e.Epoch))
+		switch e.Kind {
+		case store.LeaseTaken:
+			s.mu.Lock()
+			a, ok := s.cfg.Account(e.Account)
+			if ok {
+				if last, ok := s.addLocked(e.Account, &snaps); ok {
+					s.startLocked(a, last)
+				}
+			}
+			s.mu.Unlock()
+			log.Info("Lease taken; account started")
+			s.drainInbox(ctx, e.Account, pending)
+		case store.LeaseGive:
+			s.mu.Lock()
+			s.stopLocked(e.Account)
+			s.removeLocked(e.Account, true)
+			s.mu.Unlock()
+			if err := s.writer.Flush(ctx); err != nil {
+				log.Warn("Cannot flush the events of an account given back; its lease expires instead", zap.Error(err))
+				continue // not Done: the lease is kept until it expires
+			}
+			delete(pending, e.Account)
+			e.Done()
+			log.Info("Lease given back to balance the fleet")
+		case store.LeaseLost:
+			// The gate refuses every call already; stop the client, and
+			// keep nothing: another replica may hold the account now.
+			s.mu.Lock()
+			s.stopLocked(e.Account)
+			s.removeLocked(e.Account, false)
+			s.mu.Unlock()
+			delete(pending, e.Account)
+			log.Warn("Lease lost; account stopped", zap.String("reason", e.Why))
+		case store.LeaseInbox:
+			s.drainInbox(ctx, e.Account, pending)
+		}
+		if s.opts.LeaseApplied != nil {
+			s.opts.LeaseApplied(e)
+		}
+	}
+}
+
+// drainInbox applies the reports waiting for a held account and moves
+// them into its history; reports applied earlier but not delivered are
+// delivered first.
+func (s *Service) drainInbox(ctx context.Context, name string, pending map[string]undelivered) {
+	in := s.opts.Inbox
+	if p, ok := pending[name]; ok {
+		if !s.deliver(ctx, name, p, pending) {
+			return
+		}
+	}
+	acct, ok := s.mon.Lookup(name)
+	if !ok {
+		return
+	}
+	for {
+		items, err := in.Inbox(ctx, name, store.MaxLimit)
+		if err != nil {
+			s.log.Warn("Cannot read reports waiting for an account; retrying", zap.String("account", name), zap.Error(err))
+			return
+		}
+		if len(items) == 0 {
+			return
+		}
+		var d undelivered
+		for _, it := range items {
+			e := it.Event
+			s.dedup.Expect(name, e.Time, e.Method, e.Signal)
+			ev, _ := acct.ObserveSignal(e.Time, e.Method, e.Signal)
+			d.ids = append(d.ids, it.ID)
+			d.events = append(d.events, ev)
+		}
+		if !s.deliver(ctx, name, d, pending) || len(items) < store.MaxLimit {
+			return
+		}
+	}
+}
+
+// deliver stores applied inbox reports; false when they are kept for a
+// retry.
+func (s *Service) deliver(ctx context.Context, name string, d undelivered, pending map[string]undelivered) bool {
+	err := s.opts.Inbox.Deliver(ctx, d.ids, d.events)
+	switch {
+	case err == nil:
+		delete(pending, name)
+		s.log.Info("Reports from other replicas applied", zap.String("account", name), zap.Int("signals", len(d.ids)))
+		return true
+	case errors.Is(err, store.ErrFenced):
+		// The account moved on; its new holder applies them.
+		delete(pending, name)
+		return false
+	default:
+		pending[name] = d
+		s.log.Warn("Cannot store reports from other replicas; retrying", zap.String("account", name), zap.Error(err))
+		return false
+	}
+}
+
+// gate is the runners' Gate on a fleet: the lease is held and trusted.
+func (s *Service) gate(account string) bool { return s.opts.Leases.Trusted(account) }
+
+// replicaFleet is the API's view of the accounts other replicas run.
+type replicaFleet struct{ s *Service }
+
+func (f replicaFleet) Configured(name string) bool {
+	f.s.mu.Lock()
+	defer f.s.mu.Unlock()
+	_, ok := f.s.cfg.Account(name)
+	return ok
+}
+
+func (f replicaFleet) Enqueue(ctx context.Context, events []monitor.Event) error {
+	return f.s.opts.Inbox.Enqueue(ctx, events)
+}
+
+func (f replicaFleet) Remote(ctx context.Context) ([]api.Remote, error) {
+	s := f.s
+	s.mu.Lock()
+	var names []string
+	for _, a := range s.cfg.Accounts {
+		if _, local := s.mon.Lookup(a.Name); !local {
+			names = append(names, a.Name)
+		}
+	}
+	s.mu.Unlock()
+	if len(names) == 0 {
+		return nil, nil
+	}
+	holders, err := s.opts.Inbox.LeaseHolders(ctx)
+	if err != nil {
+		return nil, err
+	}
+	snaps, err := s.opts.Store.LoadSnapshots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	byName := make(map[string]monitor.Snapshot, len(snaps))
+	for _, sn := range snaps {
+		byName[sn.Account] = sn
+	}
+	out := make([]api.Remote, 0, len(names))
+	for _, n := range names {
+		sn, ok := byName[n]
+		if !ok {
+			sn = monitor.Snapshot{Account: n, State: monitor.Unknown}
+		}
+		out = append(out, api.Remote{Snapshot: sn, Replica: holders[n].Replica})
+	}
+	return out, nil
+}
