@@ -192,8 +192,8 @@ type Leases struct {
 	poke  chan struct{}
 	// joined is when this replica may start taking leases.
 	joined time.Time
-	stop  chan struct{}
-	done  sync.WaitGroup
+	stop   chan struct{}
+	done   sync.WaitGroup
 }
 
 type releasedLease struct {
