@@ -238,8 +238,16 @@ func TestObserverSeesKeyExchangesAndTheSameKeyOnTwoConnections(t *testing.T) {
 			return err
 		}
 		run(t, twin, call)
-		return call(ctx, c)
+		// The first client's session was superseded by the twin's: as
+		// Telegram, the server refuses it.
+		if err := call(ctx, c); !tgerr.Is(err, "AUTH_KEY_DUPLICATED") {
+			t.Errorf("the first client after its twin: %v, want AUTH_KEY_DUPLICATED", err)
+		}
+		return nil
 	})
+	if n := s.DuplicatedKeys(); n != 1 {
+		t.Errorf("DuplicatedKeys = %d, want 1", n)
+	}
 	run(t, fresh, call)
 	obs.waitClosed(t, 3)
 

@@ -2,6 +2,7 @@ package testserver
 
 import (
 	"errors"
+	"slices"
 	"sync"
 
 	"github.com/gotd/td/bin"
@@ -9,6 +10,7 @@ import (
 	"github.com/gotd/td/proto"
 	"github.com/gotd/td/tgerr"
 	"github.com/gotd/td/tgtest"
+	"go.uber.org/zap"
 )
 
 // recentMsgIDs is how many message ids the server remembers per MTProto
@@ -29,6 +31,26 @@ type wireState struct {
 	sessions  map[int64]*sessionLog
 	received  map[uint32]int // messages reaching the handler, by constructor id
 	rpcErrors map[uint32]int // rpc_error answers, by the constructor id of the message answered
+	// keys are the MTProto sessions each auth key carried, and
+	// duplicated counts the messages refused with AUTH_KEY_DUPLICATED.
+	keys       map[[8]byte]*keySessions
+	duplicated int
+}
+
+// supersededSessions is how many earlier sessions of an auth key are
+// remembered: a client restarted a few times, then its old instance
+// resurfacing, is still caught.
+const supersededSessions = 16
+
+// keySessions are the sessions of one auth key: the latest to begin, and
+// those it superseded. A superseded session that sends again means two
+// clients use the key at once (two processes, two machines): Telegram
+// answers AUTH_KEY_DUPLICATED (406) and the session is destroyed. A
+// client that reconnects with a new session never sends on its old one
+// again, so it is not caught.
+type keySessions struct {
+	latest int64
+	older  []int64
 }
 
 // sessionLog is one MTProto session's recent message ids.
@@ -40,12 +62,30 @@ type sessionLog struct {
 }
 
 func newWireState() *wireState {
-	return &wireState{sessions: map[int64]*sessionLog{}, received: map[uint32]int{}, rpcErrors: map[uint32]int{}}
+	return &wireState{sessions: map[int64]*sessionLog{}, received: map[uint32]int{}, rpcErrors: map[uint32]int{},
+		keys: map[[8]byte]*keySessions{}}
 }
 
-// seen records a message id of a session.
-func (w *wireState) seen(sess tgtest.Session, msgID int64) {
+// seen records a message id of a session; duplicated is true when the
+// session was superseded by a newer one of its auth key (keySessions).
+func (w *wireState) seen(sess tgtest.Session, msgID int64) (duplicated bool) {
 	w.mu.Lock()
+	defer w.mu.Unlock()
+	k := w.keys[sess.AuthKey.ID]
+	switch {
+	case k == nil:
+		w.keys[sess.AuthKey.ID] = &keySessions{latest: sess.ID}
+	case k.latest == sess.ID:
+	case slices.Contains(k.older, sess.ID):
+		w.duplicated++
+		return true
+	default:
+		if len(k.older) == supersededSessions {
+			k.older = k.older[1:]
+		}
+		k.older = append(k.older, k.latest)
+		k.latest = sess.ID
+	}
 	l := w.sessions[sess.ID]
 	if l == nil {
 		l = &sessionLog{key: sess.AuthKey.ID}
@@ -56,7 +96,7 @@ func (w *wireState) seen(sess tgtest.Session, msgID int64) {
 	if msgID > l.high {
 		l.high = msgID
 	}
-	w.mu.Unlock()
+	return false
 }
 
 // states answers msgs_state_req for a session, one byte per id: 4
@@ -139,7 +179,11 @@ func (s *Server) onWire(srv *tgtest.Server, req *tgtest.Request) error {
 	if err != nil {
 		return tgerr.New(400, "INPUT_REQUEST_INVALID")
 	}
-	s.wire.seen(req.Session, req.MsgID)
+	if s.wire.seen(req.Session, req.MsgID) {
+		s.log.Warn("AUTH_KEY_DUPLICATED: a superseded session of an auth key sent again (two clients on one key)",
+			zap.Int64("session", req.Session.ID))
+		return s.answered(srv, req, srv.SendErr(req, tgerr.New(406, "AUTH_KEY_DUPLICATED")))
+	}
 	handled, err := s.service(srv, req, id)
 	if !handled {
 		if lerr := s.layers.request(req); lerr != nil {
@@ -258,4 +302,14 @@ func (s *Server) forgetLive(sessionID int64) {
 			}
 		}
 	}
+}
+
+// DuplicatedKeys returns how many messages the server refused with
+// AUTH_KEY_DUPLICATED: sent on a session of an auth key after another
+// session of the same key had begun (two clients on one key at once).
+// Replicas of the daemon must never cause one.
+func (s *Server) DuplicatedKeys() int {
+	s.wire.mu.Lock()
+	defer s.wire.mu.Unlock()
+	return s.wire.duplicated
 }

@@ -44,7 +44,12 @@ func loginCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := ossignal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	conn, err := telegramConnect(cfg, sec)(acct)
+	connect, err := telegramConnect(cfg, sec)
+	if err != nil {
+		fmt.Fprintln(stderr, "login:", err)
+		return 1
+	}
+	conn, err := connect(acct)
 	if err != nil {
 		fmt.Fprintln(stderr, "login:", err)
 		return 1

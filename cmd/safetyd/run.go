@@ -6,12 +6,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	ossignal "os/signal"
+	"strconv"
 	"syscall"
 
+	"github.com/gotd/td/crypto"
 	"github.com/gotd/td/telegram"
 	"github.com/gotd/td/telegram/dcs"
+	"github.com/gotd/td/tg"
 	"go.uber.org/zap"
 
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
@@ -49,12 +53,17 @@ func runDaemon(args []string, stdout, stderr io.Writer) int {
 		log.Warn(config.FormatProblem(*path, w, "warning"))
 	}
 
+	connect, err := telegramConnect(cfg, sec)
+	if err != nil {
+		log.Error("safetyd cannot start", zap.Error(err))
+		return 1
+	}
 	ctx, stop := ossignal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	err = service.Serve(ctx, service.Setup{
 		Config: cfg, ConfigPath: *path, Log: log, Level: level, Token: sec.Token.Reveal(), Version: version,
 		StoreDSN: sec.StoreDSN.Reveal(), StorePassword: sec.StorePassword.Reveal(),
-		Connect: telegramConnect(cfg, sec),
+		Connect: connect,
 	})
 	if err != nil {
 		log.Error("safetyd stopped", zap.Error(err))
@@ -85,16 +94,52 @@ func parseFlags(fs *flag.FlagSet, args []string, usage string, stderr io.Writer)
 }
 
 // telegramConnect connects accounts to Telegram: the production DCs or
-// the test DCs as configured, with the account's session file.
-func telegramConnect(cfg *config.Config, sec *config.Secrets) func(config.AccountConfig) (runner.Connection, error) {
-	return func(a config.AccountConfig) (runner.Connection, error) {
-		list := dcs.Prod()
-		if a.DC == config.DCTest {
-			list = dcs.Test()
+// the test DCs as configured, with the account's session file; or, with
+// telegram.simulated, every account to that simulated Telegram.
+func telegramConnect(cfg *config.Config, sec *config.Secrets) (func(config.AccountConfig) (runner.Connection, error), error) {
+	var sim telegram.Options
+	if s := cfg.Telegram.Simulated; s != nil {
+		var err error
+		if sim, err = simulatedOptions(s); err != nil {
+			return nil, err
 		}
-		return runner.Connection{
-			APIID: sec.APIID, APIHash: sec.APIHash.Reveal(),
-			Options: telegram.Options{DCList: list, SessionStorage: sessionfile.File{Path: cfg.SessionPath(a.Name)}},
-		}, nil
 	}
+	return func(a config.AccountConfig) (runner.Connection, error) {
+		opts := sim
+		if cfg.Telegram.Simulated == nil {
+			opts.DCList = dcs.Prod()
+			if a.DC == config.DCTest {
+				opts.DCList = dcs.Test()
+			}
+		}
+		opts.SessionStorage = sessionfile.File{Path: cfg.SessionPath(a.Name)}
+		return runner.Connection{APIID: sec.APIID, APIHash: sec.APIHash.Reveal(), Options: opts}, nil
+	}, nil
+}
+
+// simulatedOptions point a client at a simulated Telegram.
+func simulatedOptions(s *config.SimulatedTelegram) (telegram.Options, error) {
+	pemBytes, err := os.ReadFile(s.PublicKeyFile)
+	if err != nil {
+		return telegram.Options{}, fmt.Errorf("telegram.simulated.public_key_file: %w", err)
+	}
+	keys, err := crypto.ParseRSAPublicKeys(pemBytes)
+	if err != nil || len(keys) == 0 {
+		return telegram.Options{}, fmt.Errorf("telegram.simulated.public_key_file %s: not a PEM RSA public key", s.PublicKeyFile)
+	}
+	host, portText, err := net.SplitHostPort(s.Address)
+	port, perr := strconv.Atoi(portText)
+	if err != nil || perr != nil {
+		return telegram.Options{}, fmt.Errorf("telegram.simulated.address: not host:port")
+	}
+	dc := s.DC
+	if dc == 0 {
+		dc = 2
+	}
+	opts := telegram.Options{DC: dc, DCList: dcs.List{Options: []tg.DCOption{{ID: dc, IPAddress: host, Port: port}}},
+		Resolver: dcs.Plain(dcs.PlainOptions{})}
+	for _, k := range keys {
+		opts.PublicKeys = append(opts.PublicKeys, telegram.PublicKey{RSA: k})
+	}
+	return opts, nil
 }

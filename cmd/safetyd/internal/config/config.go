@@ -109,6 +109,21 @@ type TelegramConfig struct {
 	APIHashEnv string `yaml:"api_hash_env,omitempty"`
 	// APIHashFile is the file holding the api_hash, mode 0600 or stricter.
 	APIHashFile string `yaml:"api_hash_file,omitempty"`
+	// Simulated, when set, connects every account to a simulated
+	// Telegram (`scenario-run serve`) instead of Telegram's data centres:
+	// a fleet's configuration checked end to end before it meets
+	// Telegram, and the tests of replicas.
+	Simulated *SimulatedTelegram `yaml:"simulated,omitempty"`
+}
+
+// SimulatedTelegram is where a simulated Telegram serves MTProto.
+type SimulatedTelegram struct {
+	// Address is its host:port (`scenario-run serve --listen`).
+	Address string `yaml:"address"`
+	// DC is the data centre it plays (default 2, as scenario-run serve).
+	DC int `yaml:"dc,omitempty"`
+	// PublicKeyFile is its RSA public key, PEM (`serve --key-out`).
+	PublicKeyFile string `yaml:"public_key_file"`
 }
 
 // DC is the Telegram environment an account lives in.

@@ -97,6 +97,17 @@ func (c *Config) problems() []Problem {
 		add("telegram.api_hash", "set only one of api_hash_env and api_hash_file")
 	}
 	checkEnv("telegram.api_hash_env", t.APIHashEnv)
+	if sim := t.Simulated; sim != nil {
+		if _, _, err := net.SplitHostPort(sim.Address); err != nil || sim.Address == "" {
+			add("telegram.simulated.address", "must be the simulated Telegram's host:port")
+		}
+		if sim.DC < 0 || sim.DC > 5 {
+			add("telegram.simulated.dc", "must be a data centre from 1 to 5 (0: 2)")
+		}
+		if sim.PublicKeyFile == "" {
+			add("telegram.simulated.public_key_file", "missing: the simulated Telegram's RSA public key (PEM)")
+		}
+	}
 
 	// accounts
 	if len(c.Accounts) == 0 {
