@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -16,6 +17,10 @@ import (
 // next renewal) applies it to the account and moves it into the events
 // in one transaction, so that it is counted exactly once whichever
 // replica took it and whoever holds the account when it is applied.
+
+// errAlreadyDelivered rolls back a delivery some of whose rows another
+// delivery (an earlier try of the same) already moved.
+var errAlreadyDelivered = errors.New("store: inbox rows already delivered")
 
 // InboxItem is one report waiting for its account's holder.
 type InboxItem struct {
@@ -100,12 +105,21 @@ func (p *Postgres) Deliver(ctx context.Context, ids []int64, events []monitor.Ev
 		if fenced = sortedKeys(refused); len(fenced) > 0 {
 			return nil
 		}
-		if err := insertEvents(ctx, tx, rows); err != nil {
+		// Deleted first: a retry of a delivery whose commit succeeded but
+		// whose answer was lost finds its rows gone and stores nothing
+		// twice.
+		tag, err := tx.Exec(ctx, "DELETE FROM inbox WHERE id = ANY($1)", ids)
+		if err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, "DELETE FROM inbox WHERE id = ANY($1)", ids)
-		return err
+		if tag.RowsAffected() != int64(len(ids)) {
+			return errAlreadyDelivered
+		}
+		return insertEvents(ctx, tx, rows)
 	})
+	if errors.Is(err, errAlreadyDelivered) {
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("store: deliver inbox: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -201,10 +202,14 @@ type releasedLease struct {
 	epoch   int64
 }
 
-// Lease channels of NOTIFY.
+// Lease channels of NOTIFY. On LeaseChannel, a replica that released
+// leases says "released:" and its name, one that took some "taken:" and
+// its name (what a watcher of the fleet, such as a test, waits on).
 const (
-	leaseChannel = "tgsafety_leases"
-	inboxChannel = "tgsafety_inbox"
+	LeaseChannel   = "tgsafety_leases"
+	inboxChannel   = "tgsafety_inbox"
+	releasedPrefix = "released:"
+	takenPrefix    = "taken:"
 )
 
 // Leases announces this replica and starts taking its share of accounts
@@ -516,7 +521,7 @@ func (l *Leases) releaseRows(ctx context.Context, rel []releasedLease) error {
 			UPDATE leases l SET holder = '', expires_ns = 0 FROM c WHERE l.account = c.account`, l.opts.Replica, accts, epochs); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", leaseChannel, l.opts.Replica)
+		_, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", LeaseChannel, releasedPrefix+l.opts.Replica)
 		return err
 	})
 }
@@ -634,6 +639,11 @@ func (l *Leases) take(ctx context.Context, accounts []string, n int, now time.Ti
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("store: %s: take leases: %w", l.p.name, err)
 	}
+	if len(got) > 0 {
+		if _, err := l.p.pool.Exec(ctx, "SELECT pg_notify($1, $2)", LeaseChannel, takenPrefix+o.Replica); err != nil {
+			o.Logger.Warn("Cannot announce leases taken", zap.Error(err))
+		}
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, r := range got {
@@ -676,7 +686,7 @@ func (l *Leases) listenOnce(ctx context.Context) error {
 		return err
 	}
 	defer conn.Release()
-	if _, err := conn.Exec(ctx, "LISTEN "+leaseChannel+"; LISTEN "+inboxChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+LeaseChannel+"; LISTEN "+inboxChannel); err != nil {
 		conn.Conn().Close(ctx)
 		return err
 	}
@@ -689,8 +699,8 @@ func (l *Leases) listenOnce(ctx context.Context) error {
 			return err
 		}
 		switch n.Channel {
-		case leaseChannel:
-			if n.Payload != l.opts.Replica {
+		case LeaseChannel:
+			if strings.HasPrefix(n.Payload, releasedPrefix) && n.Payload != releasedPrefix+l.opts.Replica {
 				l.wake()
 			}
 		case inboxChannel:

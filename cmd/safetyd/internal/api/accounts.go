@@ -60,8 +60,14 @@ func (a *handler) accounts(r *http.Request) (int, any, error) {
 		if err != nil {
 			return 0, nil, fmt.Errorf("read the accounts of other replicas: %w", err)
 		}
+		local := make(map[string]bool, len(accts))
+		for _, acct := range accts {
+			local[acct.Name()] = true
+		}
 		for _, rm := range remote {
-			out.Accounts = append(out.Accounts, remoteView(rm).Account)
+			if !local[rm.Snapshot.Account] {
+				out.Accounts = append(out.Accounts, remoteView(rm).Account)
+			}
 		}
 		slices.SortFunc(out.Accounts, func(x, y view.Account) int { return strings.Compare(x.Name, y.Name) })
 	}

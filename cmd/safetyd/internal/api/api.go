@@ -101,8 +101,9 @@ type Deps struct {
 type Fleet interface {
 	// Configured reports whether name is one of the fleet's accounts.
 	Configured(name string) bool
-	// Remote returns the stored state of the configured accounts this
-	// replica does not run, sorted by name, each with its holder.
+	// Remote returns the stored state of every configured account, each
+	// with the replica holding its lease; the API shows it for those this
+	// replica does not run.
 	Remote(ctx context.Context) ([]Remote, error)
 	// Enqueue stores reported signal events for the replica that runs
 	// their account; it returns once they are durable.

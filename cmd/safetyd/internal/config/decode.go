@@ -96,17 +96,25 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 	}
 	m := d.Mapping(n, "", "telegram", "accounts", "sessions_dir", "store", "http", "probes", "guard", "limits_profile", "log")
 	if v, ok := m["telegram"]; ok {
-		t := d.Mapping(v.Value, v.Path, "api_id", "api_id_env", "api_id_file", "api_hash_env", "api_hash_file")
+		t := d.Mapping(v.Value, v.Path, "api_id", "api_id_env", "api_id_file", "api_hash_env", "api_hash_file", "simulated")
 		opt(t, "api_id", func(f yamlnode.Field) { set(&c.Telegram.APIID)(d.Int(f)) })
 		opt(t, "api_id_env", func(f yamlnode.Field) { set(&c.Telegram.APIIDEnv)(d.String(f)) })
 		opt(t, "api_id_file", func(f yamlnode.Field) { set(&c.Telegram.APIIDFile)(d.String(f)) })
 		opt(t, "api_hash_env", func(f yamlnode.Field) { set(&c.Telegram.APIHashEnv)(d.String(f)) })
 		opt(t, "api_hash_file", func(f yamlnode.Field) { set(&c.Telegram.APIHashFile)(d.String(f)) })
+		opt(t, "simulated", func(f yamlnode.Field) {
+			sim := &SimulatedTelegram{}
+			c.Telegram.Simulated = sim
+			m := d.Mapping(f.Value, f.Path, "address", "dc", "public_key_file")
+			opt(m, "address", func(f yamlnode.Field) { set(&sim.Address)(d.String(f)) })
+			opt(m, "dc", func(f yamlnode.Field) { set(&sim.DC)(d.Int(f)) })
+			opt(m, "public_key_file", func(f yamlnode.Field) { set(&sim.PublicKeyFile)(d.String(f)) })
+		})
 	}
 	opt(m, "accounts", func(f yamlnode.Field) { d.accounts(f, c) })
 	opt(m, "sessions_dir", func(f yamlnode.Field) { set(&c.SessionsDir)(d.String(f)) })
 	if v, ok := m["store"]; ok {
-		s := d.Mapping(v.Value, v.Path, "driver", "path", "retention", "dsn", "dsn_env", "dsn_file", "password_env", "password_file")
+		s := d.Mapping(v.Value, v.Path, "driver", "path", "retention", "dsn", "dsn_env", "dsn_file", "password_env", "password_file", "lease_ttl", "lease_margin")
 		opt(s, "driver", func(f yamlnode.Field) { set(&c.Store.Driver)(d.String(f)) })
 		opt(s, "path", func(f yamlnode.Field) { set(&c.Store.Path)(d.String(f)) })
 		opt(s, "dsn", func(f yamlnode.Field) { set(&c.Store.DSN)(d.String(f)) })
@@ -115,6 +123,8 @@ func (d *decoder) config(n *yaml.Node, c *Config) {
 		opt(s, "password_env", func(f yamlnode.Field) { set(&c.Store.PasswordEnv)(d.String(f)) })
 		opt(s, "password_file", func(f yamlnode.Field) { set(&c.Store.PasswordFile)(d.String(f)) })
 		opt(s, "retention", func(f yamlnode.Field) { set(&c.Store.Retention)(d.Duration(f)) })
+		opt(s, "lease_ttl", func(f yamlnode.Field) { set(&c.Store.LeaseTTL)(d.Duration(f)) })
+		opt(s, "lease_margin", func(f yamlnode.Field) { set(&c.Store.LeaseMargin)(d.Duration(f)) })
 	}
 	if v, ok := m["http"]; ok {
 		h := d.Mapping(v.Value, v.Path, "listen", "token_env", "token_file", "allowed_hosts", "max_connections")

@@ -184,11 +184,11 @@ func (s *Service) gate(account string) bool { return s.opts.Leases.Trusted(accou
 // replicaFleet is the API's view of the accounts other replicas run.
 type replicaFleet struct{ s *Service }
 
+// Configured reads the account names a reload published: ingest asks it
+// while holding off restores, which run under s.mu, so it must not wait
+// for s.mu.
 func (f replicaFleet) Configured(name string) bool {
-	f.s.mu.Lock()
-	defer f.s.mu.Unlock()
-	_, ok := f.s.cfg.Account(name)
-	return ok
+	return (*f.s.configured.Load())[name]
 }
 
 func (f replicaFleet) Enqueue(ctx context.Context, events []monitor.Event) error {
@@ -198,16 +198,11 @@ func (f replicaFleet) Enqueue(ctx context.Context, events []monitor.Event) error
 func (f replicaFleet) Remote(ctx context.Context) ([]api.Remote, error) {
 	s := f.s
 	s.mu.Lock()
-	var names []string
-	for _, a := range s.cfg.Accounts {
-		if _, local := s.mon.Lookup(a.Name); !local {
-			names = append(names, a.Name)
-		}
+	names := make([]string, len(s.cfg.Accounts))
+	for i, a := range s.cfg.Accounts {
+		names[i] = a.Name
 	}
 	s.mu.Unlock()
-	if len(names) == 0 {
-		return nil, nil
-	}
 	holders, err := s.opts.Inbox.LeaseHolders(ctx)
 	if err != nil {
 		return nil, err

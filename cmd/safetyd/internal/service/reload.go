@@ -24,6 +24,7 @@ func (s *Service) Reload(next *config.Config) config.ReloadPlan {
 	kept := *next
 	kept.Telegram, kept.SessionsDir, kept.Store, kept.HTTP = s.cfg.Telegram, s.cfg.SessionsDir, s.cfg.Store, s.cfg.HTTP
 	s.cfg = &kept
+	s.publishAccounts()
 	if l := s.opts.Leases; l != nil {
 		// The leases follow the accounts: added ones get a lease row and
 		// are taken by whichever replica has room, removed ones are given

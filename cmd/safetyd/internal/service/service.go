@@ -122,6 +122,9 @@ type Service struct {
 	// env is what every runner shares.
 	env *runner.Env
 
+	// configured are the configured account names, replaced by reloads.
+	configured atomic.Pointer[map[string]bool]
+
 	mu      sync.Mutex
 	ctx     context.Context // the service's; runners derive from it
 	cfg     *config.Config
@@ -166,6 +169,7 @@ func New(opts Options) (*Service, error) {
 		return nil, fmt.Errorf("register process metrics: %w", err)
 	}
 	s := &Service{opts: opts, log: opts.Logger, cfg: opts.Config, runners: map[string]*runner.Runner{}}
+	s.publishAccounts()
 	s.writer = store.NewWriter(opts.Store, store.WriterOptions{Logger: opts.Logger.Named("store"), Registerer: reg})
 	s.dedup = dedup.New(s.writer)
 	var err error
@@ -215,6 +219,16 @@ func (s *Service) newHandler() http.Handler {
 	return mux
 }
 
+// publishAccounts makes s.cfg's account names what configured reads;
+// s.mu is held or s is not running yet.
+func (s *Service) publishAccounts() {
+	names := make(map[string]bool, len(s.cfg.Accounts))
+	for _, a := range s.cfg.Accounts {
+		names[a.Name] = true
+	}
+	s.configured.Store(&names)
+}
+
 // Handler is the service's HTTP interface.
 func (s *Service) Handler() http.Handler { return s.handler }
 
@@ -247,11 +261,15 @@ func (s *Service) restoringErr() error {
 	return nil
 }
 
-// holdForIngest is the API's Hold: reports wait for no restore, they are
-// refused (503) while one is under way, and the release lets a reload
-// restore accounts once the reported signals are applied.
+// holdForIngest is the API's Hold: reports wait for no reload's restore,
+// they are refused (503) while one is under way, and the release lets a
+// reload restore accounts once the reported signals are applied. On a
+// fleet, accounts are restored whenever a lease is taken, each in a few
+// milliseconds: reports wait for that restore rather than fail.
 func (s *Service) holdForIngest() (func(), error) {
-	if !s.restoring.TryRLock() {
+	if s.opts.Leases != nil {
+		s.restoring.RLock()
+	} else if !s.restoring.TryRLock() {
 		return nil, errors.New("restoring accounts added by a reload")
 	}
 	if err := s.restoringErr(); err != nil {
