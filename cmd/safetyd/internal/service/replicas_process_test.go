@@ -366,9 +366,9 @@ type fleetLoad struct {
 	ackedID map[int64]string // id -> account
 	// failures counts failed posts by error (the first kinds).
 	failures map[string]int
-	more    chan struct{}    // signalled at every acknowledgement batch
-	quit    chan struct{}
-	wg      sync.WaitGroup
+	more     chan struct{} // signalled at every acknowledgement batch
+	quit     chan struct{}
+	wg       sync.WaitGroup
 }
 
 func startLoad(procs []*replicaProc, names []string) *fleetLoad {
