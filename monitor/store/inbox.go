@@ -82,22 +82,16 @@ func (p *Postgres) Inbox(ctx context.Context, account string, n int) ([]InboxIte
 // written or deleted and the error is a *FencedError, so that the next
 // holder applies the reports instead.
 func (p *Postgres) Deliver(ctx context.Context, ids []int64, events []monitor.Event) error {
-	rows := make([][]any, len(events))
+	rows, err := eventRows(events)
+	if err != nil {
+		return err
+	}
 	accounts := make([]string, len(events))
 	for i, e := range events {
-		b, err := encodeEvent(e)
-		if err != nil {
-			return fmt.Errorf("store: event %d (%s, %s): %w", i, e.Account, e.Type, err)
-		}
-		var seq any
-		if e.Seq != 0 {
-			seq = int64(e.Seq)
-		}
-		rows[i] = []any{e.Account, unixNano(e.Time), e.Type.String(), seq, string(b)}
 		accounts[i] = e.Account
 	}
 	var fenced []string
-	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
 		refused, err := p.checkFence(ctx, tx, accounts)
 		if err != nil {
 			return err

@@ -285,20 +285,12 @@ func (p *Postgres) Append(ctx context.Context, events []monitor.Event) error {
 	if len(events) == 0 {
 		return nil
 	}
-	rows := make([][]any, len(events))
-	for i, e := range events {
-		b, err := encodeEvent(e)
-		if err != nil {
-			return fmt.Errorf("store: event %d (%s, %s): %w", i, e.Account, e.Type, err)
-		}
-		var seq any // NULL for an event without one (not from an Account)
-		if e.Seq != 0 {
-			seq = int64(e.Seq)
-		}
-		rows[i] = []any{e.Account, unixNano(e.Time), e.Type.String(), seq, string(b)}
+	rows, err := eventRows(events)
+	if err != nil {
+		return err
 	}
 	var fenced []string
-	err := pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
+	err = pgx.BeginFunc(ctx, p.pool, func(tx pgx.Tx) error {
 		accounts := make([]string, len(events))
 		for i, e := range events {
 			accounts[i] = e.Account
@@ -326,6 +318,23 @@ func (p *Postgres) Append(ctx context.Context, events []monitor.Event) error {
 		return &FencedError{Accounts: fenced}
 	}
 	return nil
+}
+
+// eventRows encodes events as the events table's rows.
+func eventRows(events []monitor.Event) ([][]any, error) {
+	rows := make([][]any, len(events))
+	for i, e := range events {
+		b, err := encodeEvent(e)
+		if err != nil {
+			return nil, fmt.Errorf("store: event %d (%s, %s): %w", i, e.Account, e.Type, err)
+		}
+		var seq any // NULL for an event without one (not from an Account)
+		if e.Seq != 0 {
+			seq = int64(e.Seq)
+		}
+		rows[i] = []any{e.Account, unixNano(e.Time), e.Type.String(), seq, string(b)}
+	}
+	return rows, nil
 }
 
 // insertEvents writes encoded event rows in tx.
