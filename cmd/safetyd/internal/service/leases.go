@@ -97,8 +97,9 @@ func (s *Service) applyLeaseEvents(ctx context.Context, evs []store.LeaseEvent, 
 			s.removeLocked(e.Account, true)
 			s.mu.Unlock()
 			if err := s.writer.Flush(ctx); err != nil {
-				log.Warn("Cannot flush the events of an account given back; its lease expires instead", zap.Error(err))
-				continue // not Done: the lease is kept until it expires
+				// The writer has reported the events it could not store;
+				// keeping the lease would not store them either.
+				log.Warn("Cannot flush the events of an account given back", zap.Error(err))
 			}
 			delete(pending, e.Account)
 			e.Done()
