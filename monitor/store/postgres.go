@@ -38,8 +38,8 @@ type Postgres struct {
 
 	closeOnce    sync.Once
 	schemaLoaded int
-	// fence, when set, holds the leases whose epochs writes must match.
-	fence atomic.Pointer[Leases]
+	// fence, when set, gives the lease epochs writes must match.
+	fence atomic.Pointer[Fence]
 }
 
 var _ Store = (*Postgres)(nil)
@@ -350,13 +350,23 @@ func insertEvents(ctx context.Context, tx pgx.Tx, rows [][]any) error {
 	return tx.SendBatch(ctx, b).Close()
 }
 
+// Fence says, for the accounts a replica runs, which term of their lease
+// it runs them under. *Leases is one (the terms it holds); the daemon
+// gives its own, the terms it restored each account under, so that
+// events produced in an earlier term and written late are refused even
+// when the replica holds the account again.
+type Fence interface {
+	Replica() string
+	Epoch(account string) (int64, bool)
+}
+
 // FenceWith makes every later Append and SaveSnapshots write an account's
-// rows only while l holds its lease with the epoch the database has:
-// checked inside the write's transaction under a share lock on the lease
-// row, so that a new term begins only after the old term's writes in
-// flight have committed, and a replica that lost a lease (paused,
-// partitioned) cannot write over its successor.
-func (p *Postgres) FenceWith(l *Leases) { p.fence.Store(l) }
+// rows only while the lease row names f's replica and the epoch f gives
+// for the account: checked inside the write's transaction under a share
+// lock on the lease row, so that a new term begins only after the old
+// term's writes in flight have committed, and a replica that lost a lease
+// (paused, partitioned) cannot write over its successor.
+func (p *Postgres) FenceWith(f Fence) { p.fence.Store(&f) }
 
 // FencedError is returned by a write some of whose accounts this replica
 // no longer holds: their rows were not written (the others were).
@@ -379,10 +389,11 @@ var ErrFenced = errors.New("store: write refused: the account's lease moved to a
 // checkFence returns the accounts (of those given; "" is never fenced)
 // whose lease this replica does not hold at the epoch it believes.
 func (p *Postgres) checkFence(ctx context.Context, tx pgx.Tx, accounts []string) (map[string]bool, error) {
-	l := p.fence.Load()
-	if l == nil {
+	fp := p.fence.Load()
+	if fp == nil {
 		return nil, nil
 	}
+	l := *fp
 	want := map[string]bool{}
 	for _, a := range accounts {
 		if a != "" {

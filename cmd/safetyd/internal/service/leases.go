@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -81,6 +82,7 @@ func (s *Service) applyLeaseEvents(ctx context.Context, evs []store.LeaseEvent, 
 		log := s.log.With(zap.String("account", e.Account), zap.Int64("epoch", e.Epoch))
 		switch e.Kind {
 		case store.LeaseTaken:
+			s.terms.set(e.Account, e.Epoch)
 			s.mu.Lock()
 			a, ok := s.cfg.Account(e.Account)
 			if ok {
@@ -101,16 +103,21 @@ func (s *Service) applyLeaseEvents(ctx context.Context, evs []store.LeaseEvent, 
 				// keeping the lease would not store them either.
 				log.Warn("Cannot flush the events of an account given back", zap.Error(err))
 			}
+			s.terms.end(e.Account)
 			delete(pending, e.Account)
 			e.Done()
 			log.Info("Lease given back to balance the fleet")
 		case store.LeaseLost:
 			// The gate refuses every call already; stop the client, and
 			// keep nothing: another replica may hold the account now.
+			s.terms.end(e.Account)
 			s.mu.Lock()
 			s.stopLocked(e.Account)
 			s.removeLocked(e.Account, false)
 			s.mu.Unlock()
+			// What the lost term queued is refused now (its term ended),
+			// before a later term of the account can be restored.
+			_ = s.writer.Flush(ctx)
 			delete(pending, e.Account)
 			log.Warn("Lease lost; account stopped", zap.String("reason", e.Why))
 		case store.LeaseInbox:
@@ -181,6 +188,42 @@ func (s *Service) deliver(ctx context.Context, name string, d undelivered, pendi
 
 // gate is the runners' Gate on a fleet: the lease is held and trusted.
 func (s *Service) gate(account string) bool { return s.opts.Leases.Trusted(account) }
+
+// terms are the lease terms this replica runs its accounts under: the
+// store's fence (store.Fence). A term begins when its lease is taken and
+// ends when the account stops, so that events the account produced in an
+// earlier term, written late, are refused even when the replica holds
+// the account again by then.
+type terms struct {
+	replica string
+	mu      sync.Mutex
+	epochs  map[string]int64
+}
+
+func newTerms(replica string) *terms { return &terms{replica: replica, epochs: map[string]int64{}} }
+
+// Replica implements store.Fence.
+func (t *terms) Replica() string { return t.replica }
+
+// Epoch implements store.Fence.
+func (t *terms) Epoch(account string) (int64, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e, ok := t.epochs[account]
+	return e, ok
+}
+
+func (t *terms) set(account string, epoch int64) {
+	t.mu.Lock()
+	t.epochs[account] = epoch
+	t.mu.Unlock()
+}
+
+func (t *terms) end(account string) {
+	t.mu.Lock()
+	delete(t.epochs, account)
+	t.mu.Unlock()
+}
 
 // replicaFleet is the API's view of the accounts other replicas run.
 type replicaFleet struct{ s *Service }

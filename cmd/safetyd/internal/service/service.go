@@ -122,6 +122,9 @@ type Service struct {
 	// env is what every runner shares.
 	env *runner.Env
 
+	// terms are the lease terms the accounts run under (a fleet only).
+	terms *terms
+
 	// configured are the configured account names, replaced by reloads.
 	configured atomic.Pointer[map[string]bool]
 
@@ -190,6 +193,10 @@ func New(opts Options) (*Service, error) {
 	}
 	if opts.Leases != nil {
 		s.env.Gate = s.gate
+		s.terms = newTerms(opts.Leases.Replica())
+		if f, ok := opts.Store.(interface{ FenceWith(store.Fence) }); ok {
+			f.FenceWith(s.terms)
+		}
 	}
 	s.handler = s.newHandler()
 	return s, nil

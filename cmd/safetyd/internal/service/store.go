@@ -56,7 +56,8 @@ func openStore(ctx context.Context, d Setup, reg prometheus.Registerer) (st stor
 		p.Close()
 		return nil, nil, nil, nil, fmt.Errorf("account leases: %w", err)
 	}
-	p.FenceWith(leases)
+	// service.New fences the writes by the terms it runs each account
+	// under (terms), before anything is written.
 	log.Info("Joined the fleet", zap.String("store", p.Name()), zap.String("replica", leases.Replica()))
 	return p, p, leases, func() {
 		// Shutdown stopped the accounts and stored their state: the
