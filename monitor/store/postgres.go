@@ -368,6 +368,10 @@ type Fence interface {
 // (paused, partitioned) cannot write over its successor.
 func (p *Postgres) FenceWith(f Fence) { p.fence.Store(&f) }
 
+// fencedIdleTimeout bounds how long a fenced write's transaction may sit
+// idle (its process paused) holding lease locks.
+const fencedIdleTimeout = 2 * time.Second
+
 // FencedError is returned by a write some of whose accounts this replica
 // no longer holds: their rows were not written (the others were).
 type FencedError struct {
@@ -404,6 +408,13 @@ func (p *Postgres) checkFence(ctx context.Context, tx pgx.Tx, accounts []string)
 		return nil, nil
 	}
 	names := sortedKeys(want)
+	// A replica paused inside this transaction would hold the lease rows'
+	// share locks, and no other replica could take those accounts (takes
+	// skip locked rows) until it resumed: the server ends a transaction
+	// idle that long, freeing them.
+	if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL idle_in_transaction_session_timeout = %d", fencedIdleTimeout.Milliseconds())); err != nil {
+		return nil, fmt.Errorf("lease epochs: %w", err)
+	}
 	// In account order, as every lease lock is taken, so that writes and
 	// renewals never deadlock.
 	rows, err := tx.Query(ctx, `SELECT account, epoch FROM leases WHERE account = ANY($1) AND holder = $2
