@@ -68,12 +68,19 @@ func start(t *testing.T, clk *vclock.Clock, s *Scheduler, scheduled bool) {
 
 // step advances the clock and, when the probe is due by then, waits until
 // it ran and the loop re-armed (interval probes are always re-armed): no
-// sleeps, the scheduler and the clock's pending timers tell.
-func step(clk *vclock.Clock, s *Scheduler, p *fakeProbe, d time.Duration) {
+// sleeps, the scheduler and the clock's pending timers tell. A run that
+// never comes fails the test after a minute of wall time instead of
+// hanging until the package's timeout.
+func step(t *testing.T, clk *vclock.Clock, s *Scheduler, p *fakeProbe, d time.Duration) {
+	t.Helper()
 	next := s.Next()[p.kind]
 	clk.Advance(d)
 	if !next.IsZero() && !next.After(clk.Now()) {
-		<-p.ran
+		select {
+		case <-p.ran:
+		case <-time.After(time.Minute):
+			t.Fatalf("%s probe due at %v did not run by %v", p.kind, next, clk.Now())
+		}
 		clk.BlockUntil(1)
 	}
 }
@@ -95,7 +102,7 @@ func TestSchedulerFloorHoldsUnderRequestStorm(t *testing.T) {
 		if at.Before(clk.Now()) {
 			t.Fatalf("request answered a time in the past: %v", at)
 		}
-		step(clk, s, p, time.Minute)
+		step(t, clk, s, p, time.Minute)
 	}
 	runs := p.times()
 	if len(runs) < 90 || len(runs) > 97 {
@@ -114,7 +121,7 @@ func TestSchedulerIntervalWithJitter(t *testing.T) {
 	_ = s.Add(p, Schedule{Interval: 6 * time.Hour, Jitter: time.Hour, Floor: 30 * time.Minute})
 	start(t, clk, s, true)
 	for i := 0; i < 7*24*60/5; i++ {
-		step(clk, s, p, 5*time.Minute)
+		step(t, clk, s, p, 5*time.Minute)
 	}
 	runs := p.times()
 	if runs[0].Sub(epoch) >= time.Hour {
@@ -160,12 +167,12 @@ func TestSchedulerMetricsAndErrors(t *testing.T) {
 	_ = s.Add(p, Schedule{Interval: time.Hour, Floor: time.Minute})
 	rec.Seed("alice", "sessions")
 	start(t, clk, s, true)
-	step(clk, s, p, time.Minute)
+	step(t, clk, s, p, time.Minute)
 	if got := testutil.ToFloat64(rec.errors.WithLabelValues("alice", "sessions")); got != 1 {
 		t.Fatalf("errors = %v", got)
 	}
 	p.err = nil
-	step(clk, s, p, 61*time.Minute)
+	step(t, clk, s, p, 61*time.Minute)
 	if got := testutil.ToFloat64(rec.lastSuccess.WithLabelValues("alice", "sessions")); got != float64(clk.Now().Unix()) {
 		t.Fatalf("last success = %v, want %v", got, clk.Now().Unix())
 	}

@@ -18,11 +18,14 @@ import (
 // pending: a 3,000-account demo keeps tens of thousands of timers (every
 // client's pings, probes, guards, applications). Now reads an atomic copy
 // of the time and takes no lock, because every clock reader of every
-// account calls it far more often than timers fire.
+// account calls it far more often than timers fire; while an Advance runs,
+// Now waits for it (a sequence count tells), so that a goroutine woken by
+// one of its timers never reads a time the Advance is about to leave.
 type Clock struct {
 	mu     sync.Mutex
 	now    time.Time // written under mu; published to readers through nowNS
 	nowNS  atomic.Int64
+	moving atomic.Uint64 // odd while Advance runs
 	loc    *time.Location // start's, which Now keeps
 	seq    uint64         // orders waiters with equal deadlines by creation
 	timers timerHeap
@@ -39,8 +42,20 @@ func New(start time.Time) *Clock {
 	return c
 }
 
-// Now returns the current virtual time.
+// Now returns the current virtual time. During an Advance it waits for
+// the Advance to end and returns where it ended: a goroutine that a fired
+// timer woke arms its next timer relative to what Now says, and the clock
+// schedules that timer relative to where it stands once the Advance lets
+// go; an intermediate time would put the timer later than intended.
 func (c *Clock) Now() time.Time {
+	if m := c.moving.Load(); m%2 == 0 {
+		ns := c.nowNS.Load()
+		if c.moving.Load() == m {
+			return time.Unix(0, ns).In(c.loc)
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	return time.Unix(0, c.nowNS.Load()).In(c.loc)
 }
 
@@ -77,12 +92,14 @@ func (c *Clock) Ticker(d time.Duration) clock.Ticker {
 }
 
 // Advance moves the clock forward by d, firing every timer and ticker that
-// falls due on the way, in deadline order, with Now equal to each deadline
-// as it fires. It returns the new time. A negative d is ignored: virtual time
-// never goes backwards.
+// falls due on the way, in deadline order, each sent its own deadline. It
+// returns the new time. Readers of Now wait until it is done (see Now). A
+// negative d is ignored: virtual time never goes backwards.
 func (c *Clock) Advance(d time.Duration) time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.moving.Add(1)
+	defer c.moving.Add(1)
 	if d < 0 {
 		d = 0
 	}

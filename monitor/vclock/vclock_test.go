@@ -216,3 +216,30 @@ func BenchmarkFire(b *testing.B) {
 		})
 	}
 }
+
+// A goroutine woken by a timer that reads Now while the same Advance is
+// still firing later timers must see where the Advance ends, not the
+// deadline of the timer that woke it: it arms its next timer relative to
+// what it read, and the clock schedules relative to where it stands once
+// Advance lets go. Reading a mid-Advance time put the probe scheduler's
+// timer later than the run it promised (its test hung in CI when a run
+// fell due inside a 5-minute step). Many timers after the first keep the
+// Advance busy long enough for the woken goroutine to read Now during it.
+func TestNowReadByAWokenGoroutineIsWhereAdvanceEnds(t *testing.T) {
+	for round := 0; round < 5; round++ {
+		c := New(epoch)
+		first := c.Timer(time.Minute)
+		for i := 0; i < 5000; i++ {
+			c.Timer(2*time.Minute + time.Duration(i)*time.Millisecond)
+		}
+		seen := make(chan time.Time)
+		go func() {
+			<-first.C()
+			seen <- c.Now()
+		}()
+		end := c.Advance(10 * time.Minute)
+		if got := <-seen; !got.Equal(end) {
+			t.Fatalf("round %d: woken goroutine read %v during Advance to %v", round, got.Sub(epoch), end.Sub(epoch))
+		}
+	}
+}
