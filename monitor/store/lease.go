@@ -14,6 +14,7 @@ import (
 
 	"github.com/gotd/td/clock"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/zap"
 )
 
@@ -178,6 +179,11 @@ type lease struct {
 type Leases struct {
 	p    *Postgres
 	opts LeaseOptions
+	// pool carries the lease traffic on connections of its own (one
+	// listens, one renews): renewals waiting behind the replica's event
+	// writes, restores and reports for a free connection of the store's
+	// pool lapsed every lease of a busy replica at once.
+	pool *pgxpool.Pool
 
 	mu       sync.Mutex
 	accounts []string // configured, sorted
@@ -221,10 +227,19 @@ func (p *Postgres) Leases(ctx context.Context, accounts []string, opts LeaseOpti
 	}
 	l := &Leases{p: p, opts: opts, held: map[string]*lease{},
 		ready: make(chan struct{}, 1), poke: make(chan struct{}, 1), stop: make(chan struct{})}
+	cfg := p.pool.Config()
+	cfg.MinConns, cfg.MaxConns = 0, leaseConns
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: %s: lease connections: %w", p.name, redactDSN(err, "", cfg.ConnConfig.Password))
+	}
+	l.pool = pool
 	if err := l.setAccounts(ctx, accounts); err != nil {
+		pool.Close()
 		return nil, err
 	}
 	if err := l.heartbeat(ctx); err != nil {
+		pool.Close()
 		return nil, err
 	}
 	l.joined = opts.Clock.Now().Add(opts.Join)
@@ -254,7 +269,7 @@ func (l *Leases) setAccounts(ctx context.Context, accounts []string) error {
 	accounts = slices.Clone(accounts)
 	sort.Strings(accounts)
 	accounts = slices.Compact(accounts)
-	if _, err := l.p.pool.Exec(ctx, `INSERT INTO leases (account) SELECT unnest($1::text[]) ON CONFLICT (account) DO NOTHING`, accounts); err != nil {
+	if _, err := l.pool.Exec(ctx, `INSERT INTO leases (account) SELECT unnest($1::text[]) ON CONFLICT (account) DO NOTHING`, accounts); err != nil {
 		return fmt.Errorf("store: %s: lease rows: %w", l.p.name, err)
 	}
 	l.mu.Lock()
@@ -418,11 +433,14 @@ func (l *Leases) renew(ctx context.Context, sent time.Time) error {
 		l.until.Store(sent.Add(o.TTL).UnixNano())
 		return nil
 	}
-	rows, err := l.p.pool.Query(ctx, `WITH c AS (
+	// FOR NO KEY UPDATE: a renewal does not wait for this replica's own
+	// writes, whose fence holds the rows FOR KEY SHARE (checkFence); takes
+	// (FOR UPDATE) still skip rows a write holds.
+	rows, err := l.pool.Query(ctx, `WITH c AS (
 			SELECT l.account FROM leases l JOIN unnest($3::text[], $4::bigint[]) AS h(account, epoch)
 				ON l.account = h.account AND l.epoch = h.epoch
 			WHERE l.holder = $1 AND l.expires_ns > $5
-			ORDER BY l.account FOR UPDATE OF l
+			ORDER BY l.account FOR NO KEY UPDATE OF l
 		)
 		UPDATE leases l SET expires_ns = $2 FROM c WHERE l.account = c.account
 		RETURNING l.account`, o.Replica, sent.Add(o.TTL).UnixNano(), accts, epochs, sent.UnixNano())
@@ -463,7 +481,7 @@ func (l *Leases) heartbeat(ctx context.Context) error {
 	o := l.opts
 	before := o.Clock.Now()
 	var dbNow time.Time
-	err := l.p.pool.QueryRow(ctx, `INSERT INTO replicas (replica, expires_ns) VALUES ($1, $2)
+	err := l.pool.QueryRow(ctx, `INSERT INTO replicas (replica, expires_ns) VALUES ($1, $2)
 		ON CONFLICT (replica) DO UPDATE SET expires_ns = excluded.expires_ns RETURNING clock_timestamp()`,
 		o.Replica, before.Add(o.TTL).UnixNano()).Scan(&dbNow)
 	if err != nil {
@@ -490,6 +508,11 @@ func (l *Leases) gave(account string, epoch int64) {
 	l.wake()
 }
 
+// GiveBack gives back a lease this replica took but cannot use (its
+// account could not be restored from the store): released on the next
+// round, for another replica, or this one on a later round, to try again.
+func (l *Leases) GiveBack(account string, epoch int64) { l.gave(account, epoch) }
+
 // release hands given-back leases to the fleet: expired at once, and
 // NOTIFY wakes the other replicas.
 func (l *Leases) release(ctx context.Context) {
@@ -511,7 +534,7 @@ func (l *Leases) releaseRows(ctx context.Context, rel []releasedLease) error {
 	for i, r := range rel {
 		accts[i], epochs[i] = r.account, r.epoch
 	}
-	return pgx.BeginFunc(ctx, l.p.pool, func(tx pgx.Tx) error {
+	return pgx.BeginFunc(ctx, l.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `WITH c AS (
 				SELECT l.account FROM leases l JOIN unnest($2::text[], $3::bigint[]) AS h(account, epoch)
 					ON l.account = h.account AND l.epoch = h.epoch
@@ -533,7 +556,7 @@ func (l *Leases) balance(ctx context.Context) (time.Duration, error) {
 	o := l.opts
 	now := o.Clock.Now()
 	var live int
-	if err := l.p.pool.QueryRow(ctx, "SELECT count(*) FROM replicas WHERE expires_ns > $1", now.UnixNano()).Scan(&live); err != nil {
+	if err := l.pool.QueryRow(ctx, "SELECT count(*) FROM replicas WHERE expires_ns > $1", now.UnixNano()).Scan(&live); err != nil {
 		return 0, fmt.Errorf("store: %s: count replicas: %w", l.p.name, err)
 	}
 	l.mu.Lock()
@@ -580,7 +603,7 @@ func (l *Leases) balance(ctx context.Context) (time.Duration, error) {
 		}
 	}
 	var soonest int64
-	err := l.p.pool.QueryRow(ctx, `SELECT COALESCE(min(expires_ns), 0) FROM leases
+	err := l.pool.QueryRow(ctx, `SELECT COALESCE(min(expires_ns), 0) FROM leases
 		WHERE account = ANY($1) AND holder <> $2 AND expires_ns >= $3`,
 		accounts, o.Replica, now.Add(-o.Margin).UnixNano()).Scan(&soonest)
 	if err != nil || soonest == 0 {
@@ -610,7 +633,7 @@ func (l *Leases) take(ctx context.Context, accounts []string, n int, now time.Ti
 	if now.UnixNano() >= l.until.Load() {
 		return nil // not renewed lately: take nothing we could not trust
 	}
-	rows, err := l.p.pool.Query(ctx, `WITH c AS (
+	rows, err := l.pool.Query(ctx, `WITH c AS (
 			SELECT account, holder, expires_ns FROM leases
 			WHERE account = ANY($1) AND expires_ns < $2
 			ORDER BY random() LIMIT $3 FOR UPDATE SKIP LOCKED
@@ -640,7 +663,7 @@ func (l *Leases) take(ctx context.Context, accounts []string, n int, now time.Ti
 		return fmt.Errorf("store: %s: take leases: %w", l.p.name, err)
 	}
 	if len(got) > 0 {
-		if _, err := l.p.pool.Exec(ctx, "SELECT pg_notify($1, $2)", LeaseChannel, takenPrefix+o.Replica); err != nil {
+		if _, err := l.pool.Exec(ctx, "SELECT pg_notify($1, $2)", LeaseChannel, takenPrefix+o.Replica); err != nil {
 			o.Logger.Warn("Cannot announce leases taken", zap.Error(err))
 		}
 	}
@@ -681,7 +704,7 @@ func (l *Leases) listen() {
 }
 
 func (l *Leases) listenOnce(ctx context.Context) error {
-	conn, err := l.p.pool.Acquire(ctx)
+	conn, err := l.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
@@ -720,7 +743,7 @@ func (l *Leases) announceInbox(ctx context.Context) {
 	if len(held) == 0 {
 		return
 	}
-	rows, err := l.p.pool.Query(ctx, "SELECT DISTINCT account FROM inbox WHERE account = ANY($1)", held)
+	rows, err := l.pool.Query(ctx, "SELECT DISTINCT account FROM inbox WHERE account = ANY($1)", held)
 	if err != nil {
 		return
 	}
@@ -764,9 +787,10 @@ func (l *Leases) Close(ctx context.Context) error {
 	if len(rel) > 0 {
 		err = l.releaseRows(ctx, rel)
 	}
-	if _, e := l.p.pool.Exec(ctx, "DELETE FROM replicas WHERE replica = $1", l.opts.Replica); e != nil {
+	if _, e := l.pool.Exec(ctx, "DELETE FROM replicas WHERE replica = $1", l.opts.Replica); e != nil {
 		err = errors.Join(err, e)
 	}
+	l.pool.Close()
 	if err != nil {
 		return fmt.Errorf("store: %s: give leases back: %w", l.p.name, err)
 	}
@@ -782,7 +806,12 @@ func (l *Leases) Abandon() {
 	l.mu.Unlock()
 	close(l.stop)
 	l.done.Wait()
+	l.pool.Close()
 }
+
+// leaseConns is the size of the lease pool: the listening connection and
+// the one rounds use, plus one for a round that overlaps a reconnect.
+const leaseConns = 3
 
 // LeaseTerm is one term of one account's lease, from lease_history.
 type LeaseTerm struct {

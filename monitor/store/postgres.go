@@ -416,9 +416,11 @@ func (p *Postgres) checkFence(ctx context.Context, tx pgx.Tx, accounts []string)
 		return nil, fmt.Errorf("lease epochs: %w", err)
 	}
 	// In account order, as every lease lock is taken, so that writes and
-	// renewals never deadlock.
+	// takes never deadlock. FOR KEY SHARE keeps a take (FOR UPDATE) off the
+	// rows until the write commits, but not this replica's renewals (FOR
+	// NO KEY UPDATE), which waited behind large writes and lapsed.
 	rows, err := tx.Query(ctx, `SELECT account, epoch FROM leases WHERE account = ANY($1) AND holder = $2
-		ORDER BY account FOR SHARE`, names, l.Replica())
+		ORDER BY account FOR KEY SHARE`, names, l.Replica())
 	if err != nil {
 		return nil, fmt.Errorf("lease epochs: %w", err)
 	}

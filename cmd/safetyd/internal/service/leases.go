@@ -77,56 +77,116 @@ func (s *Service) followLeases(ctx context.Context) {
 }
 
 func (s *Service) applyLeaseEvents(ctx context.Context, evs []store.LeaseEvent, pending map[string]undelivered) {
+	// Leases lost and given back are stopped together (stops): a replica
+	// that lost 150 leases at once stopped and flushed them one by one for
+	// over a minute, while a later term of some of them began elsewhere.
+	var st stops
 	var snaps map[string]monitor.Snapshot
 	for _, e := range evs {
+		if ctx.Err() != nil {
+			// Shutting down: what is left is given back by Close; an
+			// account restored now could not read the store.
+			break
+		}
 		log := s.log.With(zap.String("account", e.Account), zap.Int64("epoch", e.Epoch))
 		switch e.Kind {
 		case store.LeaseTaken:
+			s.applyStops(ctx, &st, pending)
 			s.terms.set(e.Account, e.Epoch)
 			s.mu.Lock()
 			a, ok := s.cfg.Account(e.Account)
+			started := false
 			if ok {
-				if last, ok := s.addLocked(e.Account, &snaps); ok {
+				if last, err := s.addLocked(e.Account, &snaps); err == nil {
 					s.startLocked(a, last)
+					started = true
+				} else {
+					log.Error("Cannot restore the account of a lease taken; giving the lease back", zap.Error(err))
 				}
 			}
 			s.mu.Unlock()
-			log.Info("Lease taken; account started")
-			s.drainInbox(ctx, e.Account, pending)
-		case store.LeaseGive:
-			s.mu.Lock()
-			s.stopLocked(e.Account)
-			s.removeLocked(e.Account, true)
-			s.mu.Unlock()
-			if err := s.writer.Flush(ctx); err != nil {
-				// The writer has reported the events it could not store;
-				// keeping the lease would not store them either.
-				log.Warn("Cannot flush the events of an account given back", zap.Error(err))
+			if started {
+				log.Info("Lease taken; account started")
+				s.drainInbox(ctx, e.Account, pending)
+			} else {
+				s.terms.end(e.Account)
+				s.opts.Leases.GiveBack(e.Account, e.Epoch)
 			}
-			s.terms.end(e.Account)
-			delete(pending, e.Account)
-			e.Done()
-			log.Info("Lease given back to balance the fleet")
+		case store.LeaseGive:
+			st.give = append(st.give, e)
 		case store.LeaseLost:
-			// The gate refuses every call already; stop the client, and
-			// keep nothing: another replica may hold the account now.
+			// The gate refuses every call already (its term ended); the
+			// client stops with the others lost in this batch, and nothing
+			// is saved: another replica may hold the account now.
 			s.terms.end(e.Account)
-			s.mu.Lock()
-			s.stopLocked(e.Account)
-			s.removeLocked(e.Account, false)
-			s.mu.Unlock()
-			// What the lost term queued is refused now (its term ended),
-			// before a later term of the account can be restored.
-			_ = s.writer.Flush(ctx)
-			delete(pending, e.Account)
+			st.lost = append(st.lost, e)
 			log.Warn("Lease lost; account stopped", zap.String("reason", e.Why))
 		case store.LeaseInbox:
+			s.applyStops(ctx, &st, pending)
 			s.drainInbox(ctx, e.Account, pending)
 		}
-		if s.opts.LeaseApplied != nil {
+		if s.opts.LeaseApplied != nil && e.Kind != store.LeaseGive && e.Kind != store.LeaseLost {
 			s.opts.LeaseApplied(e)
 		}
 	}
+	s.applyStops(ctx, &st, pending)
+}
+
+// stops are the lease events whose accounts stop together.
+type stops struct{ give, lost []store.LeaseEvent }
+
+// applyStops stops the accounts of st's events at once: every client in
+// parallel, one snapshot commit for those given back, one flush; then the
+// given-back leases go (Done), their terms ending only after their last
+// events are stored, and the lost ones' events were refused.
+func (s *Service) applyStops(ctx context.Context, st *stops, pending map[string]undelivered) {
+	if len(st.give) == 0 && len(st.lost) == 0 {
+		return
+	}
+	all := append(append([]store.LeaseEvent(nil), st.give...), st.lost...)
+	s.mu.Lock()
+	var wg sync.WaitGroup
+	for _, e := range all {
+		if r, ok := s.runners[e.Account]; ok {
+			delete(s.runners, e.Account)
+			wg.Go(r.Stop)
+		}
+	}
+	wg.Wait()
+	give := make([]string, len(st.give))
+	for i, e := range st.give {
+		give[i] = e.Account
+	}
+	s.removeAllLocked(give, true)
+	for _, e := range st.lost {
+		s.removeLocked(e.Account, false)
+	}
+	s.mu.Unlock()
+	// What the lost terms queued is refused now (their terms ended),
+	// before a later term of those accounts can be restored; what the
+	// given-back ones queued is stored.
+	if err := s.writer.Flush(ctx); err != nil && len(st.give) > 0 {
+		// The writer has reported the events it could not store; keeping
+		// the leases would not store them either.
+		s.log.Warn("Cannot flush the events of accounts given back", zap.Int("accounts", len(st.give)), zap.Error(err))
+	}
+	for _, e := range st.give {
+		s.terms.end(e.Account)
+		delete(pending, e.Account)
+		e.Done()
+	}
+	for _, e := range st.lost {
+		delete(pending, e.Account)
+	}
+	if len(st.give) > 0 {
+		s.log.Info("Leases given back to balance the fleet", zap.Strings("accounts", give))
+	}
+	if s.opts.LeaseApplied != nil {
+		for _, e := range all {
+			s.opts.LeaseApplied(e)
+		}
+	}
+	*st = stops{}
 }
 
 // drainInbox applies the reports waiting for a held account and moves
@@ -186,8 +246,21 @@ func (s *Service) deliver(ctx context.Context, name string, d undelivered, pendi
 	}
 }
 
-// gate is the runners' Gate on a fleet: the lease is held and trusted.
-func (s *Service) gate(account string) bool { return s.opts.Leases.Trusted(account) }
+// gate is the runners' Gate on a fleet: the lease is held and trusted,
+// in the term the account's runner started under. A runner of an earlier
+// term, not stopped yet when this replica takes the account again, must
+// not connect: its client would resume its old MTProto session next to
+// the new runner's, and Telegram answers AUTH_KEY_DUPLICATED (the
+// three-replica test saw this after a replica lost and retook leases).
+func (s *Service) gate(account string) bool {
+	l := s.opts.Leases
+	held, ok := l.Epoch(account)
+	if !ok || !l.Trusted(account) {
+		return false
+	}
+	run, ok := s.terms.Epoch(account)
+	return ok && run == held
+}
 
 // terms are the lease terms this replica runs its accounts under: the
 // store's fence (store.Fence). A term begins when its lease is taken and

@@ -2,6 +2,7 @@ package service
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 
@@ -63,9 +64,14 @@ func (s *Service) Reload(next *config.Config) config.ReloadPlan {
 	var snaps map[string]monitor.Snapshot
 	for _, name := range plan.Added {
 		a, _ := s.cfg.Account(name)
-		if last, ok := s.addLocked(name, &snaps); ok {
-			s.startLocked(a, last)
+		last, err := s.addLocked(name, &snaps)
+		if err != nil {
+			// Not monitored until a later reload or restart can read
+			// what the store knows of it.
+			s.log.Error("Cannot restore an added account; not started", zap.String("account", name), zap.Error(err))
+			continue
 		}
+		s.startLocked(a, last)
 	}
 	return plan
 }
@@ -78,42 +84,72 @@ func (s *Service) Reload(next *config.Config) config.ReloadPlan {
 // it. A lost lease saves nothing: the account's new holder writes its
 // state. s.mu is held.
 func (s *Service) removeLocked(name string, save bool) {
-	s.restoring.Lock()
-	defer s.restoring.Unlock()
-	if acct, ok := s.mon.Lookup(name); ok && save {
-		if err := s.commitSnapshots(s.ctx, []monitor.Snapshot{acct.Snapshot()}); err != nil {
-			s.log.Warn("Cannot save the snapshot of a removed account", zap.String("account", name), zap.Error(err))
-		}
-	}
-	s.mon.Remove(name)
-	s.rec.Forget(name)
-	s.inst.Forget(name)
+	s.removeAllLocked([]string{name}, save)
 }
 
-// addLocked creates an account a reload added and restores it from the
-// store as start-up does: one that was here before (removed by an earlier
-// reload, or configured before a restart) resumes where it was. Reports
-// are refused (holdForIngest) from the account's creation to the end of
-// its restore: one applied in between would be acknowledged and then
-// overwritten. The stored snapshots are loaded into *snaps once per
-// reload. ok is false when the account cannot be created. s.mu is held.
-func (s *Service) addLocked(name string, snaps *map[string]monitor.Snapshot) (last runner.ProbeTimes, ok bool) {
+// removeAllLocked is removeLocked for several accounts, their snapshots
+// saved in one commit. s.mu is held.
+func (s *Service) removeAllLocked(names []string, save bool) {
+	if len(names) == 0 {
+		return
+	}
+	s.restoring.Lock()
+	defer s.restoring.Unlock()
+	if save {
+		var snaps []monitor.Snapshot
+		for _, name := range names {
+			if acct, ok := s.mon.Lookup(name); ok {
+				snaps = append(snaps, acct.Snapshot())
+			}
+		}
+		if len(snaps) > 0 {
+			if err := s.commitSnapshots(s.ctx, snaps); err != nil {
+				s.log.Warn("Cannot save the snapshots of removed accounts", zap.Int("accounts", len(snaps)), zap.Error(err))
+			}
+		}
+	}
+	for _, name := range names {
+		s.mon.Remove(name)
+		s.rec.Forget(name)
+		s.inst.Forget(name)
+	}
+}
+
+// addLocked creates an account a reload added (or whose lease was taken)
+// and restores it from the store as start-up does: one that was here
+// before (removed by an earlier reload, or configured before a restart)
+// resumes where it was. Reports are refused (holdForIngest) from the
+// account's creation to the end of its restore: one applied in between
+// would be acknowledged and then overwritten. The stored snapshots are
+// loaded into *snaps once per reload. An account that cannot be restored
+// is not created: started fresh, it would call an account the store
+// knows to be limited ok, and number its events from 1 again. s.mu is
+// held.
+func (s *Service) addLocked(name string, snaps *map[string]monitor.Snapshot) (runner.ProbeTimes, error) {
 	s.restoring.Lock()
 	defer s.restoring.Unlock()
 	acct, err := s.mon.Account(name)
 	if err != nil {
-		s.log.Error("Cannot add account", zap.String("account", name), zap.Error(err))
-		return runner.ProbeTimes{}, false
+		return runner.ProbeTimes{}, err
 	}
 	if *snaps == nil {
-		*snaps = s.loadSnapshots(s.ctx)
+		loaded, err := s.opts.Store.LoadSnapshots(s.ctx)
+		if err != nil {
+			s.mon.Remove(name)
+			return runner.ProbeTimes{}, fmt.Errorf("load snapshots: %w", err)
+		}
+		*snaps = make(map[string]monitor.Snapshot, len(loaded))
+		for _, sn := range loaded {
+			(*snaps)[sn.Account] = sn
+		}
 	}
 	sn, found := (*snaps)[name]
-	last, err = s.restoreAccount(s.ctx, acct, sn, found)
+	last, err := s.restoreAccount(s.ctx, acct, sn, found)
 	if err != nil {
-		s.log.Error("Cannot restore account; starting it fresh", zap.String("account", name), zap.Error(err))
+		s.mon.Remove(name)
+		return runner.ProbeTimes{}, err
 	}
-	return last, true
+	return last, nil
 }
 
 // reload applies the configuration file again (SIGHUP). A file with

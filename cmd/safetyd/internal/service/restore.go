@@ -88,17 +88,3 @@ func probeEvents(evs []monitor.Event) []monitor.Event {
 	}
 	return out
 }
-
-// loadSnapshots returns the stored snapshots by account (none, logged, when
-// the store cannot be read).
-func (s *Service) loadSnapshots(ctx context.Context) map[string]monitor.Snapshot {
-	snaps, err := s.opts.Store.LoadSnapshots(ctx)
-	if err != nil {
-		s.log.Error("Cannot load snapshots", zap.Error(err))
-	}
-	out := make(map[string]monitor.Snapshot, len(snaps))
-	for _, sn := range snaps {
-		out[sn.Account] = sn
-	}
-	return out
-}

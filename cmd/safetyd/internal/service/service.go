@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -465,14 +464,14 @@ func (s *Service) StopAccounts() {
 	s.ready.Store(false)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	names := make([]string, 0, len(s.runners))
-	for n := range s.runners {
-		names = append(names, n)
+	// In parallel: each waits for its client to close, and a replica's
+	// leases run out while a few hundred close one after another.
+	var wg sync.WaitGroup
+	for n, r := range s.runners {
+		delete(s.runners, n)
+		wg.Go(r.Stop)
 	}
-	sort.Strings(names)
-	for _, n := range names {
-		s.stopLocked(n)
-	}
+	wg.Wait()
 }
 
 // Shutdown stops every account, saves final snapshots and flushes the
