@@ -358,3 +358,32 @@ func TestInboxReachesTheHolderOnce(t *testing.T) {
 		t.Fatalf("after delivery: inbox %+v, events %+v", left, evs)
 	}
 }
+
+// A replica that took a lease but cannot restore its account gives it
+// back at once (GiveBack): the lease is free on its next round, not
+// after the TTL, and the replica no longer trusts it.
+func TestALeaseThatCannotBeUsedIsGivenBack(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	clk := vclock.New(leaseEpoch)
+	accts := names(2)
+	a := startLeases(t, dsn, accts, testLeases("a", clk))
+	clk.Advance(10 * time.Second)
+	a.round()
+	a.expect(t, LeaseTaken, 2)
+	epoch, ok := a.Epoch(accts[0])
+	if !ok {
+		t.Fatalf("a holds no epoch of %s", accts[0])
+	}
+	a.GiveBack(accts[0], epoch)
+	if a.Trusted(accts[0]) {
+		t.Fatalf("a still trusts %s after giving it back", accts[0])
+	}
+	a.round() // releases it; takes it again, its share being both
+	if got := a.expect(t, LeaseTaken, 1); got[0] != accts[0] {
+		t.Fatalf("a took %v again, want %s", got, accts[0])
+	}
+	if again, _ := a.Epoch(accts[0]); again != epoch+1 {
+		t.Errorf("retaken at epoch %d, want %d (a new term)", again, epoch+1)
+	}
+	checkHistory(t, a.st, 5*time.Second)
+}
