@@ -29,6 +29,13 @@ type Account struct {
 	// generation it started in; only a call that started after a terminal
 	// fact may clear it by succeeding.
 	gen atomic.Uint64
+	// budgets is where SnapshotForStore gets the guard's budgets from, and
+	// what the last Restore brought for the guard to continue (KeepBudgets).
+	budgets struct {
+		mu       sync.Mutex
+		source   func() map[string][]int64
+		restored map[string][]int64
+	}
 	// needsSuccess is set while a successful call would change the state
 	// (nothing seen yet, never authorised, or banned/dead), so the success
 	// path can skip mu.
@@ -610,6 +617,14 @@ type Snapshot struct {
 	// the account with a higher Seq happened after it. 0 in snapshots
 	// saved before Seq existed.
 	Seq uint64 `json:"seq,omitempty"`
+	// Budgets are the calls the account's guard counted against each
+	// action's limits (action name -> Unix nanoseconds, oldest first),
+	// within the longest window those limits look at. Only stored
+	// snapshots carry them (SnapshotForStore): a restarted daemon, or the
+	// replica that takes the account over, continues the budgets instead
+	// of starting them empty, which would let the account make up to
+	// twice its limits around every restart or failover.
+	Budgets map[string][]int64 `json:"budgets,omitempty"`
 }
 
 // FloodWait is an active wait on one method.
@@ -688,6 +703,36 @@ func (a *Account) Snapshot() Snapshot {
 	a.mu.Unlock()
 	a.flush()
 	return s
+}
+
+// SnapshotForStore is Snapshot with the guard's budgets (Snapshot.Budgets):
+// what the daemon stores. Views of the account use Snapshot, which does not
+// copy them.
+func (a *Account) SnapshotForStore() Snapshot {
+	s := a.Snapshot()
+	a.budgets.mu.Lock()
+	source := a.budgets.source
+	a.budgets.mu.Unlock()
+	if source != nil {
+		s.Budgets = source()
+	}
+	return s
+}
+
+// KeepBudgets is how the account's guard takes part in its snapshots:
+// source gives the budgets SnapshotForStore stores (it must not call back
+// into the account's locks). It returns the budgets to continue: those of
+// the guard it replaces, when there was one, or else those the last
+// Restore brought.
+func (a *Account) KeepBudgets(source func() map[string][]int64) map[string][]int64 {
+	a.budgets.mu.Lock()
+	prev, restored := a.budgets.source, a.budgets.restored
+	a.budgets.source, a.budgets.restored = source, nil
+	a.budgets.mu.Unlock()
+	if prev != nil {
+		return prev()
+	}
+	return restored
 }
 
 // Events returns the most recent events, oldest first (at most

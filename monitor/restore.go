@@ -30,6 +30,9 @@ type RiskInput struct {
 // before its first snapshot) restores only the ring and the event
 // numbering, so that events emitted from now on follow the stored ones.
 func (a *Account) Restore(s Snapshot, recent []Event) {
+	a.budgets.mu.Lock()
+	a.budgets.restored = s.Budgets
+	a.budgets.mu.Unlock()
 	a.mu.Lock()
 	a.seq = max(a.seq, s.Seq)
 	for _, e := range recent {

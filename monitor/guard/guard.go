@@ -256,7 +256,40 @@ func New(acct *monitor.Account, opts Options) (*Guard, error) {
 		return nil, err
 	}
 	g.metrics = m
+	// Continue the budgets the account's stored snapshot (or the guard
+	// this one replaces) counted: a restart or a hand-over to another
+	// replica must not give the account its whole budget again.
+	now := g.clk.Now()
+	for action, times := range acct.KeepBudgets(g.budgetTimes) {
+		if b := byName[limits.Action(action)]; b != nil {
+			b.series.Restore(times, now, b.keep)
+			if n := len(times); n > 0 && times[n-1] <= now.UnixNano() {
+				if t := time.Unix(0, times[n-1]); t.After(g.last) {
+					g.last = t
+				}
+			}
+		}
+	}
 	return g, nil
+}
+
+// budgetTimes is the guard's part of its account's stored snapshots
+// (monitor.Snapshot.Budgets): every budgeted action's counted calls that
+// its limits still look at.
+func (g *Guard) budgetTimes() map[string][]int64 {
+	now := g.clk.Now()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out map[string][]int64
+	for _, b := range g.all {
+		if ts := b.series.Times(now, b.keep); len(ts) > 0 {
+			if out == nil {
+				out = map[string][]int64{}
+			}
+			out[string(b.action)] = ts
+		}
+	}
+	return out
 }
 
 // Close stops exporting the guard's series (when its account is no longer

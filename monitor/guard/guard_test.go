@@ -3,6 +3,7 @@ package guard_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
 	"os"
@@ -1030,4 +1031,66 @@ func TestFloodWaitHoldsNestedWrappedCalls(t *testing.T) {
 	if be.Method != "messages.getHistory" {
 		t.Fatalf("blocked as %q, want messages.getHistory", be.Method)
 	}
+}
+
+// A guard created for an account restored from a stored snapshot (a
+// restarted daemon, or the replica that took the account over) continues
+// the budgets the previous guard counted: the snapshot carries them
+// (SnapshotForStore), and the account's next guard picks them up.
+func TestBudgetsSurviveARestoreFromTheStoredSnapshot(t *testing.T) {
+	f := newFixture(t, guard.Options{Created: adult})
+	for i := range 6 {
+		f.mustPass(dm(stranger + int64(i)))
+	}
+	f.clock.Advance(20 * time.Minute)
+	body, err := json.Marshal(f.acct.SnapshotForStore())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plain := f.acct.Snapshot(); plain.Budgets != nil {
+		t.Errorf("views' snapshots carry the budgets: %v", plain.Budgets)
+	}
+
+	// Another daemon, the same virtual time.
+	var sn monitor.Snapshot
+	if err := json.Unmarshal(body, &sn); err != nil {
+		t.Fatal(err)
+	}
+	g := newFixtureAt(t, f.clock, guard.Options{Created: adult}, sn)
+	g.mustPass(dm(stranger + 6))
+	g.mustPass(dm(stranger + 7))
+	be := g.mustBlock(dm(stranger+8), guard.ReasonBudget)
+	if want := epoch.Add(time.Hour); !be.Until.Equal(want) {
+		t.Errorf("blocked until %s, want %s (an hour after the first call before the restore)", be.Until, want)
+	}
+	// The restored calls leave the window when they would have.
+	g.clock.Advance(40 * time.Minute)
+	g.mustPass(dm(stranger + 8))
+
+	// A damaged snapshot (times in the future, out of order) restores
+	// nothing it cannot trust.
+	sn.Budgets = map[string][]int64{string(limits.DMNonContact): {epoch.Add(48 * time.Hour).UnixNano(), 5, 3}}
+	h := newFixtureAt(t, g.clock, guard.Options{Created: adult}, sn)
+	for i := range 8 {
+		h.mustPass(dm(stranger + 100 + int64(i)))
+	}
+}
+
+// newFixtureAt is newFixture on clk, with the account restored from sn.
+func newFixtureAt(t *testing.T, clk *vclock.Clock, opts guard.Options, sn monitor.Snapshot) *fixture {
+	t.Helper()
+	f := &fixture{t: t, clock: clk, tg: &fakeTelegram{}}
+	var err error
+	if f.mon, err = monitor.New(monitor.Options{Clock: clk}); err != nil {
+		t.Fatal(err)
+	}
+	if f.acct, err = f.mon.Account("alice"); err != nil {
+		t.Fatal(err)
+	}
+	f.acct.Restore(sn, nil)
+	if f.g, err = guard.New(f.acct, opts); err != nil {
+		t.Fatal(err)
+	}
+	f.inv = f.g.Middleware().Handle(f.acct.Middleware().Handle(f.tg))
+	return f
 }

@@ -82,6 +82,34 @@ func (s *Series) Record(now time.Time, n int, keep Keep) {
 	s.evs = evs
 }
 
+// Times returns a copy of the counted times that keep's window still
+// sees at now, oldest first: what a restarted guard continues from.
+func (s *Series) Times(now time.Time, keep Keep) []int64 {
+	live := countAfter(s.evs, now.UnixNano()-int64(keep.Window))
+	if live == 0 {
+		return nil
+	}
+	return append([]int64(nil), s.evs[len(s.evs)-live:]...)
+}
+
+// Restore counts times (Unix nanoseconds, as Times returned them) again,
+// before anything newer is recorded: those outside keep's window at now,
+// in the future of now, or out of order (a damaged snapshot) are left out.
+func (s *Series) Restore(times []int64, now time.Time, keep Keep) {
+	ns, from := now.UnixNano(), now.UnixNano()-int64(keep.Window)
+	var last int64
+	if len(s.evs) > 0 {
+		last = s.evs[len(s.evs)-1]
+	}
+	for _, t := range times {
+		if t <= from || t > ns || t < last {
+			continue
+		}
+		s.evs = append(s.evs, t)
+		last = t
+	}
+}
+
 func check(evs []int64, now time.Time, limits []Limit, n int) Verdict {
 	ns := now.UnixNano()
 	for _, l := range limits {

@@ -25,7 +25,7 @@ type Clock struct {
 	mu     sync.Mutex
 	now    time.Time // written under mu; published to readers through nowNS
 	nowNS  atomic.Int64
-	moving atomic.Uint64 // odd while Advance runs
+	moving atomic.Uint64  // odd while Advance runs
 	loc    *time.Location // start's, which Now keeps
 	seq    uint64         // orders waiters with equal deadlines by creation
 	timers timerHeap

@@ -99,7 +99,7 @@ func (s *Service) removeAllLocked(names []string, save bool) {
 		var snaps []monitor.Snapshot
 		for _, name := range names {
 			if acct, ok := s.mon.Lookup(name); ok {
-				snaps = append(snaps, acct.Snapshot())
+				snaps = append(snaps, acct.SnapshotForStore())
 			}
 		}
 		if len(snaps) > 0 {

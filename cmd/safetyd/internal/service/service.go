@@ -400,7 +400,7 @@ func (s *Service) saveSnapshots(ctx context.Context) {
 	accts := s.mon.Accounts()
 	snaps := make([]monitor.Snapshot, 0, len(accts))
 	for _, a := range accts {
-		snaps = append(snaps, a.Snapshot())
+		snaps = append(snaps, a.SnapshotForStore())
 	}
 	if err := s.commitSnapshots(ctx, snaps); err != nil && ctx.Err() == nil {
 		s.log.Warn("Cannot save snapshots", zap.Error(err))
