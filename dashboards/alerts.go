@@ -73,9 +73,19 @@ const (
 	groupDaemon   = "tgsafety-daemon"
 )
 
-// by is the labels every per-account alert keeps: which Prometheus job,
-// which process, which account.
-const by = "job, instance, account"
+// by is the labels every per-account alert keeps: which Prometheus job
+// and which account, not which process. With replicas (docs/operations.md)
+// an account moves between processes: an alert keyed by instance would
+// resolve and fire again at every hand-over, its `for` would start over,
+// and during the scrape or two both replicas export the account it would
+// fire twice. Per-account expressions aggregate instance away (max
+// without, or sum by by for counters, whose increases each replica counts
+// once).
+const by = "job, account"
+
+// perAccount takes the instance label off an expression's series: the
+// highest value any replica exports.
+func perAccount(expr string) string { return "max without (instance) (" + expr + ")" }
 
 // Alerts returns every alert, in the order they are rendered.
 func Alerts() []Alert {
@@ -84,75 +94,75 @@ func Alerts() []Alert {
 	return []Alert{
 		{
 			Name: "TgsafetyAccountBanned", Group: groupAccounts, Severity: SeverityCritical, For: 0,
-			Expr:        state + `{state=~"banned|dead"} == 1`,
+			Expr:        perAccount(state + `{state=~"banned|dead"} == 1`),
 			Summary:     "A Telegram account is banned or its session is dead.",
-			Description: `Account {{ $labels.account }} on {{ $labels.instance }} is {{ $labels.state }}: every call fails until {{ if eq $labels.state "banned" }}the ban is reversed{{ else }}it logs in again{{ end }}.`,
+			Description: `Account {{ $labels.account }} is {{ $labels.state }}: every call fails until {{ if eq $labels.state "banned" }}the ban is reversed{{ else }}it logs in again{{ end }}.`,
 		},
 		{
 			Name: "TgsafetyAccountFrozen", Group: groupAccounts, Severity: SeverityCritical, For: 0,
-			Expr:    "(" + monitor.MetricFrozenUntil.Name + " - time()) and on (" + by + ") (" + state + `{state="frozen"} == 1)`,
+			Expr:    perAccount("(" + monitor.MetricFrozenUntil.Name + " - time()) and on (job, instance, account) (" + state + `{state="frozen"} == 1)`),
 			Summary: "A Telegram account is frozen and will be deleted unless appealed.",
-			Description: `Account {{ $labels.account }} on {{ $labels.instance }} is frozen: most write methods fail. ` +
+			Description: `Account {{ $labels.account }} is frozen: most write methods fail. ` +
 				`{{ if gt $value 0.0 }}Telegram deletes it in {{ humanizeDuration $value }} unless an appeal succeeds.{{ else }}The deletion date is not known yet (run the freeze probe).{{ end }}`,
 		},
 		{
 			Name: "TgsafetyAccountLimited", Group: groupAccounts, Severity: SeverityWarning, For: 0,
-			Expr:    "(" + monitor.MetricLimitedUntil.Name + " - time()) and on (" + by + ") (" + state + `{state="limited"} == 1)`,
+			Expr:    perAccount("(" + monitor.MetricLimitedUntil.Name + " - time()) and on (job, instance, account) (" + state + `{state="limited"} == 1)`),
 			Summary: "A Telegram account is limited to mutual contacts.",
-			Description: `Account {{ $labels.account }} on {{ $labels.instance }} is limited: messages and invites to strangers fail with PEER_FLOOD. ` +
+			Description: `Account {{ $labels.account }} is limited: messages and invites to strangers fail with PEER_FLOOD. ` +
 				`{{ if gt $value 1e15 }}The limit is permanent until SpamBot says otherwise.{{ else if gt $value 0.0 }}It ends in {{ humanizeDuration $value }} (SpamBot's date, or assumed 24 h after the last PEER_FLOOD).{{ else }}Its end has passed; the next scrape should show the account out of limited.{{ end }}`,
 		},
 		{
 			Name: "TgsafetyPeerFlood", Group: groupAccounts, Severity: SeverityWarning, For: 0,
 			Expr:        "sum by (" + by + ") (increase(" + monitor.MetricSignals.Name + `{kind="peer_flood"}[30m])) > 0`,
 			Summary:     "Telegram answered PEER_FLOOD to an account.",
-			Description: `Account {{ $labels.account }} on {{ $labels.instance }} got {{ $value | humanize }} PEER_FLOOD answers in the last 30 minutes: it wrote to too many strangers and is limited to mutual contacts. Stop cold messages from it now.`,
+			Description: `Account {{ $labels.account }} got {{ $value | humanize }} PEER_FLOOD answers in the last 30 minutes: it wrote to too many strangers and is limited to mutual contacts. Stop cold messages from it now.`,
 		},
 		{
 			Name: "TgsafetyLongFloodWait", Group: groupAccounts, Severity: SeverityWarning, For: 0,
 			Expr: "max by (" + by + ", method) (" + monitor.MetricFloodWaitUntil.Name + `{method=~"` + writeMethods() + `"}) - time() > ` +
 				strconv.Itoa(int(longWait.Seconds())),
 			Summary:     "An account must wait a long time before a write method works again.",
-			Description: `Account {{ $labels.account }} on {{ $labels.instance }} is under a flood wait on {{ $labels.method }} for another {{ humanizeDuration $value }}. Waits this long on write methods mean a daily budget is spent; more writes risk PEER_FLOOD.`,
+			Description: `Account {{ $labels.account }} is under a flood wait on {{ $labels.method }} for another {{ humanizeDuration $value }}. Waits this long on write methods mean a daily budget is spent; more writes risk PEER_FLOOD.`,
 		},
 		{
 			Name: "TgsafetyRiskHigh", Group: groupAccounts, Severity: SeverityWarning, For: 15 * time.Minute,
-			Expr:        monitor.MetricRiskScore.Name + " >= " + ftoa(riskWarning) + " < " + ftoa(riskCritical),
+			Expr:        perAccount(monitor.MetricRiskScore.Name) + " >= " + ftoa(riskWarning) + " < " + ftoa(riskCritical),
 			Summary:     "An account's risk score is high.",
-			Description: `Account {{ $labels.account }} on {{ $labels.instance }} has a risk score of {{ $value | printf "%.0f" }} (warning at ` + ftoa(riskWarning) + `): recent adverse signals add up. Look at its signals on the Account detail dashboard.`,
+			Description: `Account {{ $labels.account }} has a risk score of {{ $value | printf "%.0f" }} (warning at ` + ftoa(riskWarning) + `): recent adverse signals add up. Look at its signals on the Account detail dashboard.`,
 		},
 		{
 			Name: "TgsafetyRiskCritical", Group: groupAccounts, Severity: SeverityCritical, For: 5 * time.Minute,
-			Expr:        monitor.MetricRiskScore.Name + " >= " + ftoa(riskCritical),
+			Expr:        perAccount(monitor.MetricRiskScore.Name) + " >= " + ftoa(riskCritical),
 			Summary:     "An account's risk score is critical.",
-			Description: `Account {{ $labels.account }} on {{ $labels.instance }} has a risk score of {{ $value | printf "%.0f" }} (critical at ` + ftoa(riskCritical) + `): it is limited twice over, frozen or banned.`,
+			Description: `Account {{ $labels.account }} has a risk score of {{ $value | printf "%.0f" }} (critical at ` + ftoa(riskCritical) + `): it is limited twice over, frozen or banned.`,
 		},
 		{
 			Name: "TgsafetyBudgetNearlyExhausted", Group: groupAccounts, Severity: SeverityWarning, For: 5 * time.Minute,
-			Expr:        guard.MetricBudgetUsed.Name + " > " + ftoa(budgetWarning),
+			Expr:        perAccount(guard.MetricBudgetUsed.Name) + " > " + ftoa(budgetWarning),
 			Summary:     "An account has used more than 90% of a guard budget.",
-			Description: `Account {{ $labels.account }} on {{ $labels.instance }} has used {{ $value | humanizePercentage }} of its {{ $labels.budget }} budget{{ if gt $value 1.0 }}: more than the guard allows, so calls bypassed an enforcing guard (observe mode){{ else }}: the guard will soon refuse these calls{{ end }}.`,
+			Description: `Account {{ $labels.account }} has used {{ $value | humanizePercentage }} of its {{ $labels.budget }} budget{{ if gt $value 1.0 }}: more than the guard allows, so calls bypassed an enforcing guard (observe mode){{ else }}: the guard will soon refuse these calls{{ end }}.`,
 		},
 		{
 			Name: "TgsafetySpamBotProbeStale", Group: groupProbes, Severity: SeverityWarning, For: 30 * time.Minute,
 			// "> 0": the gauge is seeded at 0 before the first answer (a new
 			// account's first probe is up to an hour away); an account that
 			// never gets an answer is TgsafetySpamBotProbeFailing's case.
-			Expr:        "(time() - " + probe.MetricProbeLastSuccess.Name + `{probe="spambot"} > ` + strconv.Itoa(int(spamStale.Seconds())) + ") and " + probe.MetricProbeLastSuccess.Name + `{probe="spambot"} > 0`,
+			Expr:        "(time() - " + perAccount(probe.MetricProbeLastSuccess.Name+`{probe="spambot"}`) + " > " + strconv.Itoa(int(spamStale.Seconds())) + ") and " + perAccount(probe.MetricProbeLastSuccess.Name+`{probe="spambot"}`) + " > 0",
 			Summary:     "SpamBot has not been asked successfully for a long time.",
-			Description: `The SpamBot probe of account {{ $labels.account }} on {{ $labels.instance }} last got a conclusive answer {{ humanizeDuration $value }} ago (it runs every ` + spamStaleInterval() + `): a limit that only SpamBot can see would go unnoticed.`,
+			Description: `The SpamBot probe of account {{ $labels.account }} last got a conclusive answer {{ humanizeDuration $value }} ago (it runs every ` + spamStaleInterval() + `): a limit that only SpamBot can see would go unnoticed.`,
 		},
 		{
 			Name: "TgsafetySpamBotProbeFailing", Group: groupProbes, Severity: SeverityWarning, For: 0,
 			Expr:        "sum by (" + by + ") (increase(" + probe.MetricProbeErrors.Name + `{probe="spambot"}[1d])) >= 3`,
 			Summary:     "The SpamBot probe keeps failing.",
-			Description: `The SpamBot probe of account {{ $labels.account }} on {{ $labels.instance }} failed or was inconclusive {{ $value | humanize }} times in a day (no reply, RPC errors, an answer it could not read). The account shows unknown rather than free.`,
+			Description: `The SpamBot probe of account {{ $labels.account }} failed or was inconclusive {{ $value | humanize }} times in a day (no reply, RPC errors, an answer it could not read). The account shows unknown rather than free.`,
 		},
 		{
 			Name: "TgsafetyClientDisconnected", Group: groupDaemon, Severity: SeverityWarning, For: 15 * time.Minute,
-			Expr:        daemon.MetricClientConnected.Name + " == 0 unless on (" + by + ") (" + state + `{state=~"banned|dead"} == 1)`,
+			Expr:        perAccount(daemon.MetricClientConnected.Name) + " == 0 unless on (" + by + ") " + perAccount(state+`{state=~"banned|dead"} == 1`),
 			Summary:     "safetyd cannot keep an account's client connected.",
-			Description: `safetyd on {{ $labels.instance }} has had no connected client for account {{ $labels.account }} for 15 minutes, and the account is not banned or dead: it keeps reconnecting, so neither its signals nor its probes arrive.`,
+			Description: `No safetyd replica has had a connected client for account {{ $labels.account }} for 15 minutes, and the account is not banned or dead: it keeps reconnecting, so neither its signals nor its probes arrive.`,
 		},
 		{
 			Name: "TgsafetyStoreFailing", Group: groupDaemon, Severity: SeverityWarning, For: 0,
