@@ -66,22 +66,12 @@ func (a *handler) accounts(r *http.Request) (int, any, error) {
 		}
 		for _, rm := range remote {
 			if !local[rm.Snapshot.Account] {
-				out.Accounts = append(out.Accounts, remoteView(rm).Account)
+				out.Accounts = append(out.Accounts, view.RemoteOf(rm.Snapshot, rm.Replica).Account)
 			}
 		}
 		slices.SortFunc(out.Accounts, func(x, y view.Account) int { return strings.Compare(x.Name, y.Name) })
 	}
 	return http.StatusOK, out, nil
-}
-
-// remoteView is the view of an account another replica runs.
-func remoteView(rm Remote) view.Detail {
-	d := view.DetailOf(rm.Snapshot)
-	d.Replica, d.AsOf = rm.Replica, rm.Snapshot.At
-	if d.Replica == "" {
-		d.Replica = "none"
-	}
-	return d
 }
 
 func (a *handler) account(r *http.Request) (int, any, error) {
@@ -94,7 +84,7 @@ func (a *handler) account(r *http.Request) (int, any, error) {
 		}
 		for _, rm := range remote {
 			if rm.Snapshot.Account == name {
-				return http.StatusOK, remoteView(rm), nil
+				return http.StatusOK, view.RemoteOf(rm.Snapshot, rm.Replica), nil
 			}
 		}
 		return 0, nil, errorf(http.StatusNotFound, "no account %q", name)

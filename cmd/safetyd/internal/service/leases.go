@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/api"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/view"
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/store"
 )
@@ -339,6 +340,19 @@ func (f replicaFleet) Remote(ctx context.Context) ([]api.Remote, error) {
 			sn = monitor.Snapshot{Account: n, State: monitor.Unknown}
 		}
 		out = append(out, api.Remote{Snapshot: sn, Replica: holders[n].Replica})
+	}
+	return out, nil
+}
+
+// details is Remote as the status page shows it.
+func (f replicaFleet) details(ctx context.Context) ([]view.Detail, error) {
+	remote, err := f.Remote(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]view.Detail, len(remote))
+	for i, rm := range remote {
+		out[i] = view.RemoteOf(rm.Snapshot, rm.Replica)
 	}
 	return out, nil
 }

@@ -220,8 +220,12 @@ func (s *Service) newHandler() http.Handler {
 	mux.Handle("/api/", api)
 	mux.Handle("/healthz", api)
 	mux.Handle("/readyz", api)
-	mux.Handle("/", status.New(status.Deps{Monitor: s.mon, Store: s.opts.Store, Now: s.opts.Clock.Now, Version: s.opts.Version,
-		NotMonitored: s.notMonitored}))
+	sd := status.Deps{Monitor: s.mon, Store: s.opts.Store, Now: s.opts.Clock.Now, Version: s.opts.Version,
+		NotMonitored: s.notMonitored}
+	if s.opts.Leases != nil {
+		sd.Others = replicaFleet{s}.details
+	}
+	mux.Handle("/", status.New(sd))
 	return mux
 }
 

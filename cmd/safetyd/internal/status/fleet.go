@@ -25,6 +25,9 @@ type fleetData struct {
 	// Filter is the state the table is restricted to (?state=), or "".
 	Filter string
 	Rows   []fleetRow
+	// OthersFailed is set when the accounts other replicas run could
+	// not be read from the store: the page shows this replica's alone.
+	OthersFailed bool
 }
 
 // stateCount is one state's tally in the fleet summary.
@@ -48,6 +51,10 @@ type fleetRow struct {
 	// does).
 	NotMonitored string
 	Risk         float64
+	// Replica names the replica that runs the account when another one
+	// does (the row is then its stored snapshot, as of AsOf).
+	Replica string
+	AsOf    timeText
 	// Lost is set for banned and dead accounts: their risk score no
 	// longer says anything (a dead session scores low), so the page shows
 	// the loss instead of a reassuring bar.
@@ -62,8 +69,10 @@ type fleetRow struct {
 	SpamBotReason string
 }
 
-// fleet serves `/`: one snapshot per account, no store query, so that it
-// stays cheap for a thousand accounts.
+// fleet serves `/`: one snapshot per account this daemon runs, no store
+// query, so that it stays cheap for a thousand accounts; on a fleet of
+// replicas, one query of the stored snapshots for the accounts the
+// others run.
 func (p *page) fleet(w http.ResponseWriter, r *http.Request) {
 	var filter monitor.State
 	filtered := false
@@ -90,6 +99,30 @@ func (p *page) fleet(w http.ResponseWriter, r *http.Request) {
 		row.NotMonitored = stopped[v.Name]
 		rows = append(rows, row)
 	}
+	total := len(accts)
+	var othersFailed bool
+	if p.d.Others != nil {
+		others, err := p.d.Others(r.Context())
+		othersFailed = err != nil
+		local := make(map[string]bool, len(accts))
+		for _, a := range accts {
+			local[a.Name()] = true
+		}
+		for _, v := range others {
+			if local[v.Name] {
+				continue
+			}
+			total++
+			counts[v.State]++
+			if filtered && v.State != filter {
+				continue
+			}
+			row := fleetRowOf(v, now)
+			// Its history is on the replica that runs it.
+			row.Href, row.Replica, row.AsOf = "", v.Replica, whenOf(now, v.AsOf)
+			rows = append(rows, row)
+		}
+	}
 	sort.SliceStable(rows, func(i, j int) bool {
 		a, b := rows[i], rows[j]
 		if sa, sb := view.Severity(a.State), view.Severity(b.State); sa != sb {
@@ -100,7 +133,7 @@ func (p *page) fleet(w http.ResponseWriter, r *http.Request) {
 		}
 		return a.Name < b.Name
 	})
-	data := fleetData{pageCommon: p.common("Fleet", "./", true), Total: len(accts), Rows: rows}
+	data := fleetData{pageCommon: p.common("Fleet", "./", true), Total: total, Rows: rows, OthersFailed: othersFailed}
 	if filtered {
 		data.Filter = filter.String()
 	}

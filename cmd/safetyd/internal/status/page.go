@@ -2,6 +2,7 @@ package status
 
 import (
 	"bytes"
+	"context"
 	_ "embed"
 	"fmt"
 	"html/template"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/timeline"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/view"
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/store"
 )
@@ -57,6 +59,10 @@ type Deps struct {
 	// Window is the timeline's default span; 0 means 24 h. The account
 	// page's ?window= picks another of statusWindows.
 	Window time.Duration
+	// Others, on a PostgreSQL fleet, returns the configured accounts as
+	// stored (view.RemoteOf), so that the fleet page lists those other
+	// replicas run too; nil with one daemon.
+	Others func(ctx context.Context) ([]view.Detail, error)
 }
 
 // page is the handler New returns.

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/fixture"
+	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/view"
 	"github.com/tgsafety/tgsafety/dashboards"
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/spambot"
@@ -393,5 +394,66 @@ func BenchmarkStatusFleet(b *testing.B) {
 		if rec.Code != http.StatusOK {
 			b.Fatal(rec.Code)
 		}
+	}
+}
+
+// On a fleet of replicas the fleet page lists the accounts other replicas
+// run too, from their stored snapshots: who runs each and as of when,
+// counted in the tallies, without a link to an account page this replica
+// cannot serve; an account it runs itself is shown once, from memory.
+// When the store cannot be read it says so and shows its own.
+func TestStatusFleetListsOtherReplicasAccounts(t *testing.T) {
+	f := fixture.NewWorld(t) // alpha, bravo, charlie, ...
+	f.Clock.Advance(10 * time.Second)
+	limited := view.RemoteOf(monitor.Snapshot{Account: "zulu", State: monitor.Limited, Reason: "PEER_FLOOD on messages.sendMessage",
+		At: fixture.Epoch.Add(5 * time.Second)}, "host-b/42/abc")
+	mine := view.RemoteOf(monitor.Snapshot{Account: "alpha", State: monitor.Banned}, "host-b/42/abc")
+	var fail error
+	p := newPageFor(f, func(d *Deps) {
+		d.Others = func(context.Context) ([]view.Detail, error) {
+			if fail != nil {
+				return nil, fail
+			}
+			return []view.Detail{mine, limited}, nil
+		}
+	})
+	local := len(f.Monitor.Accounts())
+	doc := getPage(t, p, "/", http.StatusOK)
+	rows := findAll(doc, byAttr("data-account"))
+	if len(rows) != local+1 {
+		t.Fatalf("%d rows, want %d (this replica's and zulu)", len(rows), local+1)
+	}
+	var zulu *html.Node
+	for _, r := range rows {
+		switch attr(r, "data-account") {
+		case "zulu":
+			zulu = r
+		case "alpha":
+			if attr(r, "data-state") == "banned" {
+				t.Error("alpha shown as the store has it, not as this replica runs it")
+			}
+		}
+	}
+	if zulu == nil || attr(zulu, "data-state") != "limited" {
+		t.Fatalf("zulu's row: %v", zulu)
+	}
+	if links := findAll(zulu, func(n *html.Node) bool { return n.Data == "a" && strings.HasPrefix(attr(n, "href"), "./accounts/") }); len(links) != 0 {
+		t.Errorf("zulu links to an account page this replica cannot serve")
+	}
+	if got := text(zulu); !strings.Contains(got, "run by host-b/42/abc, as of") {
+		t.Errorf("zulu's row does not say who runs it: %q", got)
+	}
+	counts := map[string]string{}
+	for _, n := range findAll(doc, byAttr("data-count")) {
+		counts[attr(n, "data-state")] = attr(n, "data-count")
+	}
+	if counts["all"] != strconv.Itoa(local+1) || counts["limited"] != "1" {
+		t.Errorf("counts %v: zulu not counted", counts)
+	}
+
+	fail = errors.New("store down")
+	doc = getPage(t, p, "/", http.StatusOK)
+	if len(findAll(doc, byID("others-failed"))) != 1 || len(findAll(doc, byAttr("data-account"))) != local {
+		t.Errorf("with the store down: no note, or rows other than this replica's")
 	}
 }

@@ -63,6 +63,18 @@ func DetailOf(s monitor.Snapshot) Detail {
 	return d
 }
 
+// RemoteOf is the detailed view of an account another replica runs, as
+// its stored snapshot has it: Replica names the holder ("none" while no
+// replica holds its lease) and AsOf is the snapshot's time.
+func RemoteOf(s monitor.Snapshot, replica string) Detail {
+	d := DetailOf(s)
+	d.Replica, d.AsOf = replica, s.At
+	if d.Replica == "" {
+		d.Replica = "none"
+	}
+	return d
+}
+
 // Severity orders states for the fleet table and the timeline's legend, most urgent first. It
 // follows the monitor's order (Banned, Dead, Frozen, Limited, Throttled,
 // Watch) except that unknown ranks above ok: an account the monitor knows
