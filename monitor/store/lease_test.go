@@ -98,6 +98,20 @@ func (r *replicaLeases) quiet(t *testing.T) {
 	}
 }
 
+// soleHolder starts replica "a" on a new database with n accounts and
+// lets it take them all.
+func soleHolder(t *testing.T, n int) (dsn string, clk *vclock.Clock, accts []string, a *replicaLeases) {
+	t.Helper()
+	dsn = pgtest.NewDatabase(t)
+	clk = vclock.New(leaseEpoch)
+	accts = names(n)
+	a = startLeases(t, dsn, accts, testLeases("a", clk))
+	clk.Advance(10 * time.Second)
+	a.round()
+	a.expect(t, LeaseTaken, n)
+	return dsn, clk, accts, a
+}
+
 func names(n int) []string {
 	out := make([]string, n)
 	for i := range out {
@@ -165,13 +179,7 @@ func TestLeasesSplitTheFleetEvenly(t *testing.T) {
 // leases expired plus the margin, not a moment less; then the survivor
 // takes them with a new epoch.
 func TestLeasesOfADeadReplicaAreTakenAfterTheMargin(t *testing.T) {
-	dsn := pgtest.NewDatabase(t)
-	clk := vclock.New(leaseEpoch)
-	accts := names(4)
-	a := startLeases(t, dsn, accts, testLeases("a", clk))
-	clk.Advance(10 * time.Second)
-	a.round()
-	a.expect(t, LeaseTaken, 4)
+	dsn, clk, accts, a := soleHolder(t, 4)
 	b := startLeases(t, dsn, accts, testLeases("b", clk))
 	a.Abandon() // killed: no renewal, no release
 	// Until the leases expired (30 s after a's last renewal at +10 s) plus
@@ -253,13 +261,7 @@ func TestAPausedHolderIsFencedOut(t *testing.T) {
 // half back (stopping each before release), and the newcomer takes them;
 // Close hands the rest over at once, without waiting for expiry.
 func TestLeasesRebalanceAndHandOverOnClose(t *testing.T) {
-	dsn := pgtest.NewDatabase(t)
-	clk := vclock.New(leaseEpoch)
-	accts := names(6)
-	a := startLeases(t, dsn, accts, testLeases("a", clk))
-	clk.Advance(10 * time.Second)
-	a.round()
-	a.expect(t, LeaseTaken, 6)
+	dsn, clk, accts, a := soleHolder(t, 6)
 	b := startLeases(t, dsn, accts, testLeases("b", clk))
 	clk.Advance(10 * time.Second) // b's join ends
 	a.round()                     // a sees b: its share is 3
@@ -363,13 +365,7 @@ func TestInboxReachesTheHolderOnce(t *testing.T) {
 // back at once (GiveBack): the lease is free on its next round, not
 // after the TTL, and the replica no longer trusts it.
 func TestALeaseThatCannotBeUsedIsGivenBack(t *testing.T) {
-	dsn := pgtest.NewDatabase(t)
-	clk := vclock.New(leaseEpoch)
-	accts := names(2)
-	a := startLeases(t, dsn, accts, testLeases("a", clk))
-	clk.Advance(10 * time.Second)
-	a.round()
-	a.expect(t, LeaseTaken, 2)
+	_, _, accts, a := soleHolder(t, 2)
 	epoch, ok := a.Epoch(accts[0])
 	if !ok {
 		t.Fatalf("a holds no epoch of %s", accts[0])
