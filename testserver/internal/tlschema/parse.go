@@ -159,6 +159,13 @@ func parseCombinator(def string, function bool) (*Combinator, error) {
 			if !ok || checkName(g, false) != nil {
 				return nil, fmt.Errorf("definition %q: bad type parameter %q", def, f)
 			}
+			if len(c.Params) > 0 {
+				// A field before it named the same type as an ordinary
+				// one: "A:X {X:Type}" would mean one thing here and
+				// another once written in canonical order (found by
+				// FuzzParse).
+				return nil, fmt.Errorf("definition %q: type parameter %q after a field; type parameters come first", def, f)
+			}
 			generics[g] = true
 			continue
 		}
