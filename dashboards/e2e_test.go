@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -54,7 +56,10 @@ func TestEndToEndWithPrometheus(t *testing.T) {
 	}
 	t.Logf("demo ready after %v", time.Since(start).Round(time.Millisecond))
 
-	// Prometheus scraping it every second, with the committed rule file.
+	// Prometheus scraping it every second, with the committed rule file,
+	// and telling the test each time it has stored new samples (remote
+	// write): what the test waits on instead of polling on a timer.
+	ingest := newIngestWatch(t)
 	rules, err := filepath.Abs(filepath.Join("generated", PrometheusRulesFile))
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +73,11 @@ scrape_configs:
   - job_name: tgsafety
     static_configs:
       - targets: [%q]
-`, rules, demoAddr)
+remote_write:
+  - url: %q
+    queue_config:
+      batch_send_deadline: 1s
+`, rules, demoAddr, ingest.url)
 	cfgPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
@@ -78,7 +87,10 @@ scrape_configs:
 		"--config.file="+cfgPath, "--storage.tsdb.path="+filepath.Join(dir, "tsdb"),
 		"--web.listen-address="+promAddr, "--log.level=warn")
 	api := "http://" + promAddr
-	waitHTTP(t, api+"/-/ready", 5*time.Minute, prom)
+	// Its first samples pushed: it serves queries and is scraping.
+	if !ingest.next(t, prom, time.Now().Add(5*time.Minute)) { // a failure guard
+		t.Fatalf("prometheus pushed no samples within 5 minutes: %s", tail(filepath.Join(dir, "prometheus.log")))
+	}
 	promStart := time.Now()
 
 	// What must eventually hold.
@@ -113,7 +125,7 @@ scrape_configs:
 		if rulesOK && fired && len(pending) == 0 {
 			break
 		}
-		if time.Now().After(deadline) {
+		if !ingest.next(t, prom, deadline) {
 			var missing []string
 			for where, expr := range pending {
 				missing = append(missing, where+": "+expr)
@@ -123,7 +135,6 @@ scrape_configs:
 				time.Since(start).Round(time.Second), rulesOK, lastProblem, wantAlerts, len(missing), nQueries,
 				strings.Join(missing, "\n"), tail(filepath.Join(dir, "demo.log")), tail(filepath.Join(dir, "prometheus.log")))
 		}
-		time.Sleep(time.Second) // polling two external processes, with a deadline
 	}
 	t.Logf("all %d dashboard queries returned data, every rule group healthy, banned and limited alerts firing, %v after start",
 		nQueries, time.Since(start).Round(time.Millisecond))
@@ -185,29 +196,42 @@ func startProcess(t *testing.T, logPath string, env []string, bin string, args .
 	return process{name: filepath.Base(bin), done: done}
 }
 
-// waitHTTP polls url until it answers 200, failing if the process exits
-// or the deadline passes.
-func waitHTTP(t *testing.T, url string, within time.Duration, p process) {
+// ingestWatch is a remote-write endpoint for Prometheus: each push of
+// samples it receives (their content unread) tells the test that new data
+// can be queried.
+type ingestWatch struct {
+	url    string
+	pushed chan struct{}
+}
+
+func newIngestWatch(t *testing.T) *ingestWatch {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
+	w := &ingestWatch{pushed: make(chan struct{}, 1)}
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		rw.WriteHeader(http.StatusNoContent)
 		select {
-		case <-p.done:
-			t.Fatalf("%s exited before %s was ready", p.name, url)
+		case w.pushed <- struct{}{}:
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready within %v (last error %v)", url, within, err)
-		}
-		time.Sleep(100 * time.Millisecond) // polling an external process, with a deadline
+	}))
+	t.Cleanup(srv.Close)
+	w.url = srv.URL + "/write"
+	return w
+}
+
+// next waits for Prometheus's next push; false when the deadline (a
+// failure guard) passes first. It fails the test if Prometheus exits.
+func (w *ingestWatch) next(t *testing.T, p process, deadline time.Time) bool {
+	t.Helper()
+	select {
+	case <-w.pushed:
+		return true
+	case <-p.done:
+		t.Fatalf("%s exited", p.name)
+	case <-time.After(time.Until(deadline)):
 	}
+	return false
 }
 
 func getJSON(t *testing.T, u string, v any) error {
