@@ -317,13 +317,24 @@ func (l *Leases) wake() {
 // for it: a client middleware asks before every call, so that a replica
 // resumed after a pause sends nothing before it notices its leases ended.
 func (l *Leases) Trusted(account string) bool {
+	_, ok := l.TrustedEpoch(account)
+	return ok
+}
+
+// TrustedEpoch is the epoch of account's lease while this replica holds
+// it and trusts it (Trusted): what a client's gate compares with the term
+// the client started under, in one lock on the hot path of every call.
+func (l *Leases) TrustedEpoch(account string) (int64, bool) {
 	if l.opts.Clock.Now().UnixNano() >= l.until.Load() {
-		return false
+		return 0, false
 	}
 	l.mu.Lock()
-	_, ok := l.held[account]
+	h, ok := l.held[account]
 	l.mu.Unlock()
-	return ok
+	if !ok {
+		return 0, false
+	}
+	return h.epoch, true
 }
 
 // Epoch is the epoch of account's lease while this replica holds it:

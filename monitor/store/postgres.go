@@ -362,8 +362,8 @@ type Fence interface {
 
 // FenceWith makes every later Append and SaveSnapshots write an account's
 // rows only while the lease row names f's replica and the epoch f gives
-// for the account: checked inside the write's transaction under a share
-// lock on the lease row, so that a new term begins only after the old
+// for the account: checked inside the write's transaction under a
+// key-share lock on the lease row, so that a new term begins only after the old
 // term's writes in flight have committed, and a replica that lost a lease
 // (paused, partitioned) cannot write over its successor.
 func (p *Postgres) FenceWith(f Fence) { p.fence.Store(&f) }

@@ -136,6 +136,14 @@ func (s *Service) applyLeaseEvents(ctx context.Context, evs []store.LeaseEvent, 
 // stops are the lease events whose accounts stop together.
 type stops struct{ give, lost []store.LeaseEvent }
 
+func accountsOf(evs []store.LeaseEvent) []string {
+	out := make([]string, len(evs))
+	for i, e := range evs {
+		out[i] = e.Account
+	}
+	return out
+}
+
 // applyStops stops the accounts of st's events at once: every client in
 // parallel, one snapshot commit for those given back, one flush; then the
 // given-back leases go (Done), their terms ending only after their last
@@ -145,23 +153,11 @@ func (s *Service) applyStops(ctx context.Context, st *stops, pending map[string]
 		return
 	}
 	all := append(append([]store.LeaseEvent(nil), st.give...), st.lost...)
+	give, lost := accountsOf(st.give), accountsOf(st.lost)
 	s.mu.Lock()
-	var wg sync.WaitGroup
-	for _, e := range all {
-		if r, ok := s.runners[e.Account]; ok {
-			delete(s.runners, e.Account)
-			wg.Go(r.Stop)
-		}
-	}
-	wg.Wait()
-	give := make([]string, len(st.give))
-	for i, e := range st.give {
-		give[i] = e.Account
-	}
+	s.stopAllLocked(append(append([]string(nil), give...), lost...))
 	s.removeAllLocked(give, true)
-	for _, e := range st.lost {
-		s.removeLocked(e.Account, false)
-	}
+	s.removeAllLocked(lost, false)
 	s.mu.Unlock()
 	// What the lost terms queued is refused now (their terms ended),
 	// before a later term of those accounts can be restored; what the
@@ -254,9 +250,8 @@ func (s *Service) deliver(ctx context.Context, name string, d undelivered, pendi
 // the new runner's, and Telegram answers AUTH_KEY_DUPLICATED (the
 // three-replica test saw this after a replica lost and retook leases).
 func (s *Service) gate(account string) bool {
-	l := s.opts.Leases
-	held, ok := l.Epoch(account)
-	if !ok || !l.Trusted(account) {
+	held, ok := s.opts.Leases.TrustedEpoch(account)
+	if !ok {
 		return false
 	}
 	run, ok := s.terms.Epoch(account)

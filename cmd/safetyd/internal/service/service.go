@@ -451,14 +451,7 @@ func (s *Service) startLocked(a config.AccountConfig, last runner.ProbeTimes) {
 }
 
 // stopLocked stops an account's runner and waits for it; s.mu is held.
-func (s *Service) stopLocked(name string) {
-	r, ok := s.runners[name]
-	if !ok {
-		return
-	}
-	r.Stop()
-	delete(s.runners, name)
-}
+func (s *Service) stopLocked(name string) { s.stopAllLocked([]string{name}) }
 
 // StopAccounts stops every account's client and waits for them: the
 // first step of a shutdown, so that no session stays connected while
@@ -468,12 +461,23 @@ func (s *Service) StopAccounts() {
 	s.ready.Store(false)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// In parallel: each waits for its client to close, and a replica's
-	// leases run out while a few hundred close one after another.
+	names := make([]string, 0, len(s.runners))
+	for n := range s.runners {
+		names = append(names, n)
+	}
+	s.stopAllLocked(names)
+}
+
+// stopAllLocked stops the named accounts' runners in parallel and waits
+// for them: each waits for its client to close, and a replica's leases
+// run out while a few hundred close one after another. s.mu is held.
+func (s *Service) stopAllLocked(names []string) {
 	var wg sync.WaitGroup
-	for n, r := range s.runners {
-		delete(s.runners, n)
-		wg.Go(r.Stop)
+	for _, n := range names {
+		if r, ok := s.runners[n]; ok {
+			delete(s.runners, n)
+			wg.Go(r.Stop)
+		}
 	}
 	wg.Wait()
 }
