@@ -23,7 +23,7 @@ func accountFloodWaitsRow(b *dashboard.DashboardBuilder) *dashboard.DashboardBui
 			WithTarget(promQuery("max by (method) ("+sel(monitor.MetricFloodWaitUntil)+") - time()", "{{method}}")).
 			Min(0)).
 		WithPanel(barsPanel("Flood waits received by method", "FLOOD_WAIT and FLOOD_PREMIUM_WAIT answers per interval, by method.", units.Short).
-			WithTarget(promQuery("sum by (method) (increase("+fw.Name+"_count"+scope()+"["+rateInterval+"]))", "{{method}}")).
+			WithTarget(promQuery("sum by (method) ("+increaseOf(fw.Name+"_count"+scope(), rateInterval, "")+")", "{{method}}")).
 			Min(0)).
 		WithPanel(timeseriesPanel("Wait seconds by method", "Seconds of waiting imposed per second of wall time, by method.", units.Seconds).
 			WithTarget(promQuery("sum by (method) ("+rate(fw, "_sum")+")", "{{method}}")).

@@ -29,7 +29,7 @@ func accountNowRow(b *dashboard.DashboardBuilder) *dashboard.DashboardBuilder {
 			WithTarget(instantQuery(epochMillis("max("+sel(monitor.MetricFrozenUntil)+") > 0"), "deleted")).
 			NoValue("not frozen")).
 		WithPanel(statPanel("SpamBot says", "The last conclusive SpamBot answer (unknown until a probe got one).", "none").
-			WithTarget(instantQuery(sel(monitor.MetricSpamBotStatus)+" == 1", "{{status}}")).
+			WithTarget(instantQuery("max by (status) ("+sel(monitor.MetricSpamBotStatus)+")", "{{status}}")).
 			TextMode("name").
 			ColorMode("none")).
 		WithPanel(statPanel("Client connected", "1 while safetyd's client for the account is connected and signed in; 0 while it reconnects or after it stopped (banned, dead, no session). No value outside safetyd.", units.Bool).

@@ -36,9 +36,9 @@ func accountProbesRow(b *dashboard.DashboardBuilder) *dashboard.DashboardBuilder
 func spamBotIndexExpr() string {
 	var terms []string
 	for _, st := range spambot.States() {
-		terms = append(terms, "sum by (job, instance, account) ("+sel(monitor.MetricSpamBotStatus, `status="`+st.String()+`"`)+") * "+strconv.Itoa(int(st)))
+		terms = append(terms, "("+sel(monitor.MetricSpamBotStatus, `status="`+st.String()+`"`)+" * "+strconv.Itoa(int(st))+")")
 	}
-	return strings.Join(terms, "\n+ ")
+	return "max by (job, account) (\n  " + strings.Join(terms, "\n  or ") + "\n)"
 }
 
 // spamBotColors colours SpamBot's answers.

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/common/model"
+
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/daemon"
 	"github.com/tgsafety/tgsafety/monitor/guard"
@@ -87,6 +89,28 @@ const by = "job, account"
 // highest value any replica exports.
 func perAccount(expr string) string { return "max without (instance) (" + expr + ")" }
 
+// recentIncrease is how much the counters of selector grew over window.
+// A series that appeared within the window counts its whole value only
+// where all of it is known to be recent: Prometheus scraped the process
+// one window ago (the series appeared since), or the process started
+// within the window (its counters began at 0 then). Without that,
+// starting Prometheus next to a daemon that has counted for weeks would
+// fire for every old count.
+func recentIncrease(selector string, window time.Duration) string {
+	w := model.Duration(window).String()
+	return increaseOf(selector, w, "up offset "+w+" or last_over_time(process_start_time_seconds["+w+"]) > time() - "+strconv.Itoa(int(window.Seconds())))
+}
+
+// untilOfState fires for every account in the state (the state series is
+// what the alert must never miss), valued by the seconds left until the
+// until gauge's time, or 0 where that gauge is missing: it exists only
+// while its date is known.
+func untilOfState(state, name, until string) string {
+	inState := "(" + state + `{state="` + name + `"} == 1)`
+	return "max by (" + by + ") ((" + until + " - time()) and on (job, instance, account) " + inState +
+		" or on (job, instance, account) " + inState + " * 0)"
+}
+
 // Alerts returns every alert, in the order they are rendered.
 func Alerts() []Alert {
 	state := monitor.MetricAccountState.Name
@@ -100,21 +124,21 @@ func Alerts() []Alert {
 		},
 		{
 			Name: "TgsafetyAccountFrozen", Group: groupAccounts, Severity: SeverityCritical, For: 0,
-			Expr:    perAccount("(" + monitor.MetricFrozenUntil.Name + " - time()) and on (job, instance, account) (" + state + `{state="frozen"} == 1)`),
+			Expr:    untilOfState(state, "frozen", monitor.MetricFrozenUntil.Name),
 			Summary: "A Telegram account is frozen and will be deleted unless appealed.",
 			Description: `Account {{ $labels.account }} is frozen: most write methods fail. ` +
 				`{{ if gt $value 0.0 }}Telegram deletes it in {{ humanizeDuration $value }} unless an appeal succeeds.{{ else }}The deletion date is not known yet (run the freeze probe).{{ end }}`,
 		},
 		{
 			Name: "TgsafetyAccountLimited", Group: groupAccounts, Severity: SeverityWarning, For: 0,
-			Expr:    perAccount("(" + monitor.MetricLimitedUntil.Name + " - time()) and on (job, instance, account) (" + state + `{state="limited"} == 1)`),
+			Expr:    untilOfState(state, "limited", monitor.MetricLimitedUntil.Name),
 			Summary: "A Telegram account is limited to mutual contacts.",
 			Description: `Account {{ $labels.account }} is limited: messages and invites to strangers fail with PEER_FLOOD. ` +
-				`{{ if gt $value 1e15 }}The limit is permanent until SpamBot says otherwise.{{ else if gt $value 0.0 }}It ends in {{ humanizeDuration $value }} (SpamBot's date, or assumed 24 h after the last PEER_FLOOD).{{ else }}Its end has passed; the next scrape should show the account out of limited.{{ end }}`,
+				`{{ if gt $value 1e15 }}The limit is permanent until SpamBot says otherwise.{{ else if gt $value 0.0 }}It ends in {{ humanizeDuration $value }} (SpamBot's date, or assumed 24 h after the last PEER_FLOOD).{{ else if lt $value 0.0 }}Its end has passed; the next scrape should show the account out of limited.{{ else }}When it ends is not known.{{ end }}`,
 		},
 		{
 			Name: "TgsafetyPeerFlood", Group: groupAccounts, Severity: SeverityWarning, For: 0,
-			Expr:        "sum by (" + by + ") (increase(" + monitor.MetricSignals.Name + `{kind="peer_flood"}[30m])) > 0`,
+			Expr:        "sum by (" + by + ") (" + recentIncrease(monitor.MetricSignals.Name+`{kind="peer_flood"}`, 30*time.Minute) + ") > 0",
 			Summary:     "Telegram answered PEER_FLOOD to an account.",
 			Description: `Account {{ $labels.account }} got {{ $value | humanize }} PEER_FLOOD answers in the last 30 minutes: it wrote to too many strangers and is limited to mutual contacts. Stop cold messages from it now.`,
 		},
@@ -145,16 +169,17 @@ func Alerts() []Alert {
 		},
 		{
 			Name: "TgsafetySpamBotProbeStale", Group: groupProbes, Severity: SeverityWarning, For: 30 * time.Minute,
-			// "> 0": the gauge is seeded at 0 before the first answer (a new
-			// account's first probe is up to an hour away); an account that
-			// never gets an answer is TgsafetySpamBotProbeFailing's case.
+			// The gauge appears with the first answer (a new account's first
+			// probe is up to an hour away); "> 0" keeps older daemons, which
+			// exported 0 until then, quiet. An account that never gets an
+			// answer is TgsafetySpamBotProbeFailing's case.
 			Expr:        "(time() - " + perAccount(probe.MetricProbeLastSuccess.Name+`{probe="spambot"}`) + " > " + strconv.Itoa(int(spamStale.Seconds())) + ") and " + perAccount(probe.MetricProbeLastSuccess.Name+`{probe="spambot"}`) + " > 0",
 			Summary:     "SpamBot has not been asked successfully for a long time.",
 			Description: `The SpamBot probe of account {{ $labels.account }} last got a conclusive answer {{ humanizeDuration $value }} ago (it runs every ` + spamStaleInterval() + `): a limit that only SpamBot can see would go unnoticed.`,
 		},
 		{
 			Name: "TgsafetySpamBotProbeFailing", Group: groupProbes, Severity: SeverityWarning, For: 0,
-			Expr:        "sum by (" + by + ") (increase(" + probe.MetricProbeErrors.Name + `{probe="spambot"}[1d])) >= 3`,
+			Expr:        "sum by (" + by + ") (" + recentIncrease(probe.MetricProbeErrors.Name+`{probe="spambot"}`, 24*time.Hour) + ") >= 3",
 			Summary:     "The SpamBot probe keeps failing.",
 			Description: `The SpamBot probe of account {{ $labels.account }} failed or was inconclusive {{ $value | humanize }} times in a day (no reply, RPC errors, an answer it could not read). The account shows unknown rather than free.`,
 		},

@@ -41,7 +41,9 @@ func ds() common.DataSourceRef {
 }
 
 // scope is the label matchers every dashboard query carries, so that the
-// job, instance and account variables filter every panel alike.
+// job, instance and account variables filter every panel alike. Panels
+// about accounts aggregate instance away (perAccount, in alerts.go): with replicas an
+// account moves between processes and must be drawn, and counted, once.
 func scope(extra ...string) string {
 	m := append([]string{`job=~"$job"`, `instance=~"$instance"`, `account=~"$account"`}, extra...)
 	return "{" + strings.Join(m, ", ") + "}"
@@ -63,22 +65,42 @@ func rate(def monitor.MetricDef, suffix string, extra ...string) string {
 	return "rate(" + def.Name + suffix + scope(extra...) + "[" + rateInterval + "])"
 }
 
-// increase is increase() of a counter over the dashboard's rate interval.
+// increase is how much a counter grew over the dashboard's rate interval.
 func increase(def monitor.MetricDef, extra ...string) string {
-	return "increase(" + def.Name + scope(extra...) + "[" + rateInterval + "])"
+	return increaseOf(def.Name+scope(extra...), rateInterval, "")
+}
+
+// increaseOf is how much the counters of selector grew over window,
+// counting a series that appeared within the window from 0. Counters are
+// created with their first increment (docs/metrics.md, "Cardinality"), and
+// increase() alone never sees that first step: the first PEER_FLOOD of an
+// account would count nothing. A series absent one window ago counts its
+// whole value, where newIf (matched on job and instance; "" for always)
+// says the whole value is recent; every other series counts its
+// increase.
+func increaseOf(selector, window, newIf string) string {
+	// last_over_time: a series that ended within the window (its replica
+	// handed the account over, or died) still counts.
+	fresh := "(last_over_time(" + selector + "[" + window + "]) unless " + selector + " offset " + window + ")"
+	if newIf != "" {
+		fresh = "(" + fresh + " and on (job, instance) (" + newIf + "))"
+	}
+	return fresh + " or increase(" + selector + "[" + window + "])"
 }
 
 // stateIndexExpr maps each account's current state to its monitor.State
 // number (unknown 0 … dead 7), so that a state timeline can show one
 // series per account; stateMappings turns the numbers back into names.
 // Both are generated from monitor.States(), so a new state cannot be
-// missing from one of them.
+// missing from one of them. An account exports only its current state's
+// series, so the terms are joined with or; max by account keeps one value
+// per account when two replicas export it during a hand-over.
 func stateIndexExpr(extra ...string) string {
 	var terms []string
 	for _, st := range monitor.States() {
-		terms = append(terms, "sum by (job, instance, account) ("+sel(monitor.MetricAccountState, append(extra, `state="`+st.String()+`"`)...)+") * "+strconv.Itoa(int(st)))
+		terms = append(terms, "("+sel(monitor.MetricAccountState, append(extra, `state="`+st.String()+`"`)...)+" * "+strconv.Itoa(int(st))+")")
 	}
-	return strings.Join(terms, "\n+ ")
+	return "max by (job, account) (\n  " + strings.Join(terms, "\n  or ") + "\n)"
 }
 
 // stateColors are the colours of the states, from calm to severe.

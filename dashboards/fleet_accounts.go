@@ -13,10 +13,11 @@ import (
 // of its limit and freeze, to sort and to click through to the account.
 func fleetAccountsRow(b *dashboard.DashboardBuilder) *dashboard.DashboardBuilder {
 	// A data link on the account column opens the detail dashboard with
-	// the row's job, instance and account selected.
+	// the row's job and account selected, on every instance: with
+	// replicas the account moves between them.
 	link, err := dashboard.NewDashboardLinkBuilder("Account detail").
 		Type(dashboard.DashboardLinkTypeLink).
-		Url("/d/" + AccountUID + "?var-datasource=${datasource}&var-job=${__data.fields.job}&var-instance=${__data.fields.instance}&var-account=${__data.fields.account}&${__url_time_range}").
+		Url("/d/" + AccountUID + "?var-datasource=${datasource}&var-job=${__data.fields.job}&var-account=${__data.fields.account}&${__url_time_range}").
 		Build()
 	if err != nil {
 		return b.RecordError("accounts table link", err)
@@ -25,9 +26,9 @@ func fleetAccountsRow(b *dashboard.DashboardBuilder) *dashboard.DashboardBuilder
 	return b.WithRow(dashboard.NewRowBuilder("Accounts")).
 		WithPanel(tablePanel("Accounts", "One row per account: current state, risk score, when its limit ends (empty when not limited, Inf when permanent) and when a frozen account is deleted unless appealed. Click an account for its detail dashboard.", "none").
 			WithTarget(tableQuery(stateIndexExpr(), "A")).
-			WithTarget(tableQuery("max by (job, instance, account) ("+sel(monitor.MetricRiskScore)+")", "B")).
-			WithTarget(tableQuery(epochMillis("max by (job, instance, account) ("+sel(monitor.MetricLimitedUntil)+") > 0"), "C")).
-			WithTarget(tableQuery(epochMillis("max by (job, instance, account) ("+sel(monitor.MetricFrozenUntil)+") > 0"), "D")).
+			WithTarget(tableQuery("max by (job, account) ("+sel(monitor.MetricRiskScore)+")", "B")).
+			WithTarget(tableQuery(epochMillis("max by (job, account) ("+sel(monitor.MetricLimitedUntil)+") > 0"), "C")).
+			WithTarget(tableQuery(epochMillis("max by (job, account) ("+sel(monitor.MetricFrozenUntil)+") > 0"), "D")).
 			WithTransformation(merge()).
 			WithTransformation(organize([]string{"Time"}, map[string]string{
 				"Value #A": "State", "Value #B": "Risk", "Value #C": "Limited until", "Value #D": "Deleted on",

@@ -40,9 +40,9 @@ func fleetDaemonRow() *dashboard.RowBuilder {
 			Span(8).
 			WithTarget(promQuery("histogram_quantile(0.99, sum by (le, instance) (rate("+store.MetricBatchDuration.Name+"_bucket"+daemonScope()+"["+rateInterval+"])))", "{{instance}}")).
 			Min(0)).
-		WithPanel(timeseriesPanel("RPC duration (p95) by method", "95th percentile of call duration through the monitor middleware, failures included.", units.Seconds).
+		WithPanel(timeseriesPanel("RPC duration (p95) by method", "95th percentile of call duration through the monitor middleware, failures included, all accounts together (the histogram has no account label).", units.Seconds).
 			Span(12).
-			WithTarget(promQuery("histogram_quantile(0.95, sum by (le, method) ("+rate(monitor.MetricRPCDuration, "_bucket")+"))", "{{method}}")).
+			WithTarget(promQuery("histogram_quantile(0.95, sum by (le, method) (rate("+monitor.MetricRPCDuration.Name+"_bucket"+daemonScope()+"["+rateInterval+"])))", "{{method}}")).
 			Min(0)).
 		WithPanel(tablePanel("Builds", "Which tgsafety version and Go version each instance runs.", "none").
 			Span(12).

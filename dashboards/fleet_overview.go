@@ -12,17 +12,17 @@ import (
 // as stats that read 0 rather than "No data" on a quiet fleet.
 func fleetOverviewRow(b *dashboard.DashboardBuilder) *dashboard.DashboardBuilder {
 	state := func(states string) string {
-		return "sum(" + sel(monitor.MetricAccountState, `state=~"`+states+`"`) + ") or vector(0)"
+		return "count(" + perAccount(sel(monitor.MetricAccountState, `state=~"`+states+`"`)) + ") or vector(0)"
 	}
 	return b.WithRow(dashboard.NewRowBuilder("Overview")).
-		WithPanel(statPanel("Accounts", "Accounts monitored by the selected jobs and instances (each account exports exactly one state at 1).", "none").
-			WithTarget(instantQuery("sum("+sel(monitor.MetricAccountState)+") or vector(0)", "accounts")).
+		WithPanel(statPanel("Accounts", "Accounts monitored by the selected jobs and instances (each account exports one state series; an account two replicas export during a hand-over counts once).", "none").
+			WithTarget(instantQuery("count("+perAccount(sel(monitor.MetricAccountState))+") or vector(0)", "accounts")).
 			Thresholds(thresholds("blue"))).
 		WithPanel(statPanel("Healthy", "Accounts in state ok.", "none").
 			WithTarget(instantQuery(state("ok"), "ok")).
 			Thresholds(thresholds("green"))).
 		WithPanel(statPanel("At risk", "Accounts whose risk score is at least the warning threshold ("+ftoa(riskWarning)+"; docs/signals.md explains the score).", "none").
-			WithTarget(instantQuery("count("+sel(monitor.MetricRiskScore)+" >= "+ftoa(riskWarning)+") or vector(0)", "at risk")).
+			WithTarget(instantQuery("count("+perAccount(sel(monitor.MetricRiskScore))+" >= "+ftoa(riskWarning)+") or vector(0)", "at risk")).
 			Thresholds(thresholds("green", 1.0, "orange"))).
 		WithPanel(statPanel("Throttled or watch", "Accounts under an active flood wait (throttled) or showing signals that often precede punishment (watch).", "none").
 			WithTarget(instantQuery(state("throttled|watch"), "throttled or watch")).

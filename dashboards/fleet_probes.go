@@ -16,8 +16,8 @@ func fleetProbesRow(b *dashboard.DashboardBuilder) *dashboard.DashboardBuilder {
 	return b.WithRow(dashboard.NewRowBuilder("SpamBot and probes")).
 		WithPanel(tablePanel("SpamBot status", "The last conclusive SpamBot answer per account (free, limited_temporary, limited_permanent, frozen; unknown until a probe got an answer). docs/probes.md explains how answers change the state.", "none").
 			Span(8).
-			WithTarget(tableQuery(sel(monitor.MetricSpamBotStatus)+" == 1", "A")).
-			WithTransformation(organize([]string{"Time", "Value", "__name__", "job"}, map[string]string{"status": "SpamBot"}))).
+			WithTarget(tableQuery(perAccount(sel(monitor.MetricSpamBotStatus)), "A")).
+			WithTransformation(organize([]string{"Time", "Value", "job"}, map[string]string{"status": "SpamBot"}))).
 		WithPanel(timeseriesPanel("Probe age", "Time since each probe's last conclusive run, per account and probe. It grows by one second per second between runs; a line that keeps growing past the probe's interval is a stale probe.", units.Seconds).
 			Span(8).
 			WithTarget(promQuery("time() - max by (account, probe) ("+sel(probe.MetricProbeLastSuccess)+" > 0)", "{{account}} {{probe}}")).

@@ -14,11 +14,11 @@ import (
 func fleetStatesRow(b *dashboard.DashboardBuilder) *dashboard.DashboardBuilder {
 	return b.WithRow(dashboard.NewRowBuilder("States and risk")).
 		WithPanel(stateTimelinePanel("Account states", "Each account's state over time (docs/signals.md: the most severe applicable state wins).").
-			WithTarget(promQuery(stateIndexExpr(), "{{account}} ({{instance}})")).
+			WithTarget(promQuery(stateIndexExpr(), "{{account}}")).
 			Mappings(stateMappings()).
 			Thresholds(thresholds("text"))).
 		WithPanel(timeseriesPanel("Accounts per state", "Number of accounts in each state.", "none").
-			WithTarget(promQuery("sum by (state) ("+sel(monitor.MetricAccountState)+")", "{{state}}")).
+			WithTarget(promQuery("count by (state) ("+perAccount(sel(monitor.MetricAccountState))+")", "{{state}}")).
 			Stacking(common.NewStackingConfigBuilder().Mode(common.StackingModeNormal)).
 			FillOpacity(60).
 			Min(0)).

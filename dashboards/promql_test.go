@@ -64,6 +64,19 @@ func tokenize(s string) ([]token, error) {
 				((s[j] == '+' || s[j] == '-') && (s[j-1] == 'e' || s[j-1] == 'E'))) {
 				j++
 			}
+			// A duration (30m, 1d, 5m30s) is one number token.
+			for j < len(s) && (unicode.IsDigit(rune(s[j])) || strings.ContainsRune("smhdwy", rune(s[j]))) {
+				j++
+			}
+			out = append(out, token{tNumber, s[i:j]})
+			i = j
+		case c == '$':
+			// A Grafana variable standing for a duration (offset
+			// $__rate_interval); in strings and ranges it never gets here.
+			j := i + 1
+			for j < len(s) && (unicode.IsLetter(rune(s[j])) || unicode.IsDigit(rune(s[j])) || s[j] == '_') {
+				j++
+			}
 			out = append(out, token{tNumber, s[i:j]})
 			i = j
 		case unicode.IsLetter(c) || c == '_' || c == ':':
@@ -100,7 +113,7 @@ var keywords = map[string]bool{
 // functions are the PromQL functions and aggregations tgsafety may use.
 var functions = map[string]bool{
 	"sum": true, "max": true, "min": true, "count": true, "avg": true, "topk": true, "bottomk": true,
-	"rate": true, "irate": true, "increase": true, "max_over_time": true, "min_over_time": true,
+	"rate": true, "irate": true, "increase": true, "max_over_time": true, "min_over_time": true, "last_over_time": true,
 	"histogram_quantile": true, "time": true, "vector": true, "absent": true, "clamp_min": true,
 	"label_values": true, // Grafana's variable query function
 }
@@ -216,6 +229,11 @@ func analyse(expr string) (analysis, error) {
 // adds the le label. up is synthesised by Prometheus for every target.
 func family(reg map[string]exported, name string) (exported, bool) {
 	if name == "up" {
+		return exported{typ: "gauge", labels: map[string]bool{}}, true
+	}
+	if name == "process_start_time_seconds" {
+		// client_golang's process collector, which safetyd registers
+		// (and a library user's default registry has).
 		return exported{typ: "gauge", labels: map[string]bool{}}, true
 	}
 	if e, ok := reg[name]; ok {

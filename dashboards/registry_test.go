@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gotd/td/bin"
 	"github.com/gotd/td/tg"
@@ -17,6 +18,7 @@ import (
 	"github.com/tgsafety/tgsafety/monitor/daemon"
 	"github.com/tgsafety/tgsafety/monitor/guard"
 	"github.com/tgsafety/tgsafety/monitor/probe"
+	"github.com/tgsafety/tgsafety/monitor/signal"
 	"github.com/tgsafety/tgsafety/monitor/store"
 )
 
@@ -55,7 +57,8 @@ func realRegistry(t *testing.T) map[string]exported {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec.Seed("alice", monitor.ProbeSpamBot)
+	rec.Observe("alice", monitor.ProbeSpamBot, time.Now(), nil)
+	rec.Observe("alice", monitor.ProbeSpamBot, time.Now(), errors.New("no answer"))
 	g, err := guard.New(acct, guard.Options{Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
@@ -74,7 +77,10 @@ func realRegistry(t *testing.T) map[string]exported {
 	in.Connected.WithLabelValues("alice").Set(1)
 	in.Restarts.WithLabelValues("alice")
 
-	telegram := invokerFunc(func(context.Context, bin.Encoder, bin.Decoder) error {
+	telegram := invokerFunc(func(_ context.Context, in bin.Encoder, _ bin.Decoder) error {
+		if _, ok := in.(*tg.ContactsResolveUsernameRequest); ok {
+			return nil
+		}
 		return tgerr.New(420, "FLOOD_WAIT_600")
 	})
 	call := g.Middleware().Handle(acct.Middleware().Handle(telegram))
@@ -86,6 +92,17 @@ func realRegistry(t *testing.T) map[string]exported {
 	if err := call(context.Background(), req, &tg.UpdatesBox{}); !asBlocked(err, &blocked) {
 		t.Fatalf("second call: %v, want the guard's refusal", err)
 	}
+
+	// A username resolved spends a budget (only budgets in use are
+	// exported); alice is then limited and frozen with a deletion date
+	// (the until gauges exist only then).
+	resolve := &tg.ContactsResolveUsernameRequest{Username: "durov"}
+	if err := call(context.Background(), resolve, &tg.ContactsResolvedPeer{}); err != nil {
+		t.Fatalf("resolve: %v", err)
+	}
+	now := time.Now()
+	acct.ObserveSignal(now, "messages.sendMessage", signal.Parse(400, "PEER_FLOOD"))
+	acct.ObserveFreeze(now, monitor.FreezeStatus{Known: true, Frozen: true, Since: now, DeletionDate: now.Add(30 * 24 * time.Hour)})
 
 	mfs, err := reg.Gather()
 	if err != nil {

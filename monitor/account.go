@@ -43,7 +43,6 @@ type Account struct {
 	// waitCount mirrors len(waits), so FloodWaitUntil (the guard asks on
 	// every call) skips the lock when no method has a wait recorded.
 	waitCount atomic.Int32
-	signals   []prometheus.Counter // by signal.Kind
 
 	mu   sync.Mutex
 	seen bool
@@ -134,12 +133,11 @@ type methodFacts struct {
 
 func newAccount(name string, mon *Monitor) *Account {
 	a := &Account{
-		name:    name,
-		mon:     mon,
-		signals: mon.metrics.signalCounters(name),
-		waits:   map[string]*methodFacts{},
-		risk:    map[signal.Kind]*riskAcc{},
-		events:  newRing(mon.opts.EventBuffer),
+		name:   name,
+		mon:    mon,
+		waits:  map[string]*methodFacts{},
+		risk:   map[signal.Kind]*riskAcc{},
+		events: newRing(mon.opts.EventBuffer),
 	}
 	now := mon.clock.Now()
 	a.curSince = now
@@ -171,7 +169,7 @@ func (a *Account) methodMetrics(input bin.Encoder) *methodMetrics {
 	mm := &methodMetrics{
 		name:     name,
 		requests: a.mon.metrics.requests.WithLabelValues(a.name, MethodLabel(name)),
-		duration: a.mon.metrics.duration.WithLabelValues(a.name, MethodLabel(name)),
+		duration: a.mon.metrics.duration.WithLabelValues(MethodLabel(name)),
 	}
 	next := make(map[uint32]*methodMetrics, len(old)+1)
 	for k, v := range old {
@@ -309,7 +307,7 @@ func (a *Account) observeSignalLocked(t time.Time, method string, s signal.Signa
 		a.transitionLocked(at)
 		return ev
 	}
-	a.signals[s.Kind].Inc()
+	a.mon.metrics.signals.WithLabelValues(a.name, s.Kind.String()).Inc()
 	p := &a.mon.policy
 	a.seen = true
 	switch s.Kind {

@@ -6,7 +6,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/tgsafety/tgsafety/monitor/signal"
 	"github.com/tgsafety/tgsafety/monitor/spambot"
 )
 
@@ -55,8 +54,8 @@ var (
 	}
 	MetricRPCDuration = MetricDef{
 		Name: "tgsafety_rpc_duration_seconds", Type: Histogram,
-		Help:    "Duration of RPC calls, including failed ones.",
-		Labels:  []string{LabelAccount, LabelMethod},
+		Help:    "Duration of RPC calls, including failed ones, by method over all accounts.",
+		Labels:  []string{LabelMethod},
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 	}
 	MetricFloodWait = MetricDef{
@@ -72,7 +71,7 @@ var (
 	}
 	MetricAccountState = MetricDef{
 		Name: "tgsafety_account_state", Type: Gauge,
-		Help:   "1 for the account's current state, 0 for every other state.",
+		Help:   "1, with the account's current state as the state label; one series per account.",
 		Labels: []string{LabelAccount, LabelState},
 	}
 	MetricRiskScore = MetricDef{
@@ -82,22 +81,22 @@ var (
 	}
 	MetricLimitedUntil = MetricDef{
 		Name: "tgsafety_account_limited_until_timestamp_seconds", Type: Gauge,
-		Help:   "Unix time at which the account's limit ends (known or assumed); +Inf when permanent, 0 when not limited.",
+		Help:   "Unix time at which the account's limit ends (known or assumed); +Inf when permanent; only limited accounts have one.",
 		Labels: []string{LabelAccount},
 	}
 	MetricFrozenUntil = MetricDef{
 		Name: "tgsafety_account_frozen_until_timestamp_seconds", Type: Gauge,
-		Help:   "Unix time at which a frozen account is deleted unless appealed (freeze_until_date); 0 when not frozen or unknown.",
+		Help:   "Unix time at which a frozen account is deleted unless appealed (freeze_until_date); only frozen accounts whose date is known have one.",
 		Labels: []string{LabelAccount},
 	}
 	MetricSpamBotStatus = MetricDef{
 		Name: "tgsafety_spambot_status", Type: Gauge,
-		Help:   "1 for the account's last SpamBot answer (unknown until a probe succeeds), 0 for the others.",
+		Help:   "1, with the account's last SpamBot answer as the status label (unknown until a probe succeeds); one series per account.",
 		Labels: []string{LabelAccount, LabelStatus},
 	}
 	MetricSignals = MetricDef{
 		Name: "tgsafety_signals_total", Type: Counter,
-		Help:   "Adverse signals observed, by kind (RPC errors and reported signals).",
+		Help:   "Adverse signals observed, by kind (RPC errors and reported signals); a kind's series appears with its first signal.",
 		Labels: []string{LabelAccount, LabelKind},
 	}
 )
@@ -162,12 +161,13 @@ func (m *metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.requests, m.errors, m.duration, m.floodWait, m.signals}
 }
 
-// forget drops every series of an account, when it is removed.
+// forget drops every series of an account, when it is removed. The
+// duration histogram has no account label: it is kept.
 func (m *metrics) forget(account string) {
 	l := prometheus.Labels{LabelAccount: account}
 	for _, c := range []interface {
 		DeletePartialMatch(prometheus.Labels) int
-	}{m.requests, m.errors, m.duration, m.floodWait, m.signals} {
+	}{m.requests, m.errors, m.floodWait, m.signals} {
 		c.DeletePartialMatch(l)
 	}
 }
@@ -191,27 +191,23 @@ func (c accountCollector) Collect(ch chan<- prometheus.Metric) {
 	m := c.mon.metrics
 	for _, a := range c.mon.Accounts() {
 		s := a.Snapshot()
-		for _, st := range States() {
-			v := 0.0
-			if st == s.State {
-				v = 1
-			}
-			ch <- prometheus.MustNewConstMetric(m.stateDesc, prometheus.GaugeValue, v, s.Account, st.String())
-		}
+		// One series per enum, the current value's: eight zeros per
+		// account were most of an idle fleet's exposition (docs/metrics.md,
+		// "Cardinality").
+		ch <- prometheus.MustNewConstMetric(m.stateDesc, prometheus.GaugeValue, 1, s.Account, s.State.String())
 		ch <- prometheus.MustNewConstMetric(m.riskDesc, prometheus.GaugeValue, s.Risk, s.Account)
-		limited := 0.0
 		if s.Limit.Active {
-			limited = unixSeconds(s.Limit.Until)
+			limited := unixSeconds(s.Limit.Until)
 			if s.Limit.Permanent {
 				limited = math.Inf(1)
 			}
+			ch <- prometheus.MustNewConstMetric(m.limitedDesc, prometheus.GaugeValue, limited, s.Account)
 		}
-		ch <- prometheus.MustNewConstMetric(m.limitedDesc, prometheus.GaugeValue, limited, s.Account)
-		frozen := 0.0
 		if s.Freeze.Active {
-			frozen = unixSeconds(s.Freeze.DeletionDate)
+			if deleted := unixSeconds(s.Freeze.DeletionDate); deleted > 0 {
+				ch <- prometheus.MustNewConstMetric(m.frozenDesc, prometheus.GaugeValue, deleted, s.Account)
+			}
 		}
-		ch <- prometheus.MustNewConstMetric(m.frozenDesc, prometheus.GaugeValue, frozen, s.Account)
 		for _, w := range s.FloodWaits {
 			ch <- prometheus.MustNewConstMetric(m.waitUntilDesc, prometheus.GaugeValue, unixSeconds(w.Until), s.Account, w.Method)
 		}
@@ -219,13 +215,7 @@ func (c accountCollector) Collect(ch chan<- prometheus.Metric) {
 		if s.SpamBot != nil {
 			current = s.SpamBot.State
 		}
-		for _, st := range spambot.States() {
-			v := 0.0
-			if st == current {
-				v = 1
-			}
-			ch <- prometheus.MustNewConstMetric(m.spamBotDesc, prometheus.GaugeValue, v, s.Account, st.String())
-		}
+		ch <- prometheus.MustNewConstMetric(m.spamBotDesc, prometheus.GaugeValue, 1, s.Account, current.String())
 	}
 }
 
@@ -235,18 +225,4 @@ func unixSeconds(t time.Time) float64 {
 		return 0
 	}
 	return float64(ms) / 1000
-}
-
-// signalCounters pre-creates tgsafety_signals_total for every kind, so that
-// rate() over a new account reads 0 rather than nothing.
-func (m *metrics) signalCounters(account string) []prometheus.Counter {
-	kinds := signal.Kinds()
-	out := make([]prometheus.Counter, len(kinds))
-	for _, k := range kinds {
-		if k == signal.None {
-			continue
-		}
-		out[k] = m.signals.WithLabelValues(account, k.String())
-	}
-	return out
 }

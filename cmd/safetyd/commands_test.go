@@ -91,7 +91,7 @@ func TestCommands(t *testing.T) {
 	}{
 		{[]string{"run"}, "run: --config FILE is required"},
 		{[]string{"login", "--config", "x.yaml"}, "login: --config FILE and --account NAME are required"},
-		{[]string{"demo", "--accounts", "0"}, "demo: --accounts 0: want 1 to 5000"},
+		{[]string{"demo", "--accounts", "0"}, "demo: --accounts 0: want 1 to 10000"},
 		{[]string{"demo", "--speed", "0.5"}, "demo: --speed 0.5: want 1 to 100000"},
 		{[]string{"demo", "--listen", "0.0.0.0:9464"}, "the demo serves loopback addresses only"},
 		{[]string{"demo", "extra"}, `demo: unexpected argument "extra"`},

@@ -140,7 +140,11 @@ func (c *budgetCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, g := range gs {
 		used := g.Used()
 		for _, b := range g.all {
-			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, used[b.action], g.name, string(b.action))
+			// Unused budgets are left out: ten zeros per idle account
+			// would outweigh everything else it exports.
+			if u := used[b.action]; u > 0 {
+				ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, u, g.name, string(b.action))
+			}
 		}
 	}
 }

@@ -20,14 +20,14 @@ func Hooks(acct *monitor.Account, m *Recorder) (onSuccess func(*tg.User), onErro
 		now := acct.Clock().Now()
 		acct.ObserveSelf(now, SelfStatusOf(u))
 		if m != nil {
-			m.observe(acct.Name(), monitor.ProbeSelf, now, nil)
+			m.Observe(acct.Name(), monitor.ProbeSelf, now, nil)
 		}
 	}
 	onError = func(_ context.Context, err error) error {
 		now := acct.Clock().Now()
 		self.onError(now, err)
 		if m != nil {
-			m.observe(acct.Name(), monitor.ProbeSelf, now, err)
+			m.Observe(acct.Name(), monitor.ProbeSelf, now, err)
 		}
 		// Returning nil keeps the client running; the account's state
 		// (banned, dead) is what the operator acts on.

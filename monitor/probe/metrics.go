@@ -13,12 +13,12 @@ import (
 var (
 	MetricProbeLastSuccess = monitor.MetricDef{
 		Name: "tgsafety_probe_last_success_timestamp_seconds", Type: monitor.Gauge,
-		Help:   "Unix time of the probe's last conclusive run.",
+		Help:   "Unix time of the probe's last conclusive run; no series until one succeeded.",
 		Labels: []string{monitor.LabelAccount, LabelProbe},
 	}
 	MetricProbeErrors = monitor.MetricDef{
 		Name: "tgsafety_probe_errors_total", Type: monitor.Counter,
-		Help:   "Probe runs that failed or were inconclusive (the account's state then says unknown for SpamBot).",
+		Help:   "Probe runs that failed or were inconclusive (the account's state then says unknown for SpamBot); no series until one failed.",
 		Labels: []string{monitor.LabelAccount, LabelProbe},
 	}
 )
@@ -51,15 +51,6 @@ func NewRecorder(reg prometheus.Registerer) (*Recorder, error) {
 	return m, nil
 }
 
-// Seed creates an account's series at zero so that rate() and staleness
-// alerts work before the first run.
-func (m *Recorder) Seed(account string, kinds ...string) {
-	for _, k := range kinds {
-		m.errors.WithLabelValues(account, k)
-		m.lastSuccess.WithLabelValues(account, k)
-	}
-}
-
 // Forget drops an account's series.
 func (m *Recorder) Forget(account string) {
 	l := prometheus.Labels{monitor.LabelAccount: account}
@@ -68,9 +59,9 @@ func (m *Recorder) Forget(account string) {
 }
 
 // Restore sets a probe's last success from the daemon's history after a
-// restart, so that tgsafety_probe_last_success_timestamp_seconds does not
-// fall back to its seeded 0 (which staleness alerts would read as "never")
-// for the hours until the probe next runs. A zero t changes nothing.
+// restart, so that tgsafety_probe_last_success_timestamp_seconds is there
+// (and staleness alerts can judge it) in the hours until the probe next
+// runs. A zero t changes nothing.
 func (m *Recorder) Restore(account, kind string, t time.Time) {
 	if t.IsZero() {
 		return
@@ -78,7 +69,11 @@ func (m *Recorder) Restore(account, kind string, t time.Time) {
 	m.lastSuccess.WithLabelValues(account, kind).Set(float64(t.UnixMilli()) / 1000)
 }
 
-func (m *Recorder) observe(account, kind string, now time.Time, err error) {
+// Observe records one run's outcome: an error counts, a success sets the
+// last-success time to now. Series appear with an account's first run
+// (or Restore), not before: zeros for every account and probe were a
+// large part of an idle fleet's exposition (docs/metrics.md).
+func (m *Recorder) Observe(account, kind string, now time.Time, err error) {
 	if err != nil {
 		m.errors.WithLabelValues(account, kind).Inc()
 		return

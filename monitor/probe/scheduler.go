@@ -213,7 +213,7 @@ func (s *Scheduler) runOne(ctx context.Context, e *entry) {
 	err := e.probe.Run(ctx)
 	now := s.clock.Now()
 	if m := s.opts.Metrics; m != nil {
-		m.observe(s.acct.Name(), kind, now, err)
+		m.Observe(s.acct.Name(), kind, now, err)
 	}
 	if err != nil {
 		s.log.Info("Probe failed", zap.String("account", s.acct.Name()), zap.String("probe", kind), zap.Error(err))

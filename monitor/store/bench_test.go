@@ -11,6 +11,8 @@ import (
 
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/signal"
+	"github.com/tgsafety/tgsafety/monitor/store/pgtest"
+	"github.com/tgsafety/tgsafety/monitor/vclock"
 )
 
 func benchEvent(i int) monitor.Event {
@@ -133,4 +135,43 @@ func benchmarkCommit(b *testing.B, s Store) {
 		b.Fatal(err)
 	}
 	b.ReportMetric(testutil.ToFloat64(w.m.written)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkLeaseTake measures how long a replica takes to hold n free
+// accounts: from its first round (after it announced itself) until every
+// lease is its own, one row lock and one term row per account. Each
+// iteration's replica then gives them all back (Close), so the next one
+// finds them free, as a replica taking over a fleet whose holder stopped
+// with SIGTERM does.
+func BenchmarkLeaseTake(b *testing.B) {
+	for _, n := range []int{100, 1000, 10000} {
+		b.Run(fmt.Sprintf("accounts=%d", n), func(b *testing.B) {
+			st := openPG(b, pgtest.NewDatabase(b))
+			clk := vclock.New(leaseEpoch)
+			accts := names(n)
+			ctx := context.Background()
+			rounds := 0
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				o := testLeases(fmt.Sprintf("r%d", i), clk)
+				o.manual = true
+				l, err := st.Leases(ctx, accts, o)
+				if err != nil {
+					b.Fatal(err)
+				}
+				clk.Advance(o.TTL) // past its announcement
+				b.StartTimer()
+				for l.heldCount() < n {
+					l.round()
+					rounds++
+				}
+				b.StopTimer()
+				if err := l.Close(ctx); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(rounds)/float64(b.N), "rounds/op")
+		})
+	}
 }

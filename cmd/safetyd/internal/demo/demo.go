@@ -32,8 +32,9 @@ const (
 	DefaultSpeed = 500
 	// tick is how often (real time) the demo's virtual clock moves.
 	tick = 20 * time.Millisecond
-	// MaxAccounts bounds --accounts (the scale measurement uses 1,000).
-	MaxAccounts = 5000
+	// MaxAccounts bounds --accounts: the test server's own bound, and the
+	// fleet of one replica in the scale measurement (docs/performance.md).
+	MaxAccounts = testserver.MaxAccounts
 	// apiID is any api_id: the test server does not check it.
 	apiID = 17349
 )

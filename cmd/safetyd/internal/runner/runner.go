@@ -110,17 +110,14 @@ func New(env *Env, cfg *config.Config, a config.AccountConfig, last ProbeTimes) 
 		&probe.Self{Account: acct, API: api},
 	}
 	schedules := cfg.Schedules()
-	kinds := make([]string, 0, len(probes))
 	for _, p := range probes {
 		if err := r.sched.Add(p, schedules[p.Kind()]); err != nil {
 			return nil, err
 		}
-		kinds = append(kinds, p.Kind())
 		if t, ok := last.Ran[p.Kind()]; ok && !t.IsZero() {
 			_ = r.sched.SetLast(p.Kind(), t)
 		}
 	}
-	env.Recorder.Seed(a.Name, kinds...)
 	for kind, t := range last.OK {
 		env.Recorder.Restore(a.Name, kind, t)
 	}
