@@ -258,7 +258,11 @@ func startReplicaProc(t *testing.T, f *fleet.Accounts, bin, dsn, keyFile, server
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "telegram:\n  api_id: 1\n  api_hash_env: TGS_API_HASH\n  simulated: {address: %q, public_key_file: %q}\n", server, keyFile)
 	fmt.Fprintf(&cfg, "sessions_dir: %q\nstore:\n  driver: postgres\n  dsn_env: TGS_DSN\n  lease_ttl: %s\n  lease_margin: %s\n", sessions, leaseTTL, leaseSlack)
-	fmt.Fprintf(&cfg, "http:\n  listen: %q\n  token_env: TGS_TOKEN\nlog:\n  level: warn\naccounts:\n", port)
+	level := "warn"
+	if v := os.Getenv("TGSAFETY_MEASURE_LOG_LEVEL"); v != "" {
+		level = v // TestMeasureReplicas, looking into a failure
+	}
+	fmt.Fprintf(&cfg, "http:\n  listen: %q\n  token_env: TGS_TOKEN\nlog:\n  level: %s\naccounts:\n", port, level)
 	for i, n := range names {
 		b, err := os.ReadFile(f.Cfg.SessionPath(n))
 		if err != nil {
