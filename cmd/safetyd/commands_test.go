@@ -95,6 +95,7 @@ func TestCommands(t *testing.T) {
 		{[]string{"demo", "--speed", "0.5"}, "demo: --speed 0.5: want 1 to 100000"},
 		{[]string{"demo", "--listen", "0.0.0.0:9464"}, "the demo serves loopback addresses only"},
 		{[]string{"demo", "extra"}, `demo: unexpected argument "extra"`},
+		{[]string{"demo", "--cpuprofile", "/nonexistent-dir/cpu.pprof"}, "demo: --cpuprofile: open /nonexistent-dir/cpu.pprof: no such file or directory"},
 	} {
 		if code, _, errOut := runCmd(tc.args...); code != 2 || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%v: %d %q, want 2 and %q", tc.args, code, errOut, tc.want)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	ossignal "os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/config"
@@ -30,6 +31,8 @@ func demoCommand(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.Quiet, "quiet", false, "no live summary on stdout")
 	fs.StringVar(&o.Token, "token", "", "API token for the mutating endpoints (default: from TGSAFETY_API_TOKEN; none: read-only API)")
 	fs.Uint64Var(&o.Seed, "seed", 1, "simulation seed")
+	var cpuProfile string
+	fs.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the run to `FILE` (go tool pprof): where a large demo's time goes")
 	if code, ok := parseFlags(fs, args, "usage: safetyd demo [--listen ADDR] [--accounts N] [--speed X] [--for DURATION]", stderr); !ok {
 		return code
 	}
@@ -50,6 +53,19 @@ func demoCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	if o.Token == "" {
 		o.Token = os.Getenv("TGSAFETY_API_TOKEN")
+	}
+	if cpuProfile != "" {
+		f, err := os.OpenFile(cpuProfile, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+		if err != nil {
+			fmt.Fprintf(stderr, "demo: --cpuprofile: %v\n", err)
+			return 2
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "demo: --cpuprofile: %v\n", err)
+			return 2
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, stop := ossignal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

@@ -20,7 +20,8 @@ import (
 )
 
 // TestMeasureReplicas is a measurement, run by hand for
-// docs/performance.md ("Replicas"), not a check: it skips unless
+// docs/performance.md ("Exposition and 10,000 accounts per replica",
+// "Failover and lease acquisition"), not a check: it skips unless
 // TGSAFETY_MEASURE_ACCOUNTS is set. It starts TGSAFETY_MEASURE_REPLICAS
 // (default 3) `safetyd run` processes for that many accounts on one
 // PostgreSQL database and one simulated Telegram, and logs how long until
