@@ -12,11 +12,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/fixture"
-	"github.com/tgsafety/tgsafety/cmd/safetyd/internal/fixture/fleet"
-	"github.com/tgsafety/tgsafety/monitor/store/pgtest"
-	"github.com/tgsafety/tgsafety/monitor/testbin"
 )
 
 // TestMeasureReplicas is a measurement, run by hand for
@@ -38,23 +33,8 @@ func TestMeasureReplicas(t *testing.T) {
 	}
 	replicas := measureEnv(t, "TGSAFETY_MEASURE_REPLICAS", 3)
 	kills := measureEnv(t, "TGSAFETY_MEASURE_KILLS", 0)
-	dsn := pgtest.NewDatabase(t)
-	names := make([]string, n)
-	for i := range names {
-		names[i] = fmt.Sprintf("acct-%05d", i)
-	}
-	f := fleet.NewAccounts(t, names...)
-	addr, err := f.Srv.ListenTCP("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	keyFile := fixture.WriteFile(t, dir, "server.pem", string(f.Srv.PublicKeyPEM()), 0o600)
-	bin := testbin.Path(t, "safetyd")
-	watch := watchFleet(t, dsn)
-	start := func(i int) *replicaProc {
-		return startReplicaProc(t, f, bin, dsn, keyFile, addr.String(), names, filepath.Join(dir, fmt.Sprint(i)))
-	}
+	rf := newProcFleet(t, n)
+	watch, start := rf.watch, rf.start
 	var procs []*replicaProc
 	t.Cleanup(func() {
 		for _, p := range procs {

@@ -142,24 +142,12 @@ func TestThreeReplicaProcessesShareTheFleet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs three daemons")
 	}
-	dsn := pgtest.NewDatabase(t)
-	names := make([]string, fleetSize)
-	for i := range names {
-		names[i] = fmt.Sprintf("acct-%03d", i)
-	}
-	f := fleet.NewAccounts(t, names...)
-	addr, err := f.Srv.ListenTCP("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	keyFile := fixture.WriteFile(t, dir, "server.pem", string(f.Srv.PublicKeyPEM()), 0o600)
-	bin := testbin.Path(t, "safetyd")
-	watch := watchFleet(t, dsn)
+	rf := newProcFleet(t, fleetSize)
+	dsn, names, watch := rf.dsn, rf.names, rf.watch
 
 	var procs []*replicaProc
 	for i := range 3 {
-		procs = append(procs, startReplicaProc(t, f, bin, dsn, keyFile, addr.String(), names, filepath.Join(dir, fmt.Sprint(i))))
+		procs = append(procs, rf.start(i))
 	}
 	t.Cleanup(func() {
 		for _, p := range procs {
@@ -221,7 +209,7 @@ func TestThreeReplicaProcessesShareTheFleet(t *testing.T) {
 		}
 	}
 
-	if n := f.Srv.DuplicatedKeys(); n != 0 {
+	if n := rf.f.Srv.DuplicatedKeys(); n != 0 {
 		t.Errorf("the simulated Telegram refused %d messages with AUTH_KEY_DUPLICATED: an account ran on two replicas at once", n)
 	}
 	st, err := store.OpenPostgres(context.Background(), dsn, store.Options{})
@@ -234,6 +222,45 @@ func TestThreeReplicaProcessesShareTheFleet(t *testing.T) {
 	checkReports(t, watch.db, load)
 	t.Logf("reports: %d sent, %d acknowledged; the paused replica's log has %d refused writes",
 		load.next.Load(), load.acked(), strings.Count(paused.log(), "lease moved to another replica"))
+}
+
+// procFleet is what the replica processes of a test share: a
+// database, a simulated Telegram holding the fleet's accounts, their
+// session files, the safetyd binary, and a watch on the lease rows.
+type procFleet struct {
+	t       *testing.T
+	dsn     string
+	names   []string
+	f       *fleet.Accounts
+	server  string // the simulated Telegram's address
+	keyFile string
+	bin     string
+	dir     string
+	watch   *fleetWatch
+}
+
+// newProcFleet sets up a fleet of n accounts (acct-00000, ...).
+func newProcFleet(t *testing.T, n int) *procFleet {
+	t.Helper()
+	rf := &procFleet{t: t, dsn: pgtest.NewDatabase(t), names: make([]string, n), dir: t.TempDir()}
+	for i := range rf.names {
+		rf.names[i] = fmt.Sprintf("acct-%05d", i)
+	}
+	rf.f = fleet.NewAccounts(t, rf.names...)
+	addr, err := rf.f.Srv.ListenTCP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rf.server = addr.String()
+	rf.keyFile = fixture.WriteFile(t, rf.dir, "server.pem", string(rf.f.Srv.PublicKeyPEM()), 0o600)
+	rf.bin = testbin.Path(t, "safetyd")
+	rf.watch = watchFleet(t, rf.dsn)
+	return rf
+}
+
+// start starts replica i (its own directory) and waits for READY=1.
+func (rf *procFleet) start(i int) *replicaProc {
+	return startReplicaProc(rf.t, rf.f, rf.bin, rf.dsn, rf.keyFile, rf.server, rf.names, filepath.Join(rf.dir, fmt.Sprint(i)))
 }
 
 func maxKey(h map[string]int) string {
