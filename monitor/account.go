@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -43,6 +44,10 @@ type Account struct {
 	// waitCount mirrors len(waits), so FloodWaitUntil (the guard asks on
 	// every call) skips the lock when no method has a wait recorded.
 	waitCount atomic.Int32
+	// due is the unix nanoseconds of the next instant a fact expires and
+	// the state may change (math.MaxInt64: none), published by every
+	// evaluation, so Run refreshes only the accounts with something due.
+	due atomic.Int64
 
 	mu   sync.Mutex
 	seen bool
@@ -145,6 +150,7 @@ func newAccount(name string, mon *Monitor) *Account {
 	empty := map[uint32]*methodMetrics{}
 	a.methods.Store(&empty)
 	a.needsSuccess.Store(true)
+	a.due.Store(math.MaxInt64) // no fact yet, nothing to expire
 	return a
 }
 
@@ -508,7 +514,14 @@ func (a *Account) pruneLocked(t time.Time) {
 }
 
 // transitionLocked re-evaluates at t and records a state change if any.
+// Every change of the facts ends here, so it also publishes when the
+// account is next due for a refresh.
 func (a *Account) transitionLocked(t time.Time) {
+	if d, ok := a.nextDeadlineLocked(t); ok {
+		a.due.Store(d.UnixNano())
+	} else {
+		a.due.Store(math.MaxInt64)
+	}
 	st, until, reason := a.evalLocked(t)
 	a.curUntil, a.curReason = until, reason
 	if st == a.cur {

@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
+
+	"github.com/tgsafety/tgsafety/monitor/signal"
 )
 
 func gatherText(t *testing.T, g prometheus.Gatherer) string {
@@ -208,6 +210,61 @@ func TestRunNotifiesExpiriesWithoutTraffic(t *testing.T) {
 	cancel()
 	if err := <-done; err != context.Canceled {
 		t.Fatalf("Run returned %v", err)
+	}
+}
+
+// Run refreshes only the accounts with a fact expiring: alice's wait ends
+// at 10 s, carol's at 12 s; bob has nothing due and is not evaluated
+// again by the ticks at 11 s and 13 s (carol's change, at the later
+// tick, means the 11 s tick is over).
+func TestRunRefreshesOnlyAccountsWithSomethingDue(t *testing.T) {
+	f := newFixture(t, Options{})
+	changes := make(chan Event, 16)
+	f.mon.Subscribe(func(e Event) { changes <- e })
+	bob, err := f.mon.Account("bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	carol, err := f.mon.Account("carol")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.rpcErr("contacts.resolveUsername", 420, "FLOOD_WAIT_10")
+	carol.ObserveSignal(f.clock.Now(), "contacts.resolveUsername", signal.Parse(420, "FLOOD_WAIT_12"))
+	for range 2 {
+		<-changes // unknown > throttled
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.mon.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	f.clock.BlockUntil(1) // Run's ticker exists
+	next := func(who string) Event {
+		t.Helper()
+		select {
+		case e := <-changes:
+			if e.Account != who || e.State != OK {
+				t.Fatalf("change %s %s>%s, want %s back to ok", e.Account, e.From, e.State, who)
+			}
+			return e
+		case <-time.After(10 * time.Second): // a failure guard, not synchronisation
+			t.Fatalf("Run never refreshed %s", who)
+			panic("unreachable")
+		}
+	}
+	f.clock.Advance(11 * time.Second)
+	next("alice")
+	f.clock.Advance(2 * time.Second)
+	next("carol")
+	bob.mu.Lock()
+	evaluated := bob.evaluatedAt
+	bob.mu.Unlock()
+	if !evaluated.Equal(epoch) {
+		t.Fatalf("bob, with nothing due, evaluated again at %v", evaluated.Sub(epoch))
 	}
 }
 

@@ -188,23 +188,45 @@ func (m *Monitor) deliver(ev Event) {
 	}
 }
 
-// Run re-evaluates every account each RefreshInterval until ctx ends, so
-// that expiries become state changes (and reach subscribers) even when an
+// Run re-evaluates accounts each RefreshInterval until ctx ends, so that
+// expiries become state changes (and reach subscribers) even when an
 // account makes no calls and nobody reads it.
+//
+// Each tick refreshes only the accounts with a fact expiring by then
+// (Account.due): refreshing all 3,000 accounts of a demo every simulated
+// second was an eighth of its CPU. Every sweepEvery-th tick refreshes
+// every account, so a fact whose expiry some path failed to publish is
+// still seen within that many ticks.
 func (m *Monitor) Run(ctx context.Context) error {
 	t := m.clock.Ticker(m.opts.RefreshInterval)
 	defer t.Stop()
-	for {
+	var accts []*Account
+	for tick := 1; ; tick++ {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-t.C():
-			for _, a := range m.Accounts() {
+			now := m.clock.Now().UnixNano()
+			all := tick%sweepEvery == 0
+			m.mu.RLock()
+			accts = accts[:0]
+			for _, a := range m.accounts {
+				if all || a.due.Load() <= now {
+					accts = append(accts, a)
+				}
+			}
+			m.mu.RUnlock()
+			for _, a := range accts {
 				a.Refresh()
 			}
+			clear(accts) // keep no removed account alive
 		}
 	}
 }
+
+// sweepEvery is how many of Run's ticks pass between refreshes of every
+// account.
+const sweepEvery = 60
 
 // MaxNameLength bounds account names, which are metric label values.
 const MaxNameLength = 64

@@ -141,11 +141,17 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 	}
 	pace := newPacer(expect)
 	traffic := newTrafficSwitch(pace)
+	var svc *service.Service // set by Started, before the clock runs
 	atEnd := func() {
 		if o.atEnd != nil {
 			// Quiesce: no application call in flight, virtual time
-			// standing, so that every reading agrees with every other.
+			// standing, every expiry recorded and stored, so that every
+			// reading agrees with every other (a wait that ended in the
+			// last simulated minutes is in the history too).
 			traffic.stop()
+			if err := svc.Settle(ctx); err != nil {
+				fmt.Fprintln(stderr, "demo: settling before the end:", err)
+			}
 			o.atEnd(out.addr)
 		}
 	}
@@ -159,7 +165,7 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 		},
 		Tune: func(so *service.Options) {
 			so.Clock = clk
-			so.SnapshotEvery = 10 * time.Minute
+			so.SnapshotEvery = max(10*time.Minute, time.Duration(o.Speed*float64(time.Minute)))
 			if o.Traffic {
 				so.Drive = traffic.drive(func(ctx context.Context, name string, api *tg.Client) error {
 					a := accts[name]
@@ -168,7 +174,8 @@ func Run(ctx context.Context, o Options, stdout, stderr io.Writer) error {
 			}
 		},
 		Listening: func(addr string) { out.banner(addr, o) },
-		Started: func(_ context.Context, svc *service.Service) {
+		Started: func(_ context.Context, started *service.Service) {
+			svc = started
 			out.watch(svc.Monitor())
 			wg.Add(1)
 			go func() {

@@ -245,6 +245,17 @@ func (s *Service) Handler() http.Handler { return s.handler }
 // Monitor is the service's monitor.
 func (s *Service) Monitor() *monitor.Monitor { return s.mon }
 
+// Settle makes what the accounts know now readable from the history:
+// every account is evaluated (expiries up to now become events) and
+// every event so far is stored. A caller that stopped time and traffic
+// (the demo's end, in tests) then reads one consistent picture.
+func (s *Service) Settle(ctx context.Context) error {
+	for _, a := range s.mon.Accounts() {
+		a.Refresh()
+	}
+	return s.writer.Flush(ctx)
+}
+
 // notMonitored returns, by account, why its client stopped for good (no
 // session, banned, dead, ...): the account is configured but nobody
 // watches it until an operator acts.
