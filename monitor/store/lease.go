@@ -200,8 +200,11 @@ type Leases struct {
 	poke  chan struct{}
 	// joined is when this replica may start taking leases.
 	joined time.Time
-	stop   chan struct{}
-	done   sync.WaitGroup
+	// releasing (tests) runs inside a release's transaction, its rows
+	// locked and not yet committed: where a pause hurts the fleet most.
+	releasing func()
+	stop      chan struct{}
+	done      sync.WaitGroup
 }
 
 type releasedLease struct {
@@ -230,11 +233,13 @@ func (p *Postgres) Leases(ctx context.Context, accounts []string, opts LeaseOpti
 		ready: make(chan struct{}, 1), poke: make(chan struct{}, 1), stop: make(chan struct{})}
 	cfg := p.pool.Config()
 	cfg.MinConns, cfg.MaxConns = 0, leaseConns
-	// A replica paused inside a take or a release holds its lease rows
+	// A replica paused inside a release holds the rows it gives back
 	// locked, and takes skip locked rows: those accounts would wait for it
 	// to resume, however long. The server ends such a transaction once it
 	// sits idle that long, as it does for fenced writes (seen in the
 	// three-process test: 16 of 300 accounts held by nobody for 5 minutes).
+	// A take is one statement, committed by the server whether or not its
+	// replica reads the answer.
 	cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt(fencedIdleTimeout.Milliseconds(), 10)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -561,6 +566,9 @@ func (l *Leases) releaseRows(ctx context.Context, rel []releasedLease) error {
 			)
 			UPDATE leases l SET holder = '', expires_ns = 0 FROM c WHERE l.account = c.account`, l.opts.Replica, accts, epochs); err != nil {
 			return err
+		}
+		if l.releasing != nil {
+			l.releasing()
 		}
 		_, err := tx.Exec(ctx, "SELECT pg_notify($1, $2)", LeaseChannel, releasedPrefix+l.opts.Replica)
 		return err

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/tgsafety/tgsafety/monitor"
 	"github.com/tgsafety/tgsafety/monitor/store/pgtest"
 	"github.com/tgsafety/tgsafety/monitor/vclock"
@@ -299,6 +301,74 @@ func TestLeasesRebalanceAndHandOverOnClose(t *testing.T) {
 	}
 	b.round()
 	b.expect(t, LeaseTaken, 3)
+	checkHistory(t, b.st, 5*time.Second)
+}
+
+// A replica paused (SIGSTOP) inside a release, the rows it gives back
+// locked and not committed, does not keep those accounts from the fleet:
+// the server ends its idle transaction, and another replica takes them
+// once their leases expired plus the margin. Without the lease
+// connections' idle_in_transaction_session_timeout the rows stayed locked
+// for as long as the pause (the three-process test's 16 of 300 accounts).
+func TestAReplicaPausedInsideAReleaseDoesNotKeepItsAccounts(t *testing.T) {
+	dsn, clk, accts, a := soleHolder(t, 6)
+	b := startLeases(t, dsn, accts, testLeases("b", clk))
+	clk.Advance(10 * time.Second) // b's join ends
+	a.round()                     // a sees b: its share is 3
+	var given []string
+	for _, e := range []LeaseEvent{a.next(t), a.next(t), a.next(t)} {
+		if e.Kind != LeaseGive {
+			t.Fatalf("a: %s %s, want give", e.Kind, e.Account)
+		}
+		given = append(given, e.Account)
+		e.Done()
+	}
+	paused, resume, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	a.releasing = func() {
+		close(paused)
+		<-resume
+	}
+	go func() {
+		defer close(done)
+		a.round() // releases what was given back, and stops inside
+	}()
+	resumed := sync.OnceFunc(func() { close(resume) })
+	t.Cleanup(func() { // before a's Close, also when the test fails
+		resumed()
+		<-done
+		a.releasing = nil
+	})
+	select {
+	case <-paused:
+	case <-time.After(guard):
+		t.Fatal("a's release never ran")
+	}
+	// a stays paused; every lease it had expires (its last renewal was at
+	// +20 s) and the margin passes, so b's share is the whole fleet.
+	clk.Advance(45 * time.Second)
+	// Wait, on a connection of the test's own, for the locks on the given
+	// rows to go: the server ends a's transaction after fencedIdleTimeout.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*fencedIdleTimeout)
+	defer cancel()
+	err := pgx.BeginFunc(ctx, b.st.pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, "SELECT account FROM leases WHERE account = ANY($1) FOR UPDATE", given)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("the rows a paused replica was releasing are still locked after %v: %v", 15*fencedIdleTimeout, err)
+	}
+	b.round()
+	taken := b.expect(t, LeaseTaken, 6)
+	if fmt.Sprint(sortStrings(taken)) != fmt.Sprint(accts) {
+		t.Errorf("b took %v, want all of %v", taken, accts)
+	}
+	resumed() // a resumes: its release fails, its leases are b's
+	<-done
+	for _, acct := range accts {
+		if a.Trusted(acct) {
+			t.Errorf("a, resumed past its TTL, trusts its lease of %s", acct)
+		}
+	}
 	checkHistory(t, b.st, 5*time.Second)
 }
 
