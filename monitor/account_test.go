@@ -359,6 +359,31 @@ func TestUnsubscribe(t *testing.T) {
 	}
 }
 
+// A per-account subscriber hears its account's state changes and no
+// other's, and nothing after it cancels.
+func TestSubscribeAccount(t *testing.T) {
+	f := newFixture(t, Options{})
+	bob, err := f.mon.Account("bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	cancel := f.mon.SubscribeAccount("bob", func(e Event) { seen = append(seen, e.Account+":"+e.State.String()) })
+	f.ok("users.getUsers") // alice: unknown -> ok
+	bob.observeError("messages.sendMessage", f.clock.Now(), tgerr.New(400, "PEER_FLOOD"))
+	cancel()
+	bob.observeError("account.updateStatus", f.clock.Now(), tgerr.New(420, "FROZEN_METHOD_INVALID"))
+	if got := strings.Join(seen, " "); got != "bob:limited" {
+		t.Fatalf("bob's subscriber saw %q, want only bob's change before it cancelled", got)
+	}
+	if n := len(f.states); n != 3 {
+		t.Fatalf("the fleet's subscriber saw %d changes (%s), want 3", n, f.transitions())
+	}
+	if noop := f.mon.SubscribeAccount("", func(Event) { t.Error("called") }); noop == nil {
+		t.Fatal("nil cancel")
+	}
+}
+
 func TestValidateName(t *testing.T) {
 	for _, good := range []string{"alice", "crm-bot.2", "fleet_07", "ops@eu"} {
 		if err := ValidateName(good); err != nil {

@@ -147,8 +147,8 @@ func (s *Scheduler) Request(kind string) (time.Time, error) {
 // does not give. The floor still applies.
 func (s *Scheduler) Watch(mon *monitor.Monitor) (cancel func()) {
 	name := s.acct.Name()
-	return mon.Subscribe(func(e monitor.Event) {
-		if e.Account != name || e.Type != monitor.EventState {
+	return mon.SubscribeAccount(name, func(e monitor.Event) {
+		if e.Type != monitor.EventState {
 			return
 		}
 		var kind string
