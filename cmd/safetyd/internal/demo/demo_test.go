@@ -136,3 +136,49 @@ func TestDemoReachesEveryStateAndAPIAgreesWithMetrics(t *testing.T) {
 		}
 	}
 }
+
+// The live demo's clock follows the wall clock: a tick that ran long is
+// made up by the ticks after it, a few steps at a time, and a machine too
+// slow to keep up is forgiven its debt rather than chased for ever.
+func TestScheduleMakesUpForLongTicks(t *testing.T) {
+	wall0 := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	virt0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := schedule{wall: wall0, virt: virt0, speed: 500}
+	step := 10 * time.Second // one 20 ms tick at 500x
+	at := func(ms int) time.Time { return wall0.Add(time.Duration(ms) * time.Millisecond) }
+
+	// On time: one step per tick.
+	if got := s.limit(virt0, at(20)).Sub(virt0); got != step {
+		t.Fatalf("first tick moves %v, want %v", got, step)
+	}
+	// A tick's work took 200 ms: the clock stands at +10 s at wall +220 ms,
+	// 100 s behind; the next ticks move 5 steps each until caught up.
+	now := virt0.Add(step)
+	var moves []time.Duration
+	for ms := 240; ms <= 400; ms += 20 {
+		limit := s.limit(now, at(ms))
+		moves = append(moves, limit.Sub(now))
+		now = limit
+	}
+	want := []time.Duration{50 * time.Second, 50 * time.Second, 30 * time.Second, 10 * time.Second}
+	for i, w := range want {
+		if moves[i] != w {
+			t.Fatalf("ticks after a long one moved %v, want %v first", moves, want)
+		}
+	}
+	if d := now.Sub(virt0); d != 200*time.Second {
+		t.Fatalf("at wall +400 ms the clock is at +%v, want +200s (500x)", d)
+	}
+	// Ahead of the wall clock (a tick came early): no move.
+	if got := s.limit(now, at(399)); !got.Equal(now) {
+		t.Fatalf("a tick ahead of schedule moved the clock to %v", got.Sub(virt0))
+	}
+	// 20 s of real time behind (more than maxDebt): forgiven, one step,
+	// and the schedule restarts from here.
+	if got := s.limit(now, at(20400)).Sub(now); got != step {
+		t.Fatalf("far behind: moved %v, want one step", got)
+	}
+	if got := s.limit(now.Add(step), at(20420)).Sub(now.Add(step)); got != step {
+		t.Fatalf("after forgiving: moved %v, want one step", got)
+	}
+}
