@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -482,16 +484,54 @@ func (s *Service) StopAccounts() {
 // stopAllLocked stops the named accounts' runners in parallel and waits
 // for them: each waits for its client to close, and a replica's leases
 // run out while a few hundred close one after another. s.mu is held.
+//
+// A stop that hangs holds up everything after it (a replica's lease
+// events wait, so the accounts it gives back stay held and unwatched):
+// every slowStop the accounts still stopping are logged, so that the
+// hang is named where it happens.
 func (s *Service) stopAllLocked(names []string) {
-	var wg sync.WaitGroup
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		stopping = map[string]bool{}
+	)
 	for _, n := range names {
 		if r, ok := s.runners[n]; ok {
 			delete(s.runners, n)
-			wg.Go(r.Stop)
+			mu.Lock()
+			stopping[n] = true
+			mu.Unlock()
+			wg.Go(func() {
+				r.Stop()
+				mu.Lock()
+				delete(stopping, n)
+				mu.Unlock()
+			})
 		}
 	}
-	wg.Wait()
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	t := s.opts.Wall.Ticker(slowStop)
+	defer t.Stop()
+	for waited := slowStop; ; waited += slowStop {
+		select {
+		case <-done:
+			return
+		case <-t.C():
+			mu.Lock()
+			left := slices.Sorted(maps.Keys(stopping))
+			mu.Unlock()
+			s.log.Warn("Accounts slow to stop; what waits for them (lease hand-overs, shutdown) waits too",
+				zap.Duration("waited", waited), zap.Int("accounts", len(left)), zap.Strings("stopping", left[:min(len(left), 20)]))
+		}
+	}
 }
+
+// slowStop is how long stopping accounts may take before it is logged.
+const slowStop = 10 * time.Second
 
 // Shutdown stops every account, saves final snapshots and flushes the
 // writer: everything observed before it is stored. Stop the HTTP server
