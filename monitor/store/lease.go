@@ -238,8 +238,8 @@ func (p *Postgres) Leases(ctx context.Context, accounts []string, opts LeaseOpti
 	// to resume, however long. The server ends such a transaction once it
 	// sits idle that long, as it does for fenced writes (seen in the
 	// three-process test: 16 of 300 accounts held by nobody for 5 minutes).
-	// A take is one statement, committed by the server whether or not its
-	// replica reads the answer.
+	// A take is committed by the server once it has sent its answer,
+	// whether or not the replica reads it (takeBatch).
 	cfg.ConnConfig.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt(fencedIdleTimeout.Milliseconds(), 10)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -659,34 +659,22 @@ func (l *Leases) take(ctx context.Context, accounts []string, n int, now time.Ti
 	if now.UnixNano() >= l.until.Load() {
 		return nil // not renewed lately: take nothing we could not trust
 	}
-	rows, err := l.pool.Query(ctx, `WITH c AS (
-			SELECT account, holder, expires_ns FROM leases
-			WHERE account = ANY($1) AND expires_ns < $2
-			ORDER BY random() LIMIT $3 FOR UPDATE SKIP LOCKED
-		), t AS (
-			UPDATE leases l SET holder = $4, epoch = l.epoch + 1, expires_ns = $5
-			FROM c WHERE l.account = c.account
-			RETURNING l.account, l.epoch, c.holder AS prev_holder, c.expires_ns AS prev_expires_ns
-		), h AS (
-			INSERT INTO lease_history (account, epoch, holder, taken_ns, prev_holder, prev_expires_ns)
-			SELECT account, epoch, $4, $6, prev_holder, prev_expires_ns FROM t
-		)
-		SELECT account, epoch FROM t`,
-		accounts, now.Add(-o.Margin).UnixNano(), n, o.Replica, now.Add(o.TTL).UnixNano(), now.UnixNano())
-	if err != nil {
-		return fmt.Errorf("store: %s: take leases: %w", l.p.name, err)
-	}
-	defer rows.Close()
-	var got []releasedLease
-	for rows.Next() {
-		var r releasedLease
-		if err := rows.Scan(&r.account, &r.epoch); err != nil {
-			return fmt.Errorf("store: %s: take leases: %w", l.p.name, err)
+	var (
+		got []releasedLease
+		err error
+	)
+	for n > 0 {
+		var batch []releasedLease
+		// What earlier statements took is committed: it is held below
+		// even when a later one fails.
+		if batch, err = l.takeRows(ctx, accounts, min(n, takeBatch), now); err != nil {
+			break
 		}
-		got = append(got, r)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("store: %s: take leases: %w", l.p.name, err)
+		got = append(got, batch...)
+		if len(batch) < min(n, takeBatch) {
+			break
+		}
+		n -= len(batch)
 	}
 	if len(got) > 0 {
 		if _, err := l.pool.Exec(ctx, "SELECT pg_notify($1, $2)", LeaseChannel, takenPrefix+o.Replica); err != nil {
@@ -702,7 +690,49 @@ func (l *Leases) take(ctx context.Context, accounts []string, n int, now time.Ti
 	if len(got) > 0 {
 		o.Logger.Info("Leases taken", zap.Int("accounts", len(got)), zap.Int("held", len(l.held)))
 	}
-	return nil
+	return err
+}
+
+// takeBatch bounds the leases one statement takes. The server commits a
+// take only after it has sent every row of its answer: a replica paused
+// while a large answer filled the socket would keep those rows locked,
+// from every other replica, for as long as the pause (the lease
+// connections' idle timeout does not apply: the server is not idle but
+// writing). A thousand rows fit in the socket's buffers.
+const takeBatch = 1000
+
+func (l *Leases) takeRows(ctx context.Context, accounts []string, n int, now time.Time) ([]releasedLease, error) {
+	o := l.opts
+	rows, err := l.pool.Query(ctx, `WITH c AS (
+			SELECT account, holder, expires_ns FROM leases
+			WHERE account = ANY($1) AND expires_ns < $2
+			ORDER BY random() LIMIT $3 FOR UPDATE SKIP LOCKED
+		), t AS (
+			UPDATE leases l SET holder = $4, epoch = l.epoch + 1, expires_ns = $5
+			FROM c WHERE l.account = c.account
+			RETURNING l.account, l.epoch, c.holder AS prev_holder, c.expires_ns AS prev_expires_ns
+		), h AS (
+			INSERT INTO lease_history (account, epoch, holder, taken_ns, prev_holder, prev_expires_ns)
+			SELECT account, epoch, $4, $6, prev_holder, prev_expires_ns FROM t
+		)
+		SELECT account, epoch FROM t`,
+		accounts, now.Add(-o.Margin).UnixNano(), n, o.Replica, now.Add(o.TTL).UnixNano(), now.UnixNano())
+	if err != nil {
+		return nil, fmt.Errorf("store: %s: take leases: %w", l.p.name, err)
+	}
+	defer rows.Close()
+	var got []releasedLease
+	for rows.Next() {
+		var r releasedLease
+		if err := rows.Scan(&r.account, &r.epoch); err != nil {
+			return nil, fmt.Errorf("store: %s: take leases: %w", l.p.name, err)
+		}
+		got = append(got, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: %s: take leases: %w", l.p.name, err)
+	}
+	return got, nil
 }
 
 // listen wakes the balance when another replica releases leases and

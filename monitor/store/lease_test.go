@@ -177,6 +177,18 @@ func TestLeasesSplitTheFleetEvenly(t *testing.T) {
 	checkHistory(t, rs[0].st, 5*time.Second)
 }
 
+// A replica takes a fleet larger than one statement's batch (takeBatch)
+// in one round, every account once.
+func TestALargeFleetIsTakenInBatchesInOneRound(t *testing.T) {
+	n := 2*takeBatch + takeBatch/2
+	_, _, accts, a := soleHolder(t, n)
+	if got := a.Held(); len(got) != len(accts) {
+		t.Fatalf("a holds %d of %d", len(got), len(accts))
+	}
+	a.quiet(t)
+	checkHistory(t, a.st, 5*time.Second)
+}
+
 // A replica that stops renewing (dies) keeps its accounts until its
 // leases expired plus the margin, not a moment less; then the survivor
 // takes them with a new epoch.
