@@ -271,15 +271,14 @@ func TestAPausedHolderIsFencedOut(t *testing.T) {
 	}
 }
 
-// A lone replica holds the whole fleet; when a second joins, it gives
-// half back (stopping each before release), and the newcomer takes them;
-// Close hands the rest over at once, without waiting for expiry.
-func TestLeasesRebalanceAndHandOverOnClose(t *testing.T) {
+// halfGivenBack starts replica a with 6 accounts and then b: a gives 3
+// back (each trusted until it is stopped, then Done), not yet released.
+func halfGivenBack(t *testing.T) (clk *vclock.Clock, a, b *replicaLeases, given []string) {
+	t.Helper()
 	dsn, clk, accts, a := soleHolder(t, 6)
-	b := startLeases(t, dsn, accts, testLeases("b", clk))
+	b = startLeases(t, dsn, accts, testLeases("b", clk))
 	clk.Advance(10 * time.Second) // b's join ends
 	a.round()                     // a sees b: its share is 3
-	var given []string
 	for range 3 {
 		e := a.next(t)
 		if e.Kind != LeaseGive {
@@ -291,6 +290,14 @@ func TestLeasesRebalanceAndHandOverOnClose(t *testing.T) {
 		given = append(given, e.Account)
 		e.Done()
 	}
+	return clk, a, b, given
+}
+
+// A lone replica holds the whole fleet; when a second joins, it gives
+// half back (stopping each before release), and the newcomer takes them;
+// Close hands the rest over at once, without waiting for expiry.
+func TestLeasesRebalanceAndHandOverOnClose(t *testing.T) {
+	_, a, b, given := halfGivenBack(t)
 	a.round() // releases what was given back
 	b.round()
 	taken := b.expect(t, LeaseTaken, 3)
@@ -323,18 +330,8 @@ func TestLeasesRebalanceAndHandOverOnClose(t *testing.T) {
 // connections' idle_in_transaction_session_timeout the rows stayed locked
 // for as long as the pause (the three-process test's 16 of 300 accounts).
 func TestAReplicaPausedInsideAReleaseDoesNotKeepItsAccounts(t *testing.T) {
-	dsn, clk, accts, a := soleHolder(t, 6)
-	b := startLeases(t, dsn, accts, testLeases("b", clk))
-	clk.Advance(10 * time.Second) // b's join ends
-	a.round()                     // a sees b: its share is 3
-	var given []string
-	for _, e := range []LeaseEvent{a.next(t), a.next(t), a.next(t)} {
-		if e.Kind != LeaseGive {
-			t.Fatalf("a: %s %s, want give", e.Kind, e.Account)
-		}
-		given = append(given, e.Account)
-		e.Done()
-	}
+	clk, a, b, given := halfGivenBack(t)
+	accts := names(6)
 	paused, resume, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	a.releasing = func() {
 		close(paused)
