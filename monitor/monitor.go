@@ -168,7 +168,7 @@ func (m *Monitor) Subscribe(fn func(Event)) (cancel func()) { return m.subscribe
 
 // SubscribeAccount is Subscribe for the state changes of one account:
 // what a per-account watcher wants, at a cost that does not grow with
-// the fleet.
+// the fleet. An empty name (no account has it) subscribes to nothing.
 func (m *Monitor) SubscribeAccount(name string, fn func(Event)) (cancel func()) {
 	if name == "" {
 		return func() {}
