@@ -23,7 +23,18 @@ type pacer struct {
 	active  int
 	started map[string]bool
 	expect  int // applications that must start before time moves
-	parked  map[*parking]struct{}
+	// parked are the waiting applications by deadline (Unix ns; 0: until
+	// stopped). Deadlines cluster (the applications of a behaviour sleep
+	// the same period from the same moments), so next and wake look at a
+	// few dozen groups instead of every application: scanning 3,000 at
+	// every move was 4% of a 3,000-account demo's CPU.
+	parked map[int64]*parkedAt
+}
+
+// parkedAt are the applications waiting for one deadline.
+type parkedAt struct {
+	deadline time.Time
+	apps     map[*parking]struct{}
 }
 
 // parking is one application waiting on the clock.
@@ -31,12 +42,19 @@ type parking struct {
 	deadline time.Time // zero: until the application is stopped
 }
 
+func (k *parking) key() int64 {
+	if k.deadline.IsZero() {
+		return 0
+	}
+	return k.deadline.UnixNano()
+}
+
 func newPacer(expect int) *pacer {
 	return &pacer{
 		changed: make(chan struct{}),
 		started: map[string]bool{},
 		expect:  expect,
-		parked:  map[*parking]struct{}{},
+		parked:  map[int64]*parkedAt{},
 	}
 }
 
@@ -68,7 +86,12 @@ func (p *pacer) park(deadline time.Time) *parking {
 	k := &parking{deadline: deadline}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.parked[k] = struct{}{}
+	g := p.parked[k.key()]
+	if g == nil {
+		g = &parkedAt{deadline: deadline, apps: map[*parking]struct{}{}}
+		p.parked[k.key()] = g
+	}
+	g.apps[k] = struct{}{}
 	p.active--
 	p.notifyLocked()
 	return k
@@ -79,8 +102,15 @@ func (p *pacer) park(deadline time.Time) *parking {
 func (p *pacer) unpark(k *parking) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if _, ok := p.parked[k]; ok {
-		delete(p.parked, k)
+	g := p.parked[k.key()]
+	if g == nil {
+		return // woken: active already
+	}
+	if _, ok := g.apps[k]; ok {
+		delete(g.apps, k)
+		if len(g.apps) == 0 {
+			delete(p.parked, k.key())
+		}
 		p.active++
 		p.notifyLocked()
 	}
@@ -91,9 +121,9 @@ func (p *pacer) next() (time.Time, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var best time.Time
-	for k := range p.parked {
-		if !k.deadline.IsZero() && (best.IsZero() || k.deadline.Before(best)) {
-			best = k.deadline
+	for key, g := range p.parked {
+		if key != 0 && (best.IsZero() || g.deadline.Before(best)) {
+			best = g.deadline
 		}
 	}
 	return best, !best.IsZero()
@@ -105,10 +135,10 @@ func (p *pacer) next() (time.Time, bool) {
 func (p *pacer) wake(t time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for k := range p.parked {
-		if !k.deadline.IsZero() && !k.deadline.After(t) {
-			delete(p.parked, k)
-			p.active++
+	for key, g := range p.parked {
+		if key != 0 && !g.deadline.After(t) {
+			delete(p.parked, key)
+			p.active += len(g.apps)
 		}
 	}
 	p.notifyLocked()
